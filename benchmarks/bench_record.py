@@ -1,0 +1,219 @@
+"""Live path: `record()` one event per call and in large batches, against the baselines.
+
+Every round records fresh events (new ids) into a database that keeps what earlier rounds
+wrote, as a host's does. Each measurement, baseline or library, gets its own fresh database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+import workload
+from baselines import (
+    PostgresLimit,
+    PostgresReference,
+    SQLiteLimit,
+    SQLiteReference,
+    create_tables,
+    merge,
+)
+from conftest import (
+    Databases,
+    Sizes,
+    configure,
+    describe,
+    open_library,
+    sqlalchemy_url,
+    sqlite_path,
+)
+from domain.events import Event
+
+SHAPES = ("live", "spread")
+#: Ids of warm-up events; measured events start above.
+MEASURED_IDS = 10_000_000
+
+
+def _rounds(benchmark: Any, batches: Sequence[Any], target: Callable[[Any], object]) -> None:
+    """Run `target` once per batch, timing each call."""
+    queue = iter(batches)
+
+    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        return (next(queue),), {}
+
+    benchmark.pedantic(target, setup=setup, rounds=len(batches), iterations=1, warmup_rounds=0)
+
+
+def _reference(adapter: str, url: str) -> PostgresReference | SQLiteReference:
+    create_tables(sqlalchemy_url(url))
+    if adapter == "postgres":
+        return PostgresReference(url, workload.zones())
+    return SQLiteReference(sqlite_path(url), workload.zones())
+
+
+def _limit(adapter: str, url: str) -> PostgresLimit | SQLiteLimit:
+    create_tables(sqlalchemy_url(url))
+    if adapter == "postgres":
+        return PostgresLimit(url, workload.zones())
+    return SQLiteLimit(sqlite_path(url), workload.zones())
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("adapter", ["sqlite", "postgres"])
+def test_reference(
+    benchmark: Any,
+    adapter: str,
+    shape: str,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Baseline: the reference write path, one transaction per event."""
+    writer = _reference(adapter, databases.url(adapter, request, library=False))
+    try:
+        for event in workload.events(20, shape):
+            writer.write(event)
+        batches = workload.batches(sizes.rounds, sizes.reference, shape, first_id=MEASURED_IDS)
+
+        def write_each(events: list[Event]) -> None:
+            for event in events:
+                writer.write(event)
+
+        _rounds(benchmark, batches, write_each)
+    finally:
+        writer.close()
+    describe(
+        benchmark,
+        bench=f"reference {shape}",
+        adapter=adapter,
+        events=sizes.reference,
+        mode=sizes.mode,
+        role="baseline",
+        expect="≈3.3k ev/s" if adapter == "postgres" else None,
+    )
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+@pytest.mark.parametrize("adapter", ["memory", "sqlite", "postgres"])
+def test_limit(
+    benchmark: Any,
+    adapter: str,
+    large: bool,
+    shape: str,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
+) -> None:
+    """Baseline: the fastest bare write of a batch's merged rows (memory: the dict merge)."""
+    size = sizes.batches[large]
+    batches = workload.batches(sizes.rounds, size, shape, first_id=MEASURED_IDS)
+    if adapter == "memory":
+        zones = workload.zones()
+        _rounds(benchmark, batches, lambda events: merge(events, zones))
+        name = "merge"
+    else:
+        writer = _limit(adapter, databases.url(adapter, request, library=False))
+        try:
+            writer.write(workload.events(100, shape))
+            _rounds(benchmark, batches, writer.write)
+        finally:
+            writer.close()
+        name = "limit"
+    describe(
+        benchmark,
+        bench=f"{name} {size}/batch {shape}",
+        adapter=adapter,
+        events=size,
+        mode=sizes.mode,
+        role="baseline",
+        expect="≈55k ev/s" if adapter == "postgres" and large else None,
+    )
+
+
+@pytest.mark.parametrize("adapter", ["memory", "sqlite", "postgres"])
+def test_record_single(
+    benchmark: Any,
+    adapter: str,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
+) -> None:
+    """record() of one event per call (the host's event listener), live traffic."""
+    rollups = open_library(databases.url(adapter, request))
+    try:
+        configure(rollups)
+        for event in workload.events(20, "live"):
+            rollups.record([event])
+        batches = workload.batches(sizes.rounds, sizes.single, "live", first_id=MEASURED_IDS)
+
+        def record_each(events: list[Event]) -> None:
+            for event in events:
+                rollups.record([event])
+
+        _rounds(benchmark, batches, record_each)
+    finally:
+        rollups.close()
+    compare = []
+    if adapter != "memory":
+        compare.append(
+            {"baseline": "reference live", "min": 0.8}
+            if adapter == "postgres"
+            else {"baseline": "reference live"}
+        )
+    describe(
+        benchmark,
+        bench="record 1/call live",
+        adapter=adapter,
+        events=sizes.single,
+        mode=sizes.mode,
+        compare=compare,
+    )
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("large", [False, True], ids=["small", "large"])
+@pytest.mark.parametrize("adapter", ["memory", "sqlite", "postgres"])
+def test_record_batch(
+    benchmark: Any,
+    adapter: str,
+    large: bool,
+    shape: str,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
+) -> None:
+    """record() of 1,000 and 10,000 events per call: raw storage and exactly-once included."""
+    size = sizes.batches[large]
+    rollups = open_library(databases.url(adapter, request))
+    try:
+        configure(rollups)
+        rollups.record(workload.events(100, shape))
+        batches = workload.batches(sizes.rounds, size, shape, first_id=MEASURED_IDS)
+        _rounds(benchmark, batches, rollups.record)
+    finally:
+        rollups.close()
+    compare: list[dict[str, Any]] = []
+    minimum: float | None = None
+    if adapter == "memory":
+        compare.append({"baseline": f"merge {size}/batch {shape}"})
+        minimum = 300_000 if large else None
+    else:
+        reference: dict[str, Any] = {"baseline": f"reference {shape}"}
+        limit: dict[str, Any] = {"baseline": f"limit {size}/batch {shape}"}
+        if adapter == "postgres" and large:
+            reference["min"], limit["min"] = 10, 0.5
+        compare += [reference, limit]
+        if adapter == "sqlite" and large:
+            minimum = 100_000
+    describe(
+        benchmark,
+        bench=f"record {size}/batch {shape}",
+        adapter=adapter,
+        events=size,
+        mode=sizes.mode,
+        compare=compare,
+        min_events_per_s=minimum,
+    )

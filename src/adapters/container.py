@@ -1,0 +1,81 @@
+"""Composition root: picks the storage adapter from the database URL and wires the use cases.
+
+Nothing here opens a connection at import time; SQL backends are imported when selected.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dependency_injector import containers, providers
+
+from adapters.clock import system_clock
+from adapters.memory import InMemoryUnitOfWorkFactory
+from adapters.urls import DatabaseURL
+from application.backfill import Backfill
+from application.live import LiveRollup
+from application.reports import Reports
+from application.service import Rollups
+from application.settings import AccountSettingsService
+from application.verify import Verify
+
+
+def _sqlite_factory(url: str, migrate: bool) -> Any:
+    from adapters.sqlite import SQLiteUnitOfWorkFactory
+
+    return SQLiteUnitOfWorkFactory.from_url(url, migrate=migrate)
+
+
+def _postgres_factory(url: str, migrate: bool) -> Any:
+    from adapters.postgres import PostgresUnitOfWorkFactory
+
+    return PostgresUnitOfWorkFactory.from_url(url, migrate=migrate)
+
+
+def _closer(uow_factory: Any) -> Any:
+    return getattr(uow_factory, "close", lambda: None)
+
+
+class ApplicationContainer(containers.DeclarativeContainer):
+    """Providers for one database. `config`: url, backend, migrate, chunk_days."""
+
+    config = providers.Configuration(strict=True)
+    clock = providers.Object(system_clock)
+
+    uow_factory = providers.Selector(
+        config.backend,
+        memory=providers.Singleton(InMemoryUnitOfWorkFactory),
+        sqlite=providers.Singleton(_sqlite_factory, config.url, config.migrate),
+        postgres=providers.Singleton(_postgres_factory, config.url, config.migrate),
+    )
+    live = providers.Factory(LiveRollup, uow_factory=uow_factory)
+    backfill = providers.Factory(
+        Backfill, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days
+    )
+    account_settings = providers.Factory(
+        AccountSettingsService, uow_factory=uow_factory, backfill=backfill
+    )
+    verify = providers.Factory(Verify, uow_factory=uow_factory, chunk_days=config.chunk_days)
+    reports = providers.Factory(Reports, uow_factory=uow_factory)
+    rollups = providers.Singleton(
+        Rollups,
+        uow_factory=uow_factory,
+        live=live,
+        backfiller=backfill,
+        settings=account_settings,
+        verifier=verify,
+        on_close=providers.Factory(_closer, uow_factory),
+        reports=reports,
+    )
+
+
+def build_container(
+    url: str, *, migrate: bool = True, chunk_days: int = 31
+) -> ApplicationContainer:
+    """A container configured for the database at `url`."""
+    parsed = DatabaseURL.parse(url)
+    container = ApplicationContainer()
+    container.config.from_dict(
+        {"url": parsed.url, "backend": parsed.backend, "migrate": migrate, "chunk_days": chunk_days}
+    )
+    return container

@@ -1,0 +1,389 @@
+"""Reading reporting events from JSON Lines and CSV files, one line at a time.
+
+Field names are the reference `reporting_events` columns: id, name, value, account_id, inbox_id,
+user_id, conversation_id, created_at, value_in_business_hours (updated_at, event_start_time and
+event_end_time are accepted and ignored). `created_at` is ISO 8601 with a zone; a naive time is an
+error. Nothing here holds more than one line in memory: parsing yields `ParsedLine`s lazily, and a
+bad line becomes an `EventFileError` naming the file, the line and the field instead of stopping
+the stream, so that callers can choose to validate a whole file or to skip bad lines.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import itertools
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Final, TypeVar
+
+import attrs
+
+from domain.errors import InvalidEventError, RollupError
+from domain.events import Event
+
+#: Columns that become `Event` fields, in the reference table's order.
+FIELDS: Final = (
+    "id",
+    "name",
+    "value",
+    "account_id",
+    "inbox_id",
+    "user_id",
+    "conversation_id",
+    "created_at",
+    "value_in_business_hours",
+)
+#: Reference columns that are accepted and ignored.
+IGNORED_FIELDS: Final = ("updated_at", "event_start_time", "event_end_time")
+#: Columns every event must have.
+REQUIRED_FIELDS: Final = ("id", "name", "account_id", "created_at")
+_KNOWN: Final = frozenset(FIELDS) | frozenset(IGNORED_FIELDS)
+_INT_FIELDS: Final = ("id", "account_id", "inbox_id", "user_id", "conversation_id")
+_FLOAT_FIELDS: Final = ("value", "value_in_business_hours")
+
+#: The name used for standard input in messages.
+STDIN_NAME: Final = "<stdin>"
+
+T = TypeVar("T")
+
+
+class EventFormat(StrEnum):
+    """How an event file is encoded."""
+
+    JSONL = "jsonl"  #: one JSON object per line
+    CSV = "csv"  #: a header row of column names, then one event per row
+
+
+_EXTENSIONS: Final[dict[str, EventFormat]] = {
+    ".jsonl": EventFormat.JSONL,
+    ".ndjson": EventFormat.JSONL,
+    ".json": EventFormat.JSONL,
+    ".csv": EventFormat.CSV,
+}
+
+
+class EventFileError(RollupError, ValueError):
+    """A line of an event file (or the file itself) that cannot be read as an event."""
+
+    def __init__(self, source: str, line: int | None, field: str | None, reason: str) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        self.reason = reason
+        where = source if line is None else f"{source}:{line}"
+        what = f"field {field!r}: " if field else ""
+        super().__init__(f"{where}: {what}{reason}")
+
+
+def format_for(path: str) -> EventFormat:
+    """The format of a file, from its extension (`-`, standard input, is JSON Lines)."""
+    if path == "-":
+        return EventFormat.JSONL
+    suffix = Path(path).suffix.lower()
+    found = _EXTENSIONS.get(suffix)
+    if found is None:
+        raise EventFileError(
+            path,
+            None,
+            None,
+            f"unknown extension {suffix or '(none)'!r}; use .jsonl, .ndjson or .json for JSON "
+            "Lines, .csv for CSV, or - for JSON Lines on standard input",
+        )
+    return found
+
+
+@attrs.frozen(slots=True)
+class ParsedLine:
+    """One data line of a file: its 1-based line number and the event or what is wrong."""
+
+    line: int
+    result: Event | EventFileError
+
+    @property
+    def event(self) -> Event | None:
+        """The event, or None when the line is bad."""
+        return self.result if isinstance(self.result, Event) else None
+
+    @property
+    def error(self) -> EventFileError | None:
+        """What is wrong with the line, or None when it holds an event."""
+        return self.result if isinstance(self.result, EventFileError) else None
+
+
+class CountingReader:
+    """A binary stream's lines, counting the bytes read (for progress bars)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.stream = stream
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for raw in self.stream:
+            self.bytes_read += len(raw)
+            yield raw
+
+
+class _Lines:
+    """A file's binary lines as UTF-8 text (a leading BOM dropped), remembering which lines were
+    not valid UTF-8 (they are decoded with replacement characters and reported by the parser)."""
+
+    def __init__(self, raw_lines: Iterable[bytes]) -> None:
+        self.raw_lines = raw_lines
+        self.number = 0  #: the line last read, 1-based
+        self.undecodable: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        for number, raw in enumerate(self.raw_lines, start=1):
+            self.number = number
+            if number == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                self.undecodable[number] = error.reason
+                yield raw.decode("utf-8", errors="replace")
+
+    def check(self, source: str, first: int, last: int) -> None:
+        """`EventFileError` if a line in [first, last] was not valid UTF-8."""
+        for number in range(first, last + 1):
+            reason = self.undecodable.pop(number, None)
+            if reason is not None:
+                raise EventFileError(source, number, None, f"not valid UTF-8 ({reason})")
+
+
+def _parse_int(field: str, value: object, source: str, line: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            return int(text, 10)
+        except ValueError:
+            raise EventFileError(source, line, field, f"{value!r} is not an integer") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise EventFileError(source, line, field, f"{value!r} is not an integer")
+
+
+def _parse_float(field: str, value: object, source: str, line: int) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise EventFileError(source, line, field, f"{value!r} is not a number") from None
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise EventFileError(source, line, field, f"{value!r} is not a number")
+    if not math.isfinite(number):
+        raise EventFileError(source, line, field, f"{value!r} is not a finite number")
+    return number
+
+
+def _parse_time(value: object, source: str, line: int) -> datetime:
+    if not isinstance(value, str) or not value.strip():
+        raise EventFileError(
+            source, line, "created_at", f"{value!r} is not an ISO 8601 time string"
+        )
+    try:
+        instant = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise EventFileError(
+            source, line, "created_at", f"{value!r} is not an ISO 8601 time"
+        ) from None
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise EventFileError(
+            source,
+            line,
+            "created_at",
+            f"{value!r} has no time zone; add 'Z' or an offset such as '+00:00'",
+        )
+    return instant
+
+
+def _blank(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def event_from_record(record: Mapping[str, object], source: str, line: int) -> Event:
+    """The event a JSON object or CSV row describes; `EventFileError` naming the field otherwise.
+
+    Strings are accepted for numbers (CSV has nothing else); empty strings and nulls are None.
+    """
+    unknown = sorted(key for key in record if key not in _KNOWN)
+    if unknown:
+        raise EventFileError(
+            source,
+            line,
+            unknown[0],
+            f"unknown field; expected {', '.join(FIELDS)} (and optionally "
+            f"{', '.join(IGNORED_FIELDS)})",
+        )
+    for field in REQUIRED_FIELDS:
+        if _blank(record.get(field)):
+            raise EventFileError(source, line, field, "missing")
+    name = record["name"]
+    if not isinstance(name, str):
+        raise EventFileError(source, line, "name", f"{name!r} is not a string")
+    ints = {field: _parse_int(field, record.get(field), source, line) for field in _INT_FIELDS}
+    floats = {
+        field: _parse_float(field, record.get(field), source, line) for field in _FLOAT_FIELDS
+    }
+    created_at = _parse_time(record["created_at"], source, line)
+    event_id, account_id = ints["id"], ints["account_id"]
+    if event_id is None or account_id is None:  # pragma: no cover - required, checked above
+        raise EventFileError(source, line, "id" if event_id is None else "account_id", "missing")
+    try:
+        return Event(
+            id=event_id,
+            name=name,
+            account_id=account_id,
+            created_at=created_at,
+            value=floats["value"],
+            value_in_business_hours=floats["value_in_business_hours"],
+            user_id=ints["user_id"],
+            inbox_id=ints["inbox_id"],
+            conversation_id=ints["conversation_id"],
+        )
+    except InvalidEventError as error:
+        reason = f"{error.reason} (got {error.value!r})"
+        raise EventFileError(source, line, error.field, reason) from None
+
+
+def _parse_json_line(text: str, source: str, line: int) -> Event:
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise EventFileError(
+            source, line, None, f"invalid JSON at column {error.colno}: {error.msg}"
+        ) from None
+    if not isinstance(record, dict):
+        kind = "an array" if isinstance(record, list) else type(record).__name__
+        raise EventFileError(
+            source,
+            line,
+            None,
+            f"expected a JSON object, got {kind} (JSON Lines: one object per line)",
+        )
+    return event_from_record(record, source, line)
+
+
+def _jsonl(lines: _Lines, source: str) -> Iterator[ParsedLine]:
+    for text in lines:
+        line = lines.number
+        if not text.strip() and line not in lines.undecodable:
+            continue
+        try:
+            lines.check(source, line, line)
+            yield ParsedLine(line, _parse_json_line(text, source, line))
+        except EventFileError as error:
+            yield ParsedLine(line, error)
+
+
+def _csv_header(row: list[str], source: str) -> list[str]:
+    header = [column.strip() for column in row]
+    for column in header:
+        if column not in _KNOWN:
+            raise EventFileError(
+                source,
+                1,
+                column or "(empty)",
+                f"unknown column in the header; expected {', '.join(FIELDS)} (and optionally "
+                f"{', '.join(IGNORED_FIELDS)})",
+            )
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise EventFileError(source, 1, duplicates[0], "column appears twice in the header")
+    missing = [field for field in REQUIRED_FIELDS if field not in header]
+    if missing:
+        raise EventFileError(source, 1, missing[0], "required column missing from the header")
+    return header
+
+
+def _csv(lines: _Lines, source: str) -> Iterator[ParsedLine]:
+    reader = csv.reader(lines, strict=True)
+    header: list[str] | None = None
+    previous_end = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. an unterminated quote: the reader cannot go on
+            problem = EventFileError(source, lines.number, None, f"CSV: {error}")
+            yield ParsedLine(lines.number, problem)
+            return
+        start, previous_end = previous_end + 1, reader.line_num
+        try:
+            lines.check(source, start, previous_end)
+        except EventFileError as error:
+            yield ParsedLine(start, error)
+            if header is None:
+                return
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if header is None:
+            try:
+                header = _csv_header(row, source)
+            except EventFileError as error:
+                yield ParsedLine(start, error)
+                return
+            continue
+        if len(row) != len(header):
+            problem = EventFileError(
+                source, start, None, f"row has {len(row)} cells, the header has {len(header)}"
+            )
+            yield ParsedLine(start, problem)
+            continue
+        try:
+            yield ParsedLine(
+                start, event_from_record(dict(zip(header, row, strict=True)), source, start)
+            )
+        except EventFileError as error:
+            yield ParsedLine(start, error)
+
+
+def parse_events(
+    raw_lines: Iterable[bytes], event_format: EventFormat, source: str
+) -> Iterator[ParsedLine]:
+    """Parse a file's binary lines lazily into `ParsedLine`s (blank lines are skipped).
+
+    A CSV file without a header row yields nothing; a bad header yields one error at line 1.
+    """
+    lines = _Lines(raw_lines)
+    if event_format is EventFormat.CSV:
+        return _csv(lines, source)
+    return _jsonl(lines, source)
+
+
+def spool(stream: IO[bytes], max_memory: int = 8 * 1024 * 1024) -> IO[bytes]:
+    """A rewound temporary copy of a stream (kept in memory up to `max_memory` bytes, then on
+    disk), so that standard input can be read twice."""
+    copy: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=max_memory)  # noqa: SIM115
+    shutil.copyfileobj(stream, copy)
+    copy.seek(0)
+    return copy
+
+
+def batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most `size` items, read lazily."""
+    if size < 1:
+        raise ValueError("batch size must be at least 1")
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

@@ -1,0 +1,135 @@
+"""Schema migrations (Alembic, shipped in `adapters/migrations`), run programmatically.
+
+The version table is `reporting_rollup_alembic_version`, so a host's own `alembic_version` is
+never read or written. On PostgreSQL a transaction-level advisory lock serialises concurrent
+migrators (two processes opening a fresh database at once); on SQLite `BEGIN IMMEDIATE` does.
+Each upgrade runs in one transaction: a failure leaves the schema as it was.
+"""
+
+from __future__ import annotations
+
+import zlib
+from pathlib import Path
+from typing import Final
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, text
+
+from adapters.urls import DatabaseURL
+from domain.errors import ConfigurationError, StorageError
+
+VERSION_TABLE: Final = "reporting_rollup_alembic_version"
+MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
+#: Key of the PostgreSQL advisory lock held while migrating (a stable 32-bit hash of a name).
+MIGRATION_LOCK_KEY: Final = zlib.crc32(b"reporting_rollup_migrations")
+
+_ADVICE: Final = "run `rollups migrate` (or open with migrate=True)"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic configuration for the shipped migrations, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision this version of the library knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:  # pragma: no cover - the package always ships revisions
+        raise StorageError(f"no migrations found in {MIGRATIONS_DIR}; reinstall reporting-rollups")
+    return head
+
+
+def known_revisions() -> set[str]:
+    """Every revision this version of the library ships."""
+    return {
+        script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()
+    }
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The database's revision (None when the library's schema was never created)."""
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
+
+
+def lock_migrations(connection: Connection) -> None:
+    """Serialise migrators until the connection's transaction ends (PostgreSQL only; SQLite's
+    `BEGIN IMMEDIATE` already does)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+
+
+def _where(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def _newer_schema(engine: Engine, revision: str) -> StorageError:
+    return StorageError(
+        f"{_where(engine)}: the schema is at revision {revision!r}, which this version of "
+        "reporting-rollups does not know (a newer version migrated it); upgrade the library"
+    )
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the library's schema, in one transaction."""
+    with engine.connect() as connection, connection.begin():
+        lock_migrations(connection)
+        current = current_revision(connection)
+        if current is not None and current not in known_revisions():
+            raise _newer_schema(engine, current)
+        try:
+            command.upgrade(alembic_config(connection), revision)
+        except CommandError as error:
+            raise StorageError(f"{_where(engine)}: migration failed: {error}") from error
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Downgrade the library's schema to `revision` ("base" drops the library's own tables; the
+    shared `reporting_events*` tables are kept)."""
+    with engine.connect() as connection, connection.begin():
+        lock_migrations(connection)
+        try:
+            command.downgrade(alembic_config(connection), revision)
+        except CommandError as error:
+            raise StorageError(f"{_where(engine)}: downgrade failed: {error}") from error
+
+
+def require_current(engine: Engine) -> None:
+    """`StorageError` unless the schema is at this library's head revision."""
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    head = head_revision()
+    if current == head:
+        return
+    if current is None:
+        raise StorageError(f"{_where(engine)} has no reporting-rollups schema; {_ADVICE}")
+    if current not in known_revisions():
+        raise _newer_schema(engine, current)
+    raise StorageError(
+        f"{_where(engine)}: the schema is at revision {current!r}, this version of "
+        f"reporting-rollups needs {head!r}; {_ADVICE}"
+    )
+
+
+def engine_for_url(url: str) -> Engine:
+    """An engine for a SQL database URL, configured as the library's adapters configure it."""
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend == "sqlite":
+        from adapters.sqlite import sqlite_engine
+
+        return sqlite_engine(url)
+    if parsed.backend == "postgres":
+        from adapters.postgres import postgres_engine
+
+        return postgres_engine(url)
+    raise ConfigurationError(
+        f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
+    )

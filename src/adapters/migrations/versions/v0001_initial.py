@@ -1,0 +1,193 @@
+"""Initial schema: raw events, rollups, and the library's own tables.
+
+Revision ID: 0001
+Revises:
+Create Date: 2026-11-23
+
+`reporting_events` and `reporting_events_rollups` are created (with the reference application's
+indexes) only when missing; when the host already has them they are checked, never altered. The
+library's tables, prefixed `reporting_rollup_`, are created when missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+from domain.errors import StorageError
+
+revision: str = "0001"
+down_revision: str | Sequence[str] | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+#: Columns the library reads or writes in the host's tables.
+_EVENT_COLUMNS = (
+    "id",
+    "name",
+    "value",
+    "account_id",
+    "inbox_id",
+    "user_id",
+    "conversation_id",
+    "created_at",
+    "updated_at",
+    "value_in_business_hours",
+)
+_ROLLUP_KEY = ("account_id", "date", "dimension_type", "dimension_id", "metric")
+_ROLLUP_COLUMNS = (
+    "id",
+    *_ROLLUP_KEY,
+    "count",
+    "sum_value",
+    "sum_value_business_hours",
+    "created_at",
+    "updated_at",
+)
+_LIBRARY_TABLES = (
+    "reporting_rollup_members",
+    "reporting_rollup_applied_events",
+    "reporting_rollup_accounts",
+)
+
+
+def _check_host_table(inspector: sa.Inspector, table: str, columns: Sequence[str]) -> None:
+    present = {column["name"] for column in inspector.get_columns(table)}
+    missing = [column for column in columns if column not in present]
+    if missing:
+        raise StorageError(
+            f"the existing table {table} lacks the column(s) {', '.join(missing)} that "
+            "reporting-rollups needs; add them (see the reference schema) or use another database"
+        )
+
+
+def _check_host_rollups(inspector: sa.Inspector) -> None:
+    _check_host_table(inspector, "reporting_events_rollups", _ROLLUP_COLUMNS)
+    unique_sets = [
+        tuple(index["column_names"])
+        for index in inspector.get_indexes("reporting_events_rollups")
+        if index["unique"]
+    ] + [
+        tuple(constraint["column_names"])
+        for constraint in inspector.get_unique_constraints("reporting_events_rollups")
+    ]
+    if _ROLLUP_KEY not in unique_sets:
+        raise StorageError(
+            "the existing table reporting_events_rollups has no unique index on "
+            f"({', '.join(_ROLLUP_KEY)}); create it: CREATE UNIQUE INDEX index_rollup_unique_key "
+            f"ON reporting_events_rollups ({', '.join(_ROLLUP_KEY)})"
+        )
+
+
+def _create_reporting_events() -> None:
+    op.create_table(
+        "reporting_events",
+        sa.Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("name", sa.String()),
+        sa.Column("value", sa.Float()),
+        sa.Column("account_id", sa.Integer()),
+        sa.Column("inbox_id", sa.Integer()),
+        sa.Column("user_id", sa.Integer()),
+        sa.Column("conversation_id", sa.Integer()),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("value_in_business_hours", sa.Float()),
+        sa.Column("event_start_time", sa.DateTime(timezone=False)),
+        sa.Column("event_end_time", sa.DateTime(timezone=False)),
+    )
+    for column in ("account_id", "created_at", "conversation_id", "inbox_id", "name", "user_id"):
+        op.create_index(f"index_reporting_events_on_{column}", "reporting_events", [column])
+    op.create_index(
+        "reporting_events__account_id__name__created_at",
+        "reporting_events",
+        ["account_id", "name", "created_at"],
+    )
+
+
+def _create_reporting_events_rollups() -> None:
+    op.create_table(
+        "reporting_events_rollups",
+        sa.Column("id", _BIG_ID, primary_key=True, autoincrement=True),
+        sa.Column("account_id", sa.Integer(), nullable=False),
+        sa.Column("date", sa.Date(), nullable=False),
+        sa.Column("dimension_type", sa.String(), nullable=False),
+        sa.Column("dimension_id", sa.BigInteger(), nullable=False),
+        sa.Column("metric", sa.String(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False, server_default="0"),
+        sa.Column("sum_value", sa.Float(), nullable=False, server_default="0"),
+        sa.Column("sum_value_business_hours", sa.Float(), nullable=False, server_default="0"),
+        sa.Column("created_at", sa.DateTime(timezone=False), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=False), nullable=False),
+    )
+    op.create_index(
+        "index_rollup_unique_key", "reporting_events_rollups", list(_ROLLUP_KEY), unique=True
+    )
+    op.create_index(
+        "index_rollup_timeseries", "reporting_events_rollups", ["account_id", "metric", "date"]
+    )
+    op.create_index(
+        "index_rollup_summary", "reporting_events_rollups", ["account_id", "dimension_type", "date"]
+    )
+
+
+def _create_library_tables(existing: set[str]) -> None:
+    if "reporting_rollup_accounts" not in existing:
+        op.create_table(
+            "reporting_rollup_accounts",
+            sa.Column("account_id", sa.Integer(), primary_key=True, autoincrement=False),
+            sa.Column("reporting_timezone", sa.String()),
+            sa.Column("rollup_timezone", sa.String()),
+            sa.Column("read_path_enabled", sa.Boolean(), nullable=False, server_default="0"),
+            sa.Column("updated_at", sa.DateTime(timezone=False)),
+        )
+    if "reporting_rollup_applied_events" not in existing:
+        op.create_table(
+            "reporting_rollup_applied_events",
+            sa.Column("account_id", sa.Integer(), nullable=False),
+            sa.Column("event_id", sa.BigInteger(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                "account_id", "event_id", name="reporting_rollup_applied_events_pkey"
+            ),
+        )
+    if "reporting_rollup_members" not in existing:
+        op.create_table(
+            "reporting_rollup_members",
+            sa.Column("account_id", sa.Integer(), nullable=False),
+            sa.Column("date", sa.Date(), nullable=False),
+            sa.Column("dimension_type", sa.String(), nullable=False),
+            sa.Column("dimension_id", sa.BigInteger(), nullable=False),
+            sa.Column("metric", sa.String(), nullable=False),
+            sa.Column("member_id", sa.BigInteger(), nullable=False),
+            sa.Column("occurrences", sa.Integer(), nullable=False),
+            sa.PrimaryKeyConstraint(
+                *_ROLLUP_KEY, "member_id", name="reporting_rollup_members_pkey"
+            ),
+        )
+
+
+def upgrade() -> None:
+    """Create what is missing; check (never alter) the host's tables."""
+    inspector = sa.inspect(op.get_bind())
+    existing = set(inspector.get_table_names())
+    if "reporting_events" in existing:
+        _check_host_table(inspector, "reporting_events", _EVENT_COLUMNS)
+    else:
+        _create_reporting_events()
+    if "reporting_events_rollups" in existing:
+        _check_host_rollups(inspector)
+    else:
+        _create_reporting_events_rollups()
+    _create_library_tables(existing)
+
+
+def downgrade() -> None:
+    """Drop the library's own tables. `reporting_events` and `reporting_events_rollups` stay: they
+    may be the host's, and they hold its data."""
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    for table in _LIBRARY_TABLES:
+        if table in existing:
+            op.drop_table(table)

@@ -1,0 +1,572 @@
+"""PostgreSQL adapter (psycopg 3): the generic SQL stores, with bulk hot paths and row locks.
+
+Hot path: every write of a batch is one statement over `unnest` of arrays (raw events, applied
+marks, members, rollups), whatever the batch size; no statement per row, no multi-row VALUES. The
+arrays are sent in binary (`%(name)b`) with fixed element types (`TypedArray`), and results come
+back as one array (the ids that were already there) rather than one row per event.
+
+Locking (READ COMMITTED). Each account has a row in `reporting_rollup_accounts`:
+- live writers and retractions take it FOR SHARE (`lock_shared`): many run at once;
+- backfill chunks, `set_timezone`, `rebuild` and `verify` take it FOR UPDATE (`lock_exclusive`), so
+  while a day is being replaced no writer of that account is between its reads and its commit.
+Exactly-once: `AppliedLedger.mark` is INSERT ... ON CONFLICT DO NOTHING RETURNING on the
+(account_id, event_id) key in the writer's transaction: of two transactions marking one event, the
+second waits for the first and gets nothing back if it commits.
+No deadlocks: every transaction takes its locks in one global order: account rows first (missing
+ones inserted, then all locked, each step in account_id order), then raw events by id, applied
+marks by (account_id, event_id), members and rollup rows by key. A transaction waiting for a lock
+holds only locks that come earlier in that order, so no cycle can form. Exclusive holders touch
+only their account's rows (every key starts with account_id).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, ClassVar, Final, Self
+from urllib.parse import quote
+
+import psycopg
+from psycopg.abc import AdaptContext, DumperKey
+from psycopg.adapt import PyFormat
+from psycopg.postgres import types as pg_types
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
+
+from adapters.sql import (
+    ErrorTranslator,
+    Explanation,
+    SqlAccountStore,
+    SqlAppliedLedger,
+    SqlEventStore,
+    SqlRollupStore,
+    SqlUnitOfWorkFactory,
+    conflict,
+    driver_message,
+    operation,
+)
+from adapters.urls import redact
+from application.ports import AccountSettings
+from domain.errors import ConfigurationError, StorageError
+from domain.events import Event
+from domain.metrics import MetricContribution, RollupKey
+from domain.projection import Member
+
+_SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
+_USAGE: Final = "use postgresql://user:password@host:5432/dbname"
+
+_EVENT_ARRAYS: Final = """unnest(
+        %(id)b::bigint[], %(name)b::text[], %(value)b::float8[], %(account_id)b::bigint[],
+        %(inbox_id)b::bigint[], %(user_id)b::bigint[], %(conversation_id)b::bigint[],
+        %(created_at)b::timestamp[], %(value_in_business_hours)b::float8[]
+    ) AS u(id, name, value, account_id, inbox_id, user_id, conversation_id, created_at,
+           value_in_business_hours)"""
+
+#: Insert the events whose id is new; return the ids that were already stored (usually none),
+#: so that 10k new ids do not travel back row by row.
+_INSERT_EVENTS: Final = f"""
+WITH u AS (SELECT * FROM {_EVENT_ARRAYS}),
+inserted AS (
+    INSERT INTO reporting_events (id, name, value, account_id, inbox_id, user_id,
+                                  conversation_id, created_at, updated_at, value_in_business_hours)
+    SELECT id, name, value, account_id, inbox_id, user_id, conversation_id, created_at,
+           %(now)s, value_in_business_hours
+    FROM u
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+SELECT coalesce(array_agg(u.id), '{{}}') FROM u
+WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
+"""
+
+#: The first already-stored event whose content differs from the one sent (a separate statement
+#: after the insert, so that it sees rows other transactions committed while the insert waited).
+_FIRST_CONFLICT: Final = f"""
+SELECT e.id
+FROM {_EVENT_ARRAYS}
+JOIN reporting_events e ON e.id = u.id
+WHERE (e.name, e.value, e.account_id, e.inbox_id, e.user_id, e.conversation_id, e.created_at,
+       e.value_in_business_hours)
+      IS DISTINCT FROM
+      (u.name, u.value, u.account_id, u.inbox_id, u.user_id, u.conversation_id, u.created_at,
+       u.value_in_business_hours)
+ORDER BY e.id
+LIMIT 1
+"""
+
+#: Mark events applied; return the ids that were marked before (usually none).
+_MARK: Final = """
+WITH u AS (
+    SELECT * FROM unnest(%(account_id)b::integer[], %(event_id)b::bigint[])
+        AS u(account_id, event_id)
+),
+marked AS (
+    INSERT INTO reporting_rollup_applied_events (account_id, event_id)
+    SELECT account_id, event_id FROM u
+    ON CONFLICT (account_id, event_id) DO NOTHING
+    RETURNING event_id
+)
+SELECT coalesce(array_agg(u.event_id), '{}') FROM u
+WHERE NOT EXISTS (SELECT 1 FROM marked WHERE marked.event_id = u.event_id)
+"""
+
+_UPSERT_MEMBERS: Final = """
+INSERT INTO reporting_rollup_members AS m
+    (account_id, "date", dimension_type, dimension_id, metric, member_id, occurrences)
+SELECT * FROM unnest(
+    %(account_id)b::integer[], %(date)b::date[], %(dimension_type)b::text[],
+    %(dimension_id)b::bigint[], %(metric)b::text[], %(member_id)b::bigint[],
+    %(occurrences)b::integer[])
+ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric, member_id)
+DO UPDATE SET occurrences = m.occurrences + EXCLUDED.occurrences
+RETURNING m.account_id, m."date", m.dimension_type, m.dimension_id, m.metric, m.member_id,
+          m.occurrences
+"""
+
+_DELETE_EMPTY_MEMBERS: Final = """
+DELETE FROM reporting_rollup_members m
+USING unnest(
+    %(account_id)b::integer[], %(date)b::date[], %(dimension_type)b::text[],
+    %(dimension_id)b::bigint[], %(metric)b::text[], %(member_id)b::bigint[]
+) AS u(account_id, day, dimension_type, dimension_id, metric, member_id)
+WHERE m.account_id = u.account_id AND m."date" = u.day AND m.dimension_type = u.dimension_type
+  AND m.dimension_id = u.dimension_id AND m.metric = u.metric AND m.member_id = u.member_id
+  AND m.occurrences = 0
+"""
+
+#: Additive upsert on index_rollup_unique_key.
+_UPSERT_ROLLUPS: Final = """
+INSERT INTO reporting_events_rollups AS r
+    (account_id, "date", dimension_type, dimension_id, metric, "count", sum_value,
+     sum_value_business_hours, created_at, updated_at)
+SELECT u.account_id, u.day, u.dimension_type, u.dimension_id, u.metric, u.n, u.s, u.b,
+       %(now)s, %(now)s
+FROM unnest(
+    %(account_id)b::integer[], %(date)b::date[], %(dimension_type)b::text[],
+    %(dimension_id)b::bigint[], %(metric)b::text[], %(count)b::bigint[],
+    %(sum_value)b::float8[], %(sum_value_business_hours)b::float8[]
+) AS u(account_id, day, dimension_type, dimension_id, metric, n, s, b)
+ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric) DO UPDATE SET
+    "count" = r."count" + EXCLUDED."count",
+    sum_value = r.sum_value + EXCLUDED.sum_value,
+    sum_value_business_hours = r.sum_value_business_hours + EXCLUDED.sum_value_business_hours,
+    updated_at = EXCLUDED.updated_at
+"""
+
+#: After an upsert with negative deltas: delete those rows whose count reached 0 (a negative
+#: count is returned too; the caller raises and the transaction rolls back).
+_DELETE_EMPTY_ROLLUPS: Final = """
+DELETE FROM reporting_events_rollups r
+USING unnest(
+    %(account_id)b::integer[], %(date)b::date[], %(dimension_type)b::text[],
+    %(dimension_id)b::bigint[], %(metric)b::text[]
+) AS u(account_id, day, dimension_type, dimension_id, metric)
+WHERE r.account_id = u.account_id AND r."date" = u.day AND r.dimension_type = u.dimension_type
+  AND r.dimension_id = u.dimension_id AND r.metric = u.metric AND r."count" <= 0
+RETURNING r.id, r.account_id, r."date", r.dimension_type, r.dimension_id, r.metric, r."count"
+"""
+
+#: Lock account rows, creating the missing ones first. The INSERT branch runs first (UNION ALL
+#: runs its branches in order), so missing rows are created before existing ones are locked; rows
+#: it creates are this transaction's own. A row another transaction created while the INSERT
+#: waited is invisible to this statement's snapshot: the caller locks it in a second statement.
+_LOCK_ACCOUNTS: Final = """
+WITH created AS (
+    INSERT INTO reporting_rollup_accounts (account_id)
+    SELECT a FROM unnest(%(ids)b::integer[]) AS u(a) ORDER BY a
+    ON CONFLICT (account_id) DO NOTHING
+    RETURNING account_id, reporting_timezone, rollup_timezone, read_path_enabled
+),
+locked AS (
+    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+    FROM reporting_rollup_accounts
+    WHERE account_id = ANY(%(ids)b::integer[])
+    ORDER BY account_id
+    FOR {mode}
+)
+SELECT * FROM created
+UNION ALL
+SELECT * FROM locked
+"""
+
+_RELOCK_ACCOUNTS: Final = """
+SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+FROM reporting_rollup_accounts
+WHERE account_id = ANY(%(ids)b::integer[])
+ORDER BY account_id
+FOR {mode}
+"""
+
+
+# --- arrays --------------------------------------------------------------------------------------
+
+
+class TypedArray(list[Any]):
+    """A list sent as a binary PostgreSQL array of one fixed element type.
+
+    psycopg otherwise inspects every list to pick its element type on each call; the dumpers
+    registered for these classes (`register_array_dumpers`) skip that.
+    """
+
+    element: ClassVar[str] = "text"
+
+
+class Int8Array(TypedArray):
+    """bigint[] (cast to integer[] in SQL where the column is an integer)."""
+
+    element = "int8"
+
+
+class Float8Array(TypedArray):
+    """double precision[]."""
+
+    element = "float8"
+
+
+class TextArray(TypedArray):
+    """text[]."""
+
+    element = "text"
+
+
+class DateArray(TypedArray):
+    """date[]."""
+
+    element = "date"
+
+
+class TimestampArray(TypedArray):
+    """timestamp (without time zone)[], from naive UTC datetimes."""
+
+    element = "timestamp"
+
+
+def _array_dumper(array: type[TypedArray]) -> type[ListBinaryDumper]:
+    info = pg_types[array.element]
+
+    class FixedArrayDumper(ListBinaryDumper):
+        element_oid = info.oid
+
+        def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
+            super().__init__(cls, context)
+            self.oid = info.array_oid
+
+        def get_key(self, obj: list[Any], format: PyFormat) -> DumperKey:
+            return self.cls
+
+        def upgrade(self, obj: list[Any], format: PyFormat) -> ListBinaryDumper:
+            return self
+
+    return FixedArrayDumper
+
+
+_ARRAY_DUMPERS: Final = [
+    (array, _array_dumper(array))
+    for array in (Int8Array, Float8Array, TextArray, DateArray, TimestampArray)
+]
+
+
+def register_array_dumpers(connection: psycopg.Connection[Any]) -> None:
+    """Teach a psycopg connection to dump the `TypedArray` classes."""
+    for array, dumper in _ARRAY_DUMPERS:
+        connection.adapters.register_dumper(array, dumper)
+
+
+def _event_arrays(events: Sequence[Event]) -> dict[str, TypedArray]:
+    return {
+        "id": Int8Array([event.id for event in events]),
+        "name": TextArray([event.name for event in events]),
+        "value": Float8Array([event.value for event in events]),
+        "account_id": Int8Array([event.account_id for event in events]),
+        "inbox_id": Int8Array([event.inbox_id for event in events]),
+        "user_id": Int8Array([event.user_id for event in events]),
+        "conversation_id": Int8Array([event.conversation_id for event in events]),
+        # Events keep created_at in UTC: dropping the zone gives the stored naive UTC time.
+        "created_at": TimestampArray([event.created_at.replace(tzinfo=None) for event in events]),
+        "value_in_business_hours": Float8Array([event.value_in_business_hours for event in events]),
+    }
+
+
+def _key_arrays(keys: Sequence[RollupKey]) -> dict[str, TypedArray]:
+    return {
+        "account_id": Int8Array([key.account_id for key in keys]),
+        "date": DateArray([key.date for key in keys]),
+        "dimension_type": TextArray([str(key.dimension_type) for key in keys]),
+        "dimension_id": Int8Array([key.dimension_id for key in keys]),
+        "metric": TextArray([str(key.metric) for key in keys]),
+    }
+
+
+class PostgresEventStore(SqlEventStore):
+    """Raw events: one `unnest` INSERT per batch, conflicts found in SQL."""
+
+    def _insert_new(self, events: Sequence[Event]) -> list[int]:
+        params: dict[str, Any] = {**_event_arrays(events), "now": self.ctx.now()}
+        existing = set(self.connection.exec_driver_sql(_INSERT_EVENTS, params).scalar_one())
+        return [event.id for event in events if event.id not in existing]
+
+    def _check_duplicates(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        found = self.connection.exec_driver_sql(_FIRST_CONFLICT, _event_arrays(events)).first()
+        if found is None:
+            return
+        event_id = int(found[0])
+        row = self._rows([event_id])[0]
+        event = next(event for event in events if event.id == event_id)
+        error = conflict(row, event)
+        if error is not None:
+            raise error
+
+
+class PostgresAppliedLedger(SqlAppliedLedger):
+    """Applied marks: one `unnest` INSERT ... ON CONFLICT DO NOTHING per batch."""
+
+    @operation("marking events applied")
+    def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
+        if not refs:
+            return set()
+        ordered = sorted(set(refs))
+        params = {
+            "account_id": Int8Array([account_id for account_id, _ in ordered]),
+            "event_id": Int8Array([event_id for _, event_id in ordered]),
+        }
+        before = set(self.connection.exec_driver_sql(_MARK, params).scalar_one())
+        return {event_id for _, event_id in ordered if event_id not in before}
+
+
+class PostgresRollupStore(SqlRollupStore):
+    """Rollups and members: one `unnest` upsert each per batch, in key order."""
+
+    rebuild_from_marked = True
+
+    def _upsert(self, items: Sequence[tuple[RollupKey, MetricContribution]]) -> None:
+        params: dict[str, Any] = {
+            **_key_arrays([key for key, _ in items]),
+            "count": Int8Array([delta.count for _, delta in items]),
+            "sum_value": Float8Array([delta.sum_value for _, delta in items]),
+            "sum_value_business_hours": Float8Array(
+                [delta.sum_value_business_hours for _, delta in items]
+            ),
+            "now": self.ctx.now(),
+        }
+        self.connection.exec_driver_sql(_UPSERT_ROLLUPS, params)
+
+    def _settle_keys(self, keys: Sequence[RollupKey]) -> None:
+        result = self.connection.exec_driver_sql(_DELETE_EMPTY_ROLLUPS, _key_arrays(keys))
+        self._check_counts(list(result.mappings()))
+
+    @operation("updating distinct members")
+    def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
+        wanted = {member: delta for member, delta in deltas.items() if delta}
+        if not wanted:
+            return {}
+        items = sorted(wanted.items())  # the one member order of every writer (no deadlocks)
+        params: dict[str, Any] = {
+            **_key_arrays([key for (key, _), _ in items]),
+            "member_id": Int8Array([member_id for (_, member_id), _ in items]),
+            "occurrences": Int8Array([delta for _, delta in items]),
+        }
+        return self._transitions(wanted, self.connection.exec_driver_sql(_UPSERT_MEMBERS, params))
+
+    def _delete_members(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        params = {
+            "account_id": Int8Array([key["account_id"] for key in keys]),
+            "date": DateArray([key["date"] for key in keys]),
+            "dimension_type": TextArray([key["dimension_type"] for key in keys]),
+            "dimension_id": Int8Array([key["dimension_id"] for key in keys]),
+            "metric": TextArray([key["metric"] for key in keys]),
+            "member_id": Int8Array([key["member_id"] for key in keys]),
+        }
+        self.connection.exec_driver_sql(_DELETE_EMPTY_MEMBERS, params)
+
+
+class PostgresAccountStore(SqlAccountStore):
+    """Account rows as locks: FOR SHARE for live writers, FOR UPDATE for exclusive work."""
+
+    def _lock(self, account_ids: Collection[int], mode: str) -> dict[int, AccountSettings]:
+        ids = sorted(set(account_ids))
+        if not ids:
+            return {}
+        rows = self.connection.exec_driver_sql(
+            _LOCK_ACCOUNTS.format(mode=mode), {"ids": Int8Array(ids)}
+        )
+        found = {int(row.account_id): self.settings(row) for row in rows}
+        missing = [account_id for account_id in ids if account_id not in found]
+        if missing:  # created and committed by another transaction while ours waited
+            rows = self.connection.exec_driver_sql(
+                _RELOCK_ACCOUNTS.format(mode=mode), {"ids": Int8Array(missing)}
+            )
+            found.update((int(row.account_id), self.settings(row)) for row in rows)
+        return {
+            account_id: found.get(account_id) or AccountSettings(account_id) for account_id in ids
+        }
+
+    @operation("locking accounts")
+    def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        return self._lock(account_ids, "SHARE")
+
+    @operation("locking an account")
+    def lock_exclusive(self, account_id: int) -> AccountSettings:
+        return self._lock([account_id], "UPDATE")[account_id]
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+_CONNECT_ADVICE: Final = (
+    "check that PostgreSQL is running and that the URL's host and port are right"
+)
+
+
+def explain_postgres(error: BaseException) -> Explanation | None:
+    """What a psycopg error means and what to do about it."""
+    if not isinstance(error, psycopg.Error):
+        return None
+    state = error.sqlstate or ""
+    message = driver_message(error)
+    lowered = message.lower()
+    advice: str | None = None
+    if (
+        state in ("28P01", "28000")
+        or "authentication failed" in lowered
+        or "no password supplied" in lowered
+        or ('role "' in lowered and "does not exist" in lowered)
+    ):
+        advice = "check the user name and password in the URL (or PGPASSWORD / ~/.pgpass)"
+    elif "pg_hba.conf" in lowered:
+        advice = "the server refuses this user from this host: check the URL or pg_hba.conf"
+    elif state == "3D000" or ('database "' in lowered and "does not exist" in lowered):
+        advice = "create the database (createdb NAME) or fix the database name in the URL"
+    elif state == "42501" or "permission denied" in lowered:
+        advice = (
+            "grant the user the privileges it needs (USAGE and CREATE on the schema to migrate; "
+            "SELECT, INSERT, UPDATE, DELETE on reporting_events, reporting_events_rollups and "
+            "the reporting_rollup_* tables to run), or run `rollups migrate` as the owner and "
+            "open with migrate=False"
+        )
+    elif state in ("42P01", "42703"):
+        advice = "the schema is missing or out of date; run `rollups migrate`"
+    elif state in ("40P01", "40001"):
+        advice = "a concurrent transaction conflicted with this one; retry"
+    elif state in ("55P03", "57014"):
+        advice = "a lock or statement timeout expired; retry later"
+    elif state == "25006":
+        advice = "the server is read-only (a standby?); connect to the primary"
+    elif state.startswith("53"):
+        advice = "the server is out of resources (disk, memory or connections); retry later"
+    elif state.startswith("57P") or state.startswith("08"):
+        advice = "the connection was lost or the server is restarting; retry"
+    elif state == "22003":
+        advice = "a number is too large for its column"
+    elif isinstance(error, psycopg.OperationalError):
+        advice = _CONNECT_ADVICE
+    if advice is None:
+        return None
+    return StorageError, f"{message}; {advice}"
+
+
+# --- engine and factory --------------------------------------------------------------------------
+
+
+def postgres_url(url: str) -> URL:
+    """The SQLAlchemy URL for ``postgresql://`` / ``postgres://`` / ``postgresql+psycopg://``,
+    on the psycopg 3 driver. `ConfigurationError` (password redacted) when malformed."""
+    shown = redact(url)
+    scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else ""
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(f"database URL {shown!r} is not a PostgreSQL URL; {_USAGE}")
+    try:
+        parsed = make_url("postgresql+psycopg://" + url.split("://", 1)[1])
+    except (sa_exc.ArgumentError, ValueError, TypeError):
+        raise ConfigurationError(f"database URL {shown!r} is malformed; {_USAGE}") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise ConfigurationError(
+            f"database URL {shown!r}: port {parsed.port} is out of range; {_USAGE}"
+        )
+    return parsed
+
+
+#: A pooled connection idle for longer than this is pinged before use (seconds).
+IDLE_PING_SECONDS: Final = 10.0
+
+
+def _on_connect(dbapi_connection: Any, _record: object) -> None:
+    register_array_dumpers(dbapi_connection)
+
+
+def _note_checkin(_dbapi_connection: object, record: Any) -> None:
+    record.info["checked_in_at"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: object) -> None:
+    """Pre-ping, for connections that sat idle in the pool: a busy pool pays no round trip per
+    unit of work; a connection the server dropped while idle is replaced, not handed out."""
+    if dbapi_connection.closed or dbapi_connection.broken:
+        raise sa_exc.DisconnectionError("connection closed")
+    checked_in_at = record.info.get("checked_in_at")
+    if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+        return
+    try:
+        dbapi_connection.execute("SELECT 1")
+        dbapi_connection.rollback()
+    except psycopg.Error as error:
+        raise sa_exc.DisconnectionError("stale pooled connection") from error
+
+
+def postgres_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """A pooled engine (psycopg 3; connections idle for a while are pinged before use) for a
+    PostgreSQL URL. Nothing is opened until first used."""
+    parsed = postgres_url(url)
+    connect_args: dict[str, Any] = {}
+    if "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = 10
+    if "application_name" not in parsed.query:
+        connect_args["application_name"] = "reporting-rollups"
+    engine = create_engine(
+        parsed,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_recycle=1800,
+        hide_parameters=True,
+        connect_args=connect_args,
+    )
+    event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "checkin", _note_checkin)
+    event.listen(engine, "checkout", _ping_if_idle)
+    return engine
+
+
+class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory):
+    """Units of work on a PostgreSQL database, from a connection pool."""
+
+    event_store_class = PostgresEventStore
+    ledger_class = PostgresAppliedLedger
+    rollup_store_class = PostgresRollupStore
+    account_store_class = PostgresAccountStore
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, migrate: bool = True, pool_size: int = 5, max_overflow: int = 10
+    ) -> Self:
+        """Open ``postgresql://...``: create or upgrade the schema (`migrate`), or check that it
+        is current. Raises `StorageError` when the server cannot be reached."""
+        password = postgres_url(url).password
+        secrets = (str(password), quote(str(password), safe="")) if password else ()
+        engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        errors = ErrorTranslator(f"PostgreSQL {redact(url)}", explain_postgres, secrets)
+        factory = cls(engine, errors)
+        factory.prepare(migrate=migrate)
+        return factory
+
+
+__all__ = [
+    "PostgresAccountStore",
+    "PostgresAppliedLedger",
+    "PostgresEventStore",
+    "PostgresRollupStore",
+    "PostgresUnitOfWorkFactory",
+    "explain_postgres",
+    "postgres_engine",
+    "postgres_url",
+]

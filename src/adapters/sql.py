@@ -1,0 +1,909 @@
+"""Generic SQL adapter (SQLAlchemy Core): every storage port over one connection per unit of work.
+
+Same semantics as `adapters.memory` (the reference behaviour). SQLite uses these classes as they
+are; `adapters.postgres` overrides the hot-path statements with bulk `unnest` forms and adds row
+locks. Statements use bound parameters only. Timestamps are stored as naive UTC.
+
+Raw rows the host wrote that cannot be an `Event` (NULL or empty name, NULL account, non-positive
+ids, non-finite values) are skipped by `EventStore.get`, can still be removed, and contribute
+nothing to any aggregation (see `adapters.sql_aggregation.valid_event_row`).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, ClassVar, Concatenate, Final, ParamSpec, Self, TypeVar
+
+import attrs
+import psycopg
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    Row,
+    Table,
+    any_,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal,
+    select,
+    values,
+)
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from adapters import migrate as migrations
+from adapters.clock import system_clock
+from adapters.sql_aggregation import aggregate_select, members_select, naive_utc
+from adapters.sql_reports import SqlReportStore
+from adapters.tables import (
+    reporting_events,
+    reporting_events_rollups,
+    rollup_accounts,
+    rollup_applied_events,
+    rollup_members,
+)
+from application.ports import AccountSettings, RebuildStats
+from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
+from domain.events import Event
+from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from domain.projection import Member
+from domain.timezones import LocalDay
+
+#: Most values bound in one `IN (...)` list (SQLite allows 32766 variables per statement).
+IN_CHUNK: Final = 10_000
+#: Columns of `reporting_events` compared to detect an id re-sent with different content.
+EVENT_FIELDS: Final = (
+    "id",
+    "name",
+    "account_id",
+    "created_at",
+    "value",
+    "value_in_business_hours",
+    "user_id",
+    "inbox_id",
+    "conversation_id",
+)
+ROLLUP_KEY_COLUMNS: Final = ("account_id", "date", "dimension_type", "dimension_id", "metric")
+MEMBER_KEY_COLUMNS: Final = (*ROLLUP_KEY_COLUMNS, "member_id")
+
+_DIMENSIONS: Final = {str(d): d for d in DimensionType}
+_METRICS: Final = {str(m): m for m in Metric}
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+#: What a backend says about one driver error: the library exception class and the sentence
+#: (what went wrong; what to do), or None when it has nothing specific to say.
+Explanation = tuple[type[RollupError], str]
+Explainer = Callable[[BaseException], Explanation | None]
+
+#: Exceptions the translator turns into library errors. Driver errors mostly arrive wrapped by
+#: SQLAlchemy; some (raised while a pooled connection is set up) come bare. An int too large for a
+#: 64-bit column raises OverflowError in the sqlite3 module.
+DRIVER_ERRORS: Final = (sa_exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError)
+
+
+def _no_explanation(_error: BaseException) -> Explanation | None:
+    return None
+
+
+def driver_message(error: BaseException, limit: int = 300) -> str:
+    """A driver's message on one line, without SQLAlchemy's statement/parameter appendix, cut
+    to `limit` characters."""
+    text = str(error).split("\n[SQL:", 1)[0]
+    text = re.sub(r"\s*\(Background on this error at:.*", "", text, flags=re.S)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    joined = "; ".join(lines) or type(error).__name__
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
+@attrs.frozen
+class ErrorTranslator:
+    """Turns driver and SQLAlchemy errors into `StorageError` / `ConfigurationError` whose
+    message names the database (password redacted), the failed action and what to do."""
+
+    where: str  #: "SQLite database /path/x.db", "PostgreSQL postgresql://u:***@h/db"
+    explain: Explainer = _no_explanation
+    secrets: tuple[str, ...] = ()  #: strings never to show (the URL's password)
+
+    @contextmanager
+    def __call__(self, action: str) -> Iterator[None]:
+        """Translate errors raised inside the block; library errors pass through."""
+        try:
+            yield
+        except RollupError:
+            raise
+        except DRIVER_ERRORS as error:
+            raise self.translate(error, action) from error
+
+    def translate(self, error: BaseException, action: str) -> RollupError:
+        """The library exception for `error` raised while doing `action`."""
+        original = getattr(error, "orig", None) or error
+        explained = self.explain(original)
+        if explained is None and isinstance(error, OverflowError):
+            explained = (StorageError, f"a number is too large for its column ({error})")
+        if explained is None:
+            kind: type[RollupError] = StorageError
+            detail = driver_message(original)
+        else:
+            kind, detail = explained
+        return kind(self.scrub(f"{self.where}: {action} failed: {detail}"))
+
+    def scrub(self, message: str) -> str:
+        """`message` with every secret replaced by '***'."""
+        for secret in self.secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        return message
+
+
+# --- shared plumbing -----------------------------------------------------------------------------
+
+
+class SqlContext:
+    """What the stores of one unit of work share: its connection, the dialect, the translator
+    and the unit of work's timestamp."""
+
+    def __init__(self, connection: Connection, errors: ErrorTranslator) -> None:
+        self.connection = connection
+        self.errors = errors
+        self.dialect: str = connection.dialect.name
+        self._now: datetime | None = None
+
+    def now(self) -> datetime:
+        """The naive UTC time written to created_at/updated_at by this unit of work."""
+        if self._now is None:
+            self._now = naive_utc(system_clock())
+        return self._now
+
+    def insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
+        """The dialect's INSERT (with ON CONFLICT support)."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        raise StorageError(f"{self.errors.where}: unsupported SQL dialect {self.dialect!r}")
+
+    def upsert_nothing(self, table: Table, keys: Sequence[str]) -> Insert:
+        """INSERT ... ON CONFLICT (keys) DO NOTHING."""
+        return self.insert(table).on_conflict_do_nothing(index_elements=list(keys))
+
+    def upsert_add(self, table: Table, keys: Sequence[str], added: Sequence[str]) -> Insert:
+        """INSERT ... ON CONFLICT (keys) DO UPDATE SET c = table.c + excluded.c for `added`."""
+        statement = self.insert(table)
+        changes: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in added}
+        if "updated_at" in table.c:
+            changes["updated_at"] = statement.excluded.updated_at
+        return statement.on_conflict_do_update(index_elements=list(keys), set_=changes)
+
+    def id_filters(self, target: Any, ids: Collection[int]) -> Iterator[ColumnElement[bool]]:
+        """Conditions `target IN ids`, chunked to respect the driver's limit on bound values."""
+        ordered = sorted(set(ids))
+        if self.dialect == "postgresql":
+            if ordered:
+                yield target == any_(bindparam(None, ordered, type_=postgresql.ARRAY(BigInteger)))
+            return
+        for start in range(0, len(ordered), IN_CHUNK):
+            yield target.in_(ordered[start : start + IN_CHUNK])
+
+
+StoreT = TypeVar("StoreT", bound="SqlStore")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def operation(
+    action: str,
+) -> Callable[[Callable[Concatenate[StoreT, P], R]], Callable[Concatenate[StoreT, P], R]]:
+    """Decorate a store method: driver errors become library errors naming `action`."""
+
+    def decorate(
+        method: Callable[Concatenate[StoreT, P], R],
+    ) -> Callable[Concatenate[StoreT, P], R]:
+        @functools.wraps(method)
+        def run(self: StoreT, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with self.ctx.errors(action):
+                return method(self, *args, **kwargs)
+
+        return run
+
+    return decorate
+
+
+class SqlStore:
+    """Base of the stores: one `SqlContext`."""
+
+    def __init__(self, ctx: SqlContext) -> None:
+        self.ctx = ctx
+
+    @property
+    def connection(self) -> Connection:
+        """The unit of work's connection."""
+        return self.ctx.connection
+
+
+def aware(value: datetime) -> datetime:
+    """A naive UTC datetime read from a table, as an aware one."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def event_row(event: Event, now: datetime) -> dict[str, Any]:
+    """The `reporting_events` columns of an event."""
+    return {
+        "id": event.id,
+        "name": event.name,
+        "value": event.value,
+        "account_id": event.account_id,
+        "inbox_id": event.inbox_id,
+        "user_id": event.user_id,
+        "conversation_id": event.conversation_id,
+        "created_at": naive_utc(event.created_at),
+        "updated_at": now,
+        "value_in_business_hours": event.value_in_business_hours,
+    }
+
+
+def stored_fields(row: Any) -> dict[str, Any]:
+    """A raw row's compared fields, with created_at aware."""
+    fields = {name: getattr(row, name) for name in EVENT_FIELDS}
+    if fields["created_at"] is not None:
+        fields["created_at"] = aware(fields["created_at"])
+    return fields
+
+
+def event_from_row(row: Any) -> Event | None:
+    """The `Event` a raw row holds, or None when the row cannot be one (NULL name...)."""
+    fields = stored_fields(row)
+    if fields["created_at"] is None:
+        return None
+    try:
+        return Event(**fields)
+    except (InvalidEventError, TypeError):
+        return None
+
+
+def conflict(row: Any, event: Event) -> EventConflictError | None:
+    """The conflict between a stored raw row and an event with its id, if their contents differ."""
+    stored = stored_fields(row)
+    differences = [name for name in EVENT_FIELDS if stored[name] != getattr(event, name)]
+    return EventConflictError(event.id, differences) if differences else None
+
+
+def rollup_key(row: Mapping[Any, Any]) -> RollupKey | None:
+    """The key of a rollup or member row (None for a dimension or metric the library does not
+    know, e.g. written by another program)."""
+    dimension = _DIMENSIONS.get(row["dimension_type"])
+    metric = _METRICS.get(row["metric"])
+    if dimension is None or metric is None:
+        return None
+    return RollupKey(
+        int(row["account_id"]), row["date"], dimension, int(row["dimension_id"]), metric
+    )
+
+
+def key_values(key: RollupKey) -> dict[str, Any]:
+    """The key columns of a rollup row."""
+    return {
+        "account_id": key.account_id,
+        "date": key.date,
+        "dimension_type": str(key.dimension_type),
+        "dimension_id": key.dimension_id,
+        "metric": str(key.metric),
+    }
+
+
+def key_matches(table: Table, names: Sequence[str]) -> list[ColumnElement[bool]]:
+    """`column = :column` for each key column (bound per execution)."""
+    return [table.c[name] == bindparam(name, type_=table.c[name].type) for name in names]
+
+
+def key_identity(key: RollupKey) -> tuple[int, date, str, int, str]:
+    """A key as plain values (enum members hash unlike their str values), to match the key
+    columns read back from a row."""
+    return (key.account_id, key.date, str(key.dimension_type), key.dimension_id, str(key.metric))
+
+
+def negative_count(what: str, key: object) -> StorageError:
+    """The error of a row whose count would drop below zero (the invariant is broken)."""
+    return StorageError(
+        f"{what} {key} would have a negative count; the rollups are inconsistent with the raw "
+        "events: run `rollups verify` and rebuild the account"
+    )
+
+
+# --- stores --------------------------------------------------------------------------------------
+
+
+class SqlEventStore(SqlStore):
+    """The raw `reporting_events` table."""
+
+    @operation("storing raw events")
+    def add(self, events: Sequence[Event]) -> list[int]:
+        if not events:
+            return []
+        ordered = sorted(events, key=lambda event: event.id)
+        stored = self._insert_new(ordered)
+        fresh = set(stored)
+        self._check_duplicates([event for event in ordered if event.id not in fresh])
+        return sorted(stored)
+
+    def _insert_new(self, events: Sequence[Event]) -> list[int]:
+        """Insert the events whose id is not stored yet; return their ids."""
+        e = reporting_events
+        now = self.ctx.now()
+        statement = self.ctx.upsert_nothing(e, ["id"]).returning(e.c.id)
+        result = self.connection.execute(statement, [event_row(event, now) for event in events])
+        return [int(row[0]) for row in result]
+
+    def _check_duplicates(self, events: Sequence[Event]) -> None:
+        """Raise `EventConflictError` for the first event whose stored row differs."""
+        if not events:
+            return
+        stored = {int(row.id): row for row in self._rows([event.id for event in events])}
+        for event in events:
+            row = stored.get(event.id)
+            found = conflict(row, event) if row is not None else None
+            if found is not None:
+                raise found
+
+    def _rows(self, ids: Collection[int]) -> list[Row[Any]]:
+        e = reporting_events
+        rows: list[Row[Any]] = []
+        for condition in self.ctx.id_filters(e.c.id, ids):
+            rows.extend(self.connection.execute(select(e).where(condition)))
+        rows.sort(key=lambda row: int(row.id))
+        return rows
+
+    @operation("reading raw events")
+    def get(self, ids: Collection[int]) -> list[Event]:
+        events = (event_from_row(row) for row in self._rows(ids))
+        return [event for event in events if event is not None]
+
+    @operation("removing raw events")
+    def remove(self, ids: Collection[int]) -> list[Event]:
+        e = reporting_events
+        removed: list[Row[Any]] = []
+        for condition in self.ctx.id_filters(e.c.id, ids):
+            # Lock the rows in id order before deleting them, so that removers cannot deadlock.
+            locked = select(e.c.id).where(condition).order_by(e.c.id).with_for_update()
+            removed.extend(
+                self.connection.execute(delete(e).where(e.c.id.in_(locked)).returning(e))
+            )
+        removed.sort(key=lambda row: int(row.id))
+        events: list[Event] = []
+        unconvertible: list[Row[Any]] = []
+        for row in removed:
+            event = event_from_row(row)
+            if event is None:
+                unconvertible.append(row)
+            else:
+                events.append(event)
+        self._forget_marks(unconvertible)
+        return events
+
+    def _forget_marks(self, rows: Sequence[Row[Any]]) -> None:
+        """Drop the applied marks of removed rows that were not events (they contributed
+        nothing, so there is nothing to take back)."""
+        by_account: dict[int, list[int]] = defaultdict(list)
+        for row in rows:
+            if row.account_id is not None:
+                by_account[int(row.account_id)].append(int(row.id))
+        applied = rollup_applied_events
+        for account_id, event_ids in sorted(by_account.items()):
+            for condition in self.ctx.id_filters(applied.c.event_id, event_ids):
+                self.connection.execute(
+                    delete(applied).where(applied.c.account_id == account_id, condition)
+                )
+
+    @operation("reading the span of raw events")
+    def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+        e = reporting_events
+        first, last = self.connection.execute(
+            select(func.min(e.c.created_at), func.max(e.c.created_at)).where(
+                e.c.account_id == account_id
+            )
+        ).one()
+        if first is None or last is None:
+            return None
+        return aware(first), aware(last)
+
+    @operation("aggregating raw events")
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        if not days:
+            return {}
+        query = aggregate_select(account_id, [(day.start, day.end) for day in days])
+        found: dict[RollupKey, MetricContribution] = {}
+        for row in self.connection.execute(query):
+            index, dimension, dimension_id, metric, count, total, business = row
+            if int(count) == 0:
+                continue
+            key = RollupKey(
+                account_id,
+                days[int(index)].date,
+                DimensionType(dimension),
+                int(dimension_id),
+                Metric(metric),
+            )
+            found[key] = MetricContribution(int(count), float(total or 0), float(business or 0))
+        return found
+
+
+class SqlAppliedLedger(SqlStore):
+    """`reporting_rollup_applied_events`: one row per raw event folded into the rollups."""
+
+    @operation("marking events applied")
+    def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
+        if not refs:
+            return set()
+        a = rollup_applied_events
+        statement = self.ctx.upsert_nothing(a, ["account_id", "event_id"]).returning(a.c.event_id)
+        params = [
+            {"account_id": account_id, "event_id": event_id}
+            for account_id, event_id in sorted(set(refs))
+        ]
+        return {int(row[0]) for row in self.connection.execute(statement, params)}
+
+    @operation("unmarking applied events")
+    def unmark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
+        a = rollup_applied_events
+        by_account: dict[int, list[int]] = defaultdict(list)
+        for account_id, event_id in refs:
+            by_account[account_id].append(event_id)
+        removed: set[int] = set()
+        for account_id, event_ids in sorted(by_account.items()):
+            for condition in self.ctx.id_filters(a.c.event_id, event_ids):
+                locked = (
+                    select(a.c.event_id)
+                    .where(a.c.account_id == account_id, condition)
+                    .order_by(a.c.event_id)
+                    .with_for_update()
+                )
+                statement = (
+                    delete(a)
+                    .where(a.c.account_id == account_id, a.c.event_id.in_(locked))
+                    .returning(a.c.event_id)
+                )
+                removed.update(int(row[0]) for row in self.connection.execute(statement))
+        return removed
+
+    @operation("clearing applied marks")
+    def clear_account(self, account_id: int) -> None:
+        a = rollup_applied_events
+        self.connection.execute(delete(a).where(a.c.account_id == account_id))
+
+
+class SqlRollupStore(SqlStore):
+    """`reporting_events_rollups` and the distinct members `reporting_rollup_members`."""
+
+    #: Aggregate only events marked applied when rebuilding (PostgreSQL: the marking statement
+    #: and the aggregation run with different snapshots under READ COMMITTED, so a raw row the
+    #: host commits in between must be in both or in neither).
+    rebuild_from_marked: ClassVar[bool] = False
+
+    @operation("adding to rollup rows")
+    def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
+        if not deltas:
+            return
+        items = sorted(deltas.items())  # the one key order of every writer (no deadlocks)
+        self._upsert(items)
+        # Only rows that received a negative count can have reached 0 (stored counts are > 0).
+        shrinking = [key for key, delta in items if delta.count < 0]
+        if shrinking:
+            self._settle_keys(shrinking)
+
+    def _upsert(self, items: Sequence[tuple[RollupKey, MetricContribution]]) -> None:
+        """Additive upsert of (key, delta) pairs sorted by key."""
+        r = reporting_events_rollups
+        now = self.ctx.now()
+        params = [
+            {
+                **key_values(key),
+                "count": delta.count,
+                "sum_value": delta.sum_value,
+                "sum_value_business_hours": delta.sum_value_business_hours,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for key, delta in items
+        ]
+        statement = self.ctx.upsert_add(
+            r, ROLLUP_KEY_COLUMNS, ["count", "sum_value", "sum_value_business_hours"]
+        )
+        self.connection.execute(statement, params)
+
+    def _settle_keys(self, keys: Sequence[RollupKey]) -> None:
+        """Delete the rows of `keys` whose count reached 0; raise if one went negative."""
+        r = reporting_events_rollups
+        statement = (
+            delete(r)
+            .where(
+                *(
+                    r.c[name] == bindparam(name, type_=r.c[name].type)
+                    for name in ROLLUP_KEY_COLUMNS
+                ),
+                r.c.count <= 0,
+            )
+            .returning(r.c.id, *(r.c[name] for name in ROLLUP_KEY_COLUMNS), r.c.count)
+        )
+        emptied: list[Mapping[Any, Any]] = []
+        for key in keys:
+            emptied.extend(self.connection.execute(statement, key_values(key)).mappings())
+        self._check_counts(emptied)
+
+    @staticmethod
+    def _check_counts(rows: Sequence[Mapping[Any, Any]]) -> None:
+        """Raise if a deleted row had a negative count (the transaction then rolls back)."""
+        for row in rows:
+            if row["count"] < 0:
+                raise negative_count("rollup row", rollup_key(row) or dict(row))
+
+    @operation("updating distinct members")
+    def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
+        wanted = {member: delta for member, delta in deltas.items() if delta}
+        if not wanted:
+            return {}
+        m = rollup_members
+        params = [
+            {**key_values(key), "member_id": member_id, "occurrences": delta}
+            for (key, member_id), delta in sorted(wanted.items())
+        ]
+        statement = self.ctx.upsert_add(m, MEMBER_KEY_COLUMNS, ["occurrences"]).returning(
+            *(m.c[name] for name in MEMBER_KEY_COLUMNS), m.c.occurrences
+        )
+        return self._transitions(wanted, self.connection.execute(statement, params))
+
+    def _transitions(
+        self, wanted: Mapping[Member, int], rows: Iterable[Sequence[Any]]
+    ) -> dict[RollupKey, int]:
+        """Per key, members that appeared minus members that disappeared; delete the members
+        that reached 0. `rows`: the upserted members as (account_id, date, dimension_type,
+        dimension_id, metric, member_id, occurrences after the upsert)."""
+        deltas = {
+            (*key_identity(key), member_id): (key, delta)
+            for (key, member_id), delta in wanted.items()
+        }
+        changes: dict[RollupKey, int] = {}
+        emptied: list[dict[str, Any]] = []
+        for account_id, day, dimension_type, dimension_id, metric, member_id, occurrences in rows:
+            identity = (
+                int(account_id),
+                day,
+                dimension_type,
+                int(dimension_id),
+                metric,
+                int(member_id),
+            )
+            key, delta = deltas[identity]
+            after = int(occurrences)
+            if after < 0:
+                raise negative_count("distinct member", (key, identity[-1]))
+            before = after - delta
+            change = (after > 0) - (before > 0)
+            if change:
+                changes[key] = changes.get(key, 0) + change
+            if after == 0:
+                emptied.append({**key_values(key), "member_id": identity[-1]})
+        if emptied:
+            self._delete_members(emptied)
+        return changes
+
+    def _delete_members(self, keys: Sequence[Mapping[str, Any]]) -> None:
+        m = rollup_members
+        statement = delete(m).where(
+            *key_matches(m, MEMBER_KEY_COLUMNS),
+            m.c.occurrences == 0,
+        )
+        self.connection.execute(statement, [dict(key) for key in keys])
+
+    @operation("rebuilding rollup days")
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        if not days:
+            return RebuildStats(0, 0)
+        r, m, e = reporting_events_rollups, rollup_members, reporting_events
+        dates = sorted({day.date for day in days})
+        bounds = [(day.start, day.end) for day in days]
+        start, end = naive_utc(days[0].start), naive_utc(days[-1].end)
+        connection = self.connection
+        connection.execute(delete(r).where(r.c.account_id == account_id, r.c.date.in_(dates)))
+        connection.execute(delete(m).where(m.c.account_id == account_id, m.c.date.in_(dates)))
+        in_range = (e.c.account_id == account_id, e.c.created_at >= start, e.c.created_at < end)
+        marked = select(e.c.account_id, e.c.id).where(*in_range)
+        connection.execute(
+            self.ctx.upsert_nothing(rollup_applied_events, ["account_id", "event_id"]).from_select(
+                ["account_id", "event_id"], marked
+            )
+        )
+        counted = select(func.count()).select_from(e).where(*in_range)
+        if self.rebuild_from_marked:
+            a = rollup_applied_events
+            counted = counted.where(
+                select(a.c.event_id)
+                .where(a.c.account_id == e.c.account_id, a.c.event_id == e.c.id)
+                .exists()
+            )
+        events = int(connection.execute(counted).scalar_one())
+        day_dates = (
+            values(column("idx", Integer), column("day", Date()), name="day_dates")
+            .data([(index, day.date) for index, day in enumerate(days)])
+            .cte("day_dates")
+        )
+        now = literal(self.ctx.now(), DateTime())
+        aggregated = aggregate_select(
+            account_id, bounds, applied_only=self.rebuild_from_marked
+        ).subquery("aggregated")
+        rows_source = select(
+            literal(account_id, Integer()),
+            day_dates.c.day,
+            aggregated.c.dimension_type,
+            aggregated.c.dimension_id,
+            aggregated.c.metric,
+            aggregated.c.count,
+            aggregated.c.sum_value,
+            aggregated.c.sum_value_business_hours,
+            now,
+            now,
+        ).select_from(aggregated.join(day_dates, day_dates.c.idx == aggregated.c.idx))
+        connection.execute(
+            r.insert().from_select(
+                [
+                    *ROLLUP_KEY_COLUMNS,
+                    "count",
+                    "sum_value",
+                    "sum_value_business_hours",
+                    "created_at",
+                    "updated_at",
+                ],
+                rows_source,
+            )
+        )
+        # The days' rows were deleted above, so the rows now on them are the ones inserted
+        # (the driver's rowcount is unreliable for INSERT ... WITH ... SELECT on SQLite).
+        rows = connection.execute(
+            select(func.count())
+            .select_from(r)
+            .where(r.c.account_id == account_id, r.c.date.in_(dates))
+        ).scalar_one()
+        members = members_select(
+            account_id, bounds, applied_only=self.rebuild_from_marked
+        ).subquery("members")
+        members_source = select(
+            literal(account_id, Integer()),
+            day_dates.c.day,
+            members.c.dimension_type,
+            members.c.dimension_id,
+            members.c.metric,
+            members.c.member_id,
+            members.c.occurrences,
+        ).select_from(members.join(day_dates, day_dates.c.idx == members.c.idx))
+        connection.execute(
+            m.insert().from_select([*MEMBER_KEY_COLUMNS, "occurrences"], members_source)
+        )
+        return RebuildStats(events, int(rows))
+
+    @operation("reading rollup rows")
+    def rows(
+        self, account_id: int, since: date | None = None, until: date | None = None
+    ) -> list[tuple[RollupKey, MetricContribution]]:
+        r = reporting_events_rollups
+        query = select(r).where(r.c.account_id == account_id)
+        if since is not None:
+            query = query.where(r.c.date >= since)
+        if until is not None:
+            query = query.where(r.c.date <= until)
+        found: list[tuple[RollupKey, MetricContribution]] = []
+        for row in self.connection.execute(query).mappings():
+            key = rollup_key(row)
+            if key is not None:
+                value = MetricContribution(
+                    int(row["count"]),
+                    float(row["sum_value"]),
+                    float(row["sum_value_business_hours"]),
+                )
+                found.append((key, value))
+        found.sort(key=lambda item: item[0])
+        return found
+
+    @operation("reading the span of rollup rows")
+    def date_span(self, account_id: int) -> tuple[date, date] | None:
+        r = reporting_events_rollups
+        first, last = self.connection.execute(
+            select(func.min(r.c.date), func.max(r.c.date)).where(r.c.account_id == account_id)
+        ).one()
+        if first is None or last is None:
+            return None
+        return first, last
+
+    @operation("clearing rollup rows")
+    def clear_account(self, account_id: int) -> None:
+        r, m = reporting_events_rollups, rollup_members
+        self.connection.execute(delete(r).where(r.c.account_id == account_id))
+        self.connection.execute(delete(m).where(m.c.account_id == account_id))
+
+
+class SqlAccountStore(SqlStore):
+    """`reporting_rollup_accounts`. Generic locks are plain reads: SQLite's `BEGIN IMMEDIATE`
+    already serialises writers; `adapters.postgres` takes row locks."""
+
+    @staticmethod
+    def settings(row: Any) -> AccountSettings:
+        """The settings a row holds."""
+        return AccountSettings(
+            int(row.account_id),
+            row.reporting_timezone,
+            row.rollup_timezone,
+            bool(row.read_path_enabled),
+        )
+
+    def _read(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        t = rollup_accounts
+        found: dict[int, AccountSettings] = {}
+        for condition in self.ctx.id_filters(t.c.account_id, account_ids):
+            for row in self.connection.execute(select(t).where(condition)):
+                found[int(row.account_id)] = self.settings(row)
+        return {
+            account_id: found.get(account_id) or AccountSettings(account_id)
+            for account_id in sorted(set(account_ids))
+        }
+
+    @operation("reading account settings")
+    def get(self, account_id: int) -> AccountSettings:
+        return self._read([account_id])[account_id]
+
+    @operation("locking accounts")
+    def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        return self._read(account_ids)
+
+    @operation("locking an account")
+    def lock_exclusive(self, account_id: int) -> AccountSettings:
+        return self._read([account_id])[account_id]
+
+    @operation("saving account settings")
+    def save(self, settings: AccountSettings) -> None:
+        t = rollup_accounts
+        statement = self.ctx.insert(t)
+        statement = statement.values(
+            account_id=settings.account_id,
+            reporting_timezone=settings.timezone,
+            rollup_timezone=settings.rollup_timezone,
+            read_path_enabled=settings.read_path_enabled,
+            updated_at=self.ctx.now(),
+        )
+        excluded = statement.excluded
+        self.connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["account_id"],
+                set_={
+                    "reporting_timezone": excluded.reporting_timezone,
+                    "rollup_timezone": excluded.rollup_timezone,
+                    "read_path_enabled": excluded.read_path_enabled,
+                    "updated_at": excluded.updated_at,
+                },
+            )
+        )
+
+
+# --- unit of work --------------------------------------------------------------------------------
+
+
+class SqlUnitOfWork:
+    """One database transaction over every store; rolled back unless `commit()` was called."""
+
+    events: SqlEventStore
+    ledger: SqlAppliedLedger
+    rollups: SqlRollupStore
+    accounts: SqlAccountStore
+    reports: SqlReportStore
+
+    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
+        self._factory = factory
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> Self:
+        factory = self._factory
+        with factory.errors("opening a transaction"):
+            connection = factory.engine.connect()
+            try:
+                connection.begin()
+            except BaseException:
+                connection.close()
+                raise
+        self._connection = connection
+        ctx = SqlContext(connection, factory.errors)
+        self.events = factory.event_store_class(ctx)
+        self.ledger = factory.ledger_class(ctx)
+        self.rollups = factory.rollup_store_class(ctx)
+        self.accounts = factory.account_store_class(ctx)
+        self.reports = SqlReportStore(connection)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            with self._factory.errors("rolling back"):
+                try:
+                    if connection.in_transaction():
+                        connection.rollback()
+                finally:
+                    connection.close()
+        except RollupError:
+            if exc is None:
+                raise
+            # The original error is more useful than a failed rollback on a broken connection.
+
+    def commit(self) -> None:
+        """Commit the transaction."""
+        if self._connection is None:
+            raise StorageError("commit() outside the unit of work's `with` block")
+        with self._factory.errors("committing"):
+            self._connection.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Opens units of work on one SQL database (an engine with its pool).
+
+    Subclasses choose the store classes and how the engine is made (`from_url`).
+    """
+
+    event_store_class: ClassVar[type[SqlEventStore]] = SqlEventStore
+    ledger_class: ClassVar[type[SqlAppliedLedger]] = SqlAppliedLedger
+    rollup_store_class: ClassVar[type[SqlRollupStore]] = SqlRollupStore
+    account_store_class: ClassVar[type[SqlAccountStore]] = SqlAccountStore
+
+    def __init__(self, engine: Engine, errors: ErrorTranslator) -> None:
+        self.engine = engine
+        self.errors = errors
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.errors.where})"
+
+    def migrate(self) -> None:
+        """Create or upgrade the library's schema (idempotent)."""
+        with self.errors("migrating the schema"):
+            migrations.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """`StorageError` unless the schema is current ("run `rollups migrate`")."""
+        with self.errors("checking the schema"):
+            migrations.require_current(self.engine)
+
+    def prepare(self, *, migrate: bool) -> None:
+        """Migrate, or check the schema; on failure release the engine and raise."""
+        try:
+            if migrate:
+                self.migrate()
+            else:
+                self.check_schema()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.engine.dispose()

@@ -1,0 +1,122 @@
+"""SQLAlchemy Core tables shared by the SQLite and PostgreSQL adapters.
+
+`reporting_events` and `reporting_events_rollups` follow the reference application's schema
+(names, column types, index names), so the library can run on a host's existing database.
+Tables the library owns are prefixed `reporting_rollup_`. Every key starts with `account_id`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+)
+
+metadata = MetaData()
+
+#: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
+_BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+reporting_events = Table(
+    "reporting_events",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("name", String),
+    Column("value", Float),
+    Column("account_id", Integer),
+    Column("inbox_id", Integer),
+    Column("user_id", Integer),
+    Column("conversation_id", Integer),
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("updated_at", DateTime(timezone=False), nullable=False),
+    Column("value_in_business_hours", Float),
+    Column("event_start_time", DateTime(timezone=False)),
+    Column("event_end_time", DateTime(timezone=False)),
+    Index("index_reporting_events_on_account_id", "account_id"),
+    Index("index_reporting_events_on_created_at", "created_at"),
+    Index("index_reporting_events_on_conversation_id", "conversation_id"),
+    Index("index_reporting_events_on_inbox_id", "inbox_id"),
+    Index("index_reporting_events_on_name", "name"),
+    Index("index_reporting_events_on_user_id", "user_id"),
+    Index("reporting_events__account_id__name__created_at", "account_id", "name", "created_at"),
+)
+
+reporting_events_rollups = Table(
+    "reporting_events_rollups",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("dimension_type", String, nullable=False),
+    Column("dimension_id", BigInteger, nullable=False),
+    Column("metric", String, nullable=False),
+    Column("count", BigInteger, nullable=False, server_default="0"),
+    Column("sum_value", Float, nullable=False, server_default="0"),
+    Column("sum_value_business_hours", Float, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=False), nullable=False),
+    Column("updated_at", DateTime(timezone=False), nullable=False),
+    Index(
+        "index_rollup_unique_key",
+        "account_id",
+        "date",
+        "dimension_type",
+        "dimension_id",
+        "metric",
+        unique=True,
+    ),
+    Index("index_rollup_timeseries", "account_id", "metric", "date"),
+    Index("index_rollup_summary", "account_id", "dimension_type", "date"),
+)
+
+#: Per-account settings the library owns (the reference keeps the zone in account settings).
+rollup_accounts = Table(
+    "reporting_rollup_accounts",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("reporting_timezone", String),
+    Column("rollup_timezone", String),
+    Column("read_path_enabled", Boolean, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=False)),
+)
+
+#: Exactly-once bookkeeping: one row per raw event folded into the rollups.
+rollup_applied_events = Table(
+    "reporting_rollup_applied_events",
+    metadata,
+    Column("account_id", Integer, nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    PrimaryKeyConstraint("account_id", "event_id", name="reporting_rollup_applied_events_pkey"),
+)
+
+#: Distinct-conversation members of distinct-count rows (bot handoffs): how many raw events of
+#: the conversation fall in the row's key. The row's count is the number of members.
+rollup_members = Table(
+    "reporting_rollup_members",
+    metadata,
+    Column("account_id", Integer, nullable=False),
+    Column("date", Date, nullable=False),
+    Column("dimension_type", String, nullable=False),
+    Column("dimension_id", BigInteger, nullable=False),
+    Column("metric", String, nullable=False),
+    Column("member_id", BigInteger, nullable=False),
+    Column("occurrences", Integer, nullable=False),
+    PrimaryKeyConstraint(
+        "account_id",
+        "date",
+        "dimension_type",
+        "dimension_id",
+        "metric",
+        "member_id",
+        name="reporting_rollup_members_pkey",
+    ),
+)

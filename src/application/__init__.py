@@ -1,0 +1,1 @@
+"""Use cases of reporting rollups, written against the ports in `application.ports`."""

@@ -1,0 +1,114 @@
+"""Backfill and rebuild: replace local days' rollups with the aggregation of their raw events."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from application.ports import Clock, Progress, UnitOfWorkFactory, iter_chunks
+from domain.errors import AccountNotConfiguredError, InvalidRangeError, RollupError
+from domain.timezones import local_date, local_days, parse_timezone
+
+
+@attrs.frozen
+class BackfillPlan:
+    """What a backfill will cover (nothing written yet)."""
+
+    account_id: int
+    timezone: str
+    since: date | None  #: None when the account has no raw events and no range was given
+    until: date | None
+    first_event: date | None  #: local date of the account's first and last raw events
+    last_event: date | None
+
+    @property
+    def days(self) -> int:
+        """Number of local days covered."""
+        if self.since is None or self.until is None:
+            return 0
+        return (self.until - self.since).days + 1
+
+
+@attrs.frozen
+class BackfillResult:
+    """What a backfill did."""
+
+    plan: BackfillPlan
+    events: int  #: raw events aggregated
+    rows: int  #: rollup rows written
+
+
+def check_range(since: date | None, until: date | None) -> None:
+    """`InvalidRangeError` unless since and until are dates with since <= until."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and (not isinstance(value, date) or isinstance(value, datetime)):
+            raise InvalidRangeError(f"{name} = {value!r}: must be a datetime.date")
+    if since is not None and until is not None and since > until:
+        raise InvalidRangeError(f"since {since} is after until {until}")
+
+
+@attrs.frozen
+class Backfill:
+    """Rebuilds account-days from raw events, one atomic transaction per chunk of days."""
+
+    uow_factory: UnitOfWorkFactory
+    clock: Clock
+    chunk_days: int = 31
+
+    def plan(
+        self,
+        account_id: int,
+        since: date | None = None,
+        until: date | None = None,
+        *,
+        through_today: bool = False,
+    ) -> BackfillPlan:
+        """The range a backfill covers: by default the first local day with raw events up to
+        yesterday in the account's zone (or today with `through_today`)."""
+        check_range(since, until)
+        with self.uow_factory() as uow:
+            settings = uow.accounts.get(account_id)
+            span = uow.events.span(account_id)
+        if settings.timezone is None:
+            raise AccountNotConfiguredError(account_id, "a backfill")
+        zone = parse_timezone(settings.timezone)
+        first = local_date(span[0], zone) if span else None
+        last = local_date(span[1], zone) if span else None
+        today = local_date(self.clock(), zone)
+        explicit_since = since is not None
+        if until is None:
+            until = max(today, last or today) if through_today else today - timedelta(days=1)
+        if since is None:
+            since = first
+        if since is None or since > until:
+            if explicit_since:
+                raise InvalidRangeError(f"since {since} is after until {until}")
+            return BackfillPlan(account_id, settings.timezone, None, None, first, last)
+        return BackfillPlan(account_id, settings.timezone, since, until, first, last)
+
+    def run(self, plan: BackfillPlan, progress: Progress | None = None) -> BackfillResult:
+        """Carry out a plan. Each chunk of days is replaced atomically; a failure leaves the
+        chunk as it was and raises."""
+        if plan.since is None or plan.until is None:
+            return BackfillResult(plan, 0, 0)
+        zone: ZoneInfo = parse_timezone(plan.timezone)
+        days = local_days(plan.since, plan.until, zone)
+        events = rows = done = 0
+        for chunk in iter_chunks(days, self.chunk_days):
+            with self.uow_factory() as uow:
+                settings = uow.accounts.lock_exclusive(plan.account_id)
+                if settings.timezone != plan.timezone:
+                    raise RollupError(
+                        f"account {plan.account_id}: reporting_timezone changed to "
+                        f"{settings.timezone!r} during the backfill; run it again"
+                    )
+                stats = uow.rollups.rebuild_days(plan.account_id, chunk)
+                uow.commit()
+            events += stats.events
+            rows += stats.rows
+            done += len(chunk)
+            if progress is not None:
+                progress(done, len(days), chunk[-1].date)
+        return BackfillResult(plan, events, rows)

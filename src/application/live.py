@@ -1,0 +1,126 @@
+"""Live path: record events (store raw + fold exactly once) and retract them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
+from domain.errors import EventConflictError, InvalidEventError
+from domain.events import Event
+from domain.projection import Projection
+from domain.timezones import parse_timezone
+
+
+@attrs.frozen
+class RecordResult:
+    """What `record` did with a batch."""
+
+    stored: int  #: events newly written to the raw table
+    duplicates: int  #: events already stored (same id and content), in the batch or before
+    rolled_up: int  #: events folded into the rollups by this call
+    skipped: int  #: events of accounts without a reporting time zone (stored, not rolled up)
+
+
+@attrs.frozen
+class RetractResult:
+    """What `retract` did."""
+
+    retracted: int  #: raw events removed
+    rolled_back: int  #: of those, events whose contributions were taken out of the rollups
+    unknown: int  #: ids that were not stored
+
+
+def unique_events(events: Iterable[object]) -> tuple[list[Event], int]:
+    """Validate the batch's items, drop repeated ids (same content) and sort by id.
+
+    Returns the unique events and how many repeats were dropped; `EventConflictError` when an id
+    repeats with different content.
+    """
+    by_id: dict[int, Event] = {}
+    repeats = 0
+    for position, event in enumerate(events):
+        if not isinstance(event, Event):
+            raise InvalidEventError(
+                f"events[{position}]", type(event).__name__, None, "must be an Event"
+            )
+        seen = by_id.get(event.id)
+        if seen is None:
+            by_id[event.id] = event
+        elif seen == event:
+            repeats += 1
+        else:
+            raise EventConflictError(event.id, seen.differences(event))
+    return [by_id[event_id] for event_id in sorted(by_id)], repeats
+
+
+def zones_of(settings: dict[int, AccountSettings]) -> dict[int, ZoneInfo]:
+    """The reporting zone of each account that has one."""
+    return {
+        account_id: parse_timezone(s.timezone)
+        for account_id, s in settings.items()
+        if s.timezone is not None
+    }
+
+
+def fold(uow: UnitOfWork, events: Sequence[Event], zones: dict[int, ZoneInfo], sign: int) -> None:
+    """Add (sign=1) or take back (sign=-1) the contributions of events, members included."""
+    projection = Projection()
+    for event in events:
+        projection.add(event, zones[event.account_id], sign)
+    members = projection.nonzero_members()
+    if members:
+        projection.add_distinct_counts(uow.rollups.add_members(members))
+    deltas = {key: delta for key, delta in projection.deltas.items() if delta.count}
+    if deltas:
+        uow.rollups.add(deltas)
+
+
+@attrs.frozen
+class LiveRollup:
+    """Records events and folds each into the rollups exactly once; retracts them."""
+
+    uow_factory: UnitOfWorkFactory
+
+    def record(self, events: Iterable[Event]) -> RecordResult:
+        """Store the events and fold those not yet applied, in one transaction."""
+        batch, repeats = unique_events(events)
+        if not batch:
+            return RecordResult(0, repeats, 0, 0)
+        with self.uow_factory() as uow:
+            settings = uow.accounts.lock_shared({event.account_id for event in batch})
+            stored = uow.events.add(batch)
+            zones = zones_of(settings)
+            rollable = [event for event in batch if event.account_id in zones]
+            fresh = uow.ledger.mark([(event.account_id, event.id) for event in rollable])
+            to_fold = [event for event in rollable if event.id in fresh]
+            fold(uow, to_fold, zones, 1)
+            uow.commit()
+        return RecordResult(
+            stored=len(stored),
+            duplicates=repeats + len(batch) - len(stored),
+            rolled_up=len(to_fold),
+            skipped=len(batch) - len(rollable),
+        )
+
+    def retract(self, event_ids: Iterable[int]) -> RetractResult:
+        """Remove raw events and take their contributions back exactly once."""
+        requested = list(event_ids)
+        for event_id in requested:
+            if type(event_id) is not int or event_id <= 0:
+                raise InvalidEventError("id", event_id, event_id, "must be a positive integer")
+        ids = sorted(set(requested))
+        if not ids:
+            return RetractResult(0, 0, 0)
+        with self.uow_factory() as uow:
+            accounts = {event.account_id for event in uow.events.get(ids)}
+            settings = uow.accounts.lock_shared(accounts)
+            removed = uow.events.remove(ids)
+            unmarked = uow.ledger.unmark([(event.account_id, event.id) for event in removed])
+            zones = zones_of(settings)
+            to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]
+            fold(uow, to_unfold, zones, -1)
+            uow.commit()
+        return RetractResult(len(removed), len(to_unfold), len(ids) - len(removed))

@@ -1,0 +1,247 @@
+"""Ports: what the use cases need from storage and the outside world (`typing.Protocol`).
+
+Adapters implement them for memory, SQLite and PostgreSQL; one contract suite keeps them equal.
+All methods run inside a unit of work (one transaction) unless said otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import date, datetime
+from types import TracebackType
+from typing import Protocol, Self, TypeVar
+
+import attrs
+
+from domain.events import Event
+from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from domain.projection import Member
+from domain.timezones import LocalDay
+
+
+@attrs.frozen
+class AccountSettings:
+    """Per-account settings the library keeps.
+
+    `rollup_timezone` is the zone the stored rollups are complete and correct in; None while they
+    are being rebuilt (reads then come from raw events).
+    """
+
+    account_id: int
+    timezone: str | None = None
+    rollup_timezone: str | None = None
+    read_path_enabled: bool = False
+
+
+@attrs.frozen
+class RebuildStats:
+    """What rebuilding some local days from raw events did."""
+
+    events: int
+    rows: int
+
+
+class EventStore(Protocol):
+    """The raw `reporting_events` table."""
+
+    def add(self, events: Sequence[Event]) -> list[int]:
+        """Store events (sorted by id, ids unique in the batch); return the ids newly stored.
+
+        An id already stored with the same content is skipped; with different content it raises
+        `EventConflictError` (the caller's transaction is then rolled back).
+        """
+        ...
+
+    def get(self, ids: Collection[int]) -> list[Event]:
+        """The stored events among `ids`, sorted by id."""
+        ...
+
+    def remove(self, ids: Collection[int]) -> list[Event]:
+        """Delete the stored events among `ids`; return them, sorted by id."""
+        ...
+
+    def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+        """The first and last `created_at` of the account's events (aware UTC), or None."""
+        ...
+
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        """The rollup rows that aggregating the account's raw events on `days` gives."""
+        ...
+
+
+class AppliedLedger(Protocol):
+    """Which raw events are folded into the rollups (exactly-once bookkeeping)."""
+
+    def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
+        """Mark (account_id, event_id) pairs applied; return the event ids not marked before."""
+        ...
+
+    def unmark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
+        """Remove the marks of (account_id, event_id) pairs; return the event ids that were
+        marked."""
+        ...
+
+    def clear_account(self, account_id: int) -> None:
+        """Remove every mark of the account."""
+        ...
+
+
+class RollupStore(Protocol):
+    """The `reporting_events_rollups` table and its distinct-member bookkeeping."""
+
+    def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
+        """Add deltas to rows (additive upsert); rows whose count reaches 0 are deleted."""
+        ...
+
+    def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
+        """Add occurrence deltas to distinct members.
+
+        Returns, per key, members that appeared (0 -> positive) minus members that disappeared
+        (positive -> 0): the change of the key's distinct count.
+        """
+        ...
+
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        """Replace the rows and members of `days` with the aggregation of their raw events, and
+        mark those events applied."""
+        ...
+
+    def rows(
+        self, account_id: int, since: date | None = None, until: date | None = None
+    ) -> list[tuple[RollupKey, MetricContribution]]:
+        """Stored rows of the account with since <= date <= until, sorted by key."""
+        ...
+
+    def date_span(self, account_id: int) -> tuple[date, date] | None:
+        """The first and last dates with rows, or None."""
+        ...
+
+    def clear_account(self, account_id: int) -> None:
+        """Delete every row and member of the account."""
+        ...
+
+
+@attrs.frozen
+class Window:
+    """A reporting bucket: the UTC instants [start, end), both aware."""
+
+    start: datetime
+    end: datetime
+
+
+class ReportStore(Protocol):
+    """Read-side queries of the reports, from rollups or from raw events.
+
+    `dimension_id`, when given, keeps only that dimension id. Totals never include rows or groups
+    whose count is 0.
+    """
+
+    def rollup_totals(
+        self,
+        account_id: int,
+        metrics: Collection[Metric],
+        dimension: DimensionType,
+        since: date,
+        until: date,
+        dimension_id: int | None = None,
+    ) -> list[tuple[date, int, Metric, MetricContribution]]:
+        """Stored rows with since <= date <= until, as (date, dimension_id, metric, totals)."""
+        ...
+
+    def rollup_summary(
+        self,
+        account_id: int,
+        metrics: Collection[Metric],
+        dimension: DimensionType,
+        since: date,
+        until: date,
+    ) -> list[tuple[int, Metric, MetricContribution]]:
+        """Stored rows with since <= date <= until summed per (dimension_id, metric)."""
+        ...
+
+    def raw_totals(
+        self,
+        account_id: int,
+        metrics: Collection[Metric],
+        dimension: DimensionType,
+        windows: Sequence[Window],
+        dimension_id: int | None = None,
+    ) -> list[tuple[int, int, Metric, MetricContribution]]:
+        """Raw events aggregated per (window index, dimension_id, metric); distinct-count
+        metrics count distinct conversations per window (plus events without one)."""
+        ...
+
+
+class AccountStore(Protocol):
+    """Account settings, and the account-level locks that order writers."""
+
+    def get(self, account_id: int) -> AccountSettings:
+        """The settings (defaults when the account was never configured). No lock."""
+        ...
+
+    def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        """Settings of the accounts, locked against `lock_exclusive` until the transaction ends.
+
+        Live writers and retractions take this; many may hold it at once.
+        """
+        ...
+
+    def lock_exclusive(self, account_id: int) -> AccountSettings:
+        """Settings of the account, locked against every other writer of it."""
+        ...
+
+    def save(self, settings: AccountSettings) -> None:
+        """Store the settings (the account must be locked exclusively)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every store; rolls back unless `commit()` was called."""
+
+    events: EventStore
+    ledger: AppliedLedger
+    rollups: RollupStore
+    accounts: AccountStore
+    reports: ReportStore
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+    def commit(self) -> None:
+        """Make everything done in this unit of work durable, atomically."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Opens units of work on one storage backend."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+class Clock(Protocol):
+    """The current instant (aware). Injected so that no use case reads the system clock."""
+
+    def __call__(self) -> datetime: ...
+
+
+class Progress(Protocol):
+    """Called after each committed chunk of a backfill."""
+
+    def __call__(self, done: int, total: int, last_day: date) -> None: ...
+
+
+T = TypeVar("T")
+
+
+def iter_chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """Consecutive slices of at most `size` items."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

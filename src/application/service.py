@@ -1,0 +1,108 @@
+"""`Rollups`: the embedding API, one object with every use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+from types import TracebackType
+from typing import Self
+
+import attrs
+
+from application.backfill import Backfill, BackfillResult
+from application.live import LiveRollup, RecordResult, RetractResult
+from application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from application.reports import Reports
+from application.settings import AccountSettingsService
+from application.verify import Mismatch, Verify
+from domain.events import Event
+from domain.metrics import MetricContribution, RollupKey
+
+
+@attrs.define
+class Rollups:
+    """Everything a host does with its rollups. Get one from `adapters.open_rollups(url)`."""
+
+    uow_factory: UnitOfWorkFactory
+    live: LiveRollup
+    backfiller: Backfill
+    settings: AccountSettingsService
+    verifier: Verify
+    on_close: Callable[[], None] = lambda: None
+    #: The read path: `rollups.reports.summary(...)`, `rollups.reports.timeseries(...)`.
+    reports: Reports = attrs.field(
+        default=attrs.Factory(lambda self: Reports(self.uow_factory), takes_self=True)
+    )
+    _closed: bool = False
+
+    def record(self, events: Iterable[Event]) -> RecordResult:
+        """Store events and fold each new one into the rollups exactly once (one transaction)."""
+        return self.live.record(events)
+
+    def retract(self, event_ids: Iterable[int]) -> RetractResult:
+        """Remove raw events and take their contributions back exactly once."""
+        return self.live.retract(event_ids)
+
+    def set_timezone(
+        self,
+        account_id: int,
+        timezone: str | None,
+        *,
+        rebuild: bool = True,
+        progress: Progress | None = None,
+    ) -> BackfillResult | None:
+        """Set the account's IANA reporting zone (None clears it); rebuilds its rollups."""
+        return self.settings.set_timezone(account_id, timezone, rebuild=rebuild, progress=progress)
+
+    def rebuild(self, account_id: int, progress: Progress | None = None) -> BackfillResult:
+        """Rebuild all of the account's rollups and mark them current in its zone."""
+        return self.settings.rebuild(account_id, progress)
+
+    def enable_read_path(self, account_id: int, enabled: bool = True) -> AccountSettings:
+        """Let reports of this account come from rollups (off by default)."""
+        return self.settings.enable_read_path(account_id, enabled)
+
+    def account(self, account_id: int) -> AccountSettings:
+        """The account's settings."""
+        return self.settings.get(account_id)
+
+    def backfill(
+        self,
+        account_id: int,
+        since: date | None = None,
+        until: date | None = None,
+        progress: Progress | None = None,
+    ) -> BackfillResult:
+        """Rebuild local days [since, until] from raw events (default: first day with events up
+        to yesterday in the account's zone)."""
+        return self.backfiller.run(self.backfiller.plan(account_id, since, until), progress)
+
+    def rows(
+        self, account_id: int, since: date | None = None, until: date | None = None
+    ) -> list[tuple[RollupKey, MetricContribution]]:
+        """The account's stored rollup rows, sorted by key."""
+        with self.uow_factory() as uow:
+            return uow.rollups.rows(account_id, since, until)
+
+    def verify(
+        self, account_id: int, since: date | None = None, until: date | None = None
+    ) -> list[Mismatch]:
+        """Rows where rollups and raw aggregation differ; empty when exact."""
+        return self.verifier(account_id, since, until)
+
+    def close(self) -> None:
+        """Release connections. Safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            self.on_close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

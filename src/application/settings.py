@@ -1,0 +1,71 @@
+"""Account settings use cases: the reporting time zone and the read-path switch."""
+
+from __future__ import annotations
+
+import attrs
+
+from application.backfill import Backfill, BackfillResult
+from application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from domain.timezones import parse_timezone
+
+
+@attrs.frozen
+class AccountSettingsService:
+    """Sets an account's zone (invalidating rollups built in another) and rebuilds them."""
+
+    uow_factory: UnitOfWorkFactory
+    backfill: Backfill
+
+    def get(self, account_id: int) -> AccountSettings:
+        """The account's settings."""
+        with self.uow_factory() as uow:
+            return uow.accounts.get(account_id)
+
+    def set_timezone(
+        self,
+        account_id: int,
+        timezone: str | None,
+        *,
+        rebuild: bool = True,
+        progress: Progress | None = None,
+    ) -> BackfillResult | None:
+        """Set (or with None clear) the reporting time zone.
+
+        Rollups built in another zone are deleted at once, so they are never read as if they were
+        in the new one; reports come from raw events until a rebuild completes. With `rebuild`, the
+        account's rollups are rebuilt now (`rebuild()` does it later).
+        """
+        if timezone is not None:
+            parse_timezone(timezone)
+        with self.uow_factory() as uow:
+            settings = uow.accounts.lock_exclusive(account_id)
+            if settings.timezone != timezone:
+                uow.rollups.clear_account(account_id)
+                uow.ledger.clear_account(account_id)
+                settings = attrs.evolve(settings, timezone=timezone, rollup_timezone=None)
+                uow.accounts.save(settings)
+                uow.commit()
+        if timezone is None or not rebuild or settings.rollup_timezone == timezone:
+            return None
+        return self.rebuild(account_id, progress)
+
+    def rebuild(self, account_id: int, progress: Progress | None = None) -> BackfillResult:
+        """Rebuild every day of the account, through today, then mark its rollups current."""
+        plan = self.backfill.plan(account_id, through_today=True)
+        result = self.backfill.run(plan, progress)
+        with self.uow_factory() as uow:
+            settings = uow.accounts.lock_exclusive(account_id)
+            if settings.timezone == plan.timezone:
+                uow.accounts.save(attrs.evolve(settings, rollup_timezone=plan.timezone))
+                uow.commit()
+        return result
+
+    def enable_read_path(self, account_id: int, enabled: bool = True) -> AccountSettings:
+        """Serve this account's reports from rollups when they can answer (off by default)."""
+        with self.uow_factory() as uow:
+            settings = attrs.evolve(
+                uow.accounts.lock_exclusive(account_id), read_path_enabled=bool(enabled)
+            )
+            uow.accounts.save(settings)
+            uow.commit()
+        return settings

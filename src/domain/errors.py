@@ -1,0 +1,58 @@
+"""The library's exceptions: one base class, one subclass per kind of failure."""
+
+from __future__ import annotations
+
+
+class RollupError(Exception):
+    """Base class of every error the library raises on purpose."""
+
+
+class InvalidEventError(RollupError, ValueError):
+    """An event field holds a value the model does not accept."""
+
+    def __init__(self, field: str, value: object, event_id: object, reason: str) -> None:
+        self.field = field
+        self.value = value
+        self.event_id = event_id
+        self.reason = reason
+        super().__init__(f"event {event_id!r}: field {field!r} = {value!r}: {reason}")
+
+
+class InvalidTimezoneError(RollupError, ValueError):
+    """A reporting time zone is not a valid IANA zone name."""
+
+    def __init__(self, value: object, reason: str) -> None:
+        self.value = value
+        super().__init__(f"reporting_timezone {value!r}: {reason}")
+
+
+class InvalidRangeError(RollupError, ValueError):
+    """A date range or another request argument is malformed."""
+
+
+class AccountNotConfiguredError(RollupError):
+    """The account has no reporting time zone, so it has no rollups."""
+
+    def __init__(self, account_id: int, action: str) -> None:
+        self.account_id = account_id
+        super().__init__(f"account {account_id} has no reporting_timezone; set one before {action}")
+
+
+class EventConflictError(RollupError):
+    """An event id was sent again with different content."""
+
+    def __init__(self, event_id: int, differences: list[str]) -> None:
+        self.event_id = event_id
+        self.differences = differences
+        super().__init__(
+            f"event {event_id}: id already stored with different content "
+            f"({', '.join(differences)}); events are immutable, retract it first"
+        )
+
+
+class ConfigurationError(RollupError):
+    """The library was configured wrongly (bad database URL, unknown backend...)."""
+
+
+class StorageError(RollupError):
+    """The storage backend failed (unreachable, permission denied, missing migration...)."""

@@ -1,0 +1,104 @@
+"""Reporting time zones: validation, local dates, and the UTC bounds of a local day.
+
+A local day D is [first instant of D, first instant of D+1) in the zone: 23 or 25 hours across
+DST, other lengths in odd zones, empty for a skipped date. No arithmetic on UTC offsets.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from domain.errors import InvalidTimezoneError
+
+_NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
+
+
+def parse_timezone(name: str) -> ZoneInfo:
+    """The `ZoneInfo` for an IANA name; `InvalidTimezoneError` for anything else."""
+    if not isinstance(name, str):
+        raise InvalidTimezoneError(name, "must be an IANA time zone name such as 'Asia/Kolkata'")
+    return _parse_name(name)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_name(name: str) -> ZoneInfo:
+    if not _NAME.fullmatch(name):
+        raise InvalidTimezoneError(
+            name, "not an IANA time zone name (letters, digits, '_', '+', '-' and '/' only)"
+        )
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
+        raise InvalidTimezoneError(name, "unknown IANA time zone") from error
+
+
+def _wall_date(instant: datetime, zone: ZoneInfo) -> date:
+    return instant.astimezone(zone).date()
+
+
+#: A wall clock set back across midnight (e.g. Canada/Newfoundland 1987-2010 at 00:01) shows the
+#: previous date again after day D has begun; such folds are a few hours at most, so only late
+#: wall-clock hours need the check against the next day's first instant.
+_LATE_HOUR = 20
+
+
+def local_date(instant: datetime, zone: ZoneInfo) -> date:
+    """The local day of an aware instant in `zone`: the D with start(D) <= instant < start(D+1).
+
+    This is the wall-clock date, except inside a fold that crosses midnight backwards.
+    """
+    local = instant.astimezone(zone)
+    day = local.date()
+    if local.hour >= _LATE_HOUR:
+        following = day + timedelta(days=1)
+        if instant >= local_day(following, zone).start:
+            return following
+    return day
+
+
+@attrs.frozen
+class LocalDay:
+    """A local date in a zone, with its UTC bounds [start, end) as aware UTC datetimes."""
+
+    zone: ZoneInfo
+    date: date
+    start: datetime
+    end: datetime
+
+
+def _first_instant(day: date, zone: ZoneInfo) -> datetime:
+    """The first UTC instant whose local date in `zone` is `day` or later."""
+    midnight = datetime.combine(day, time())
+    candidates = sorted(midnight.replace(tzinfo=zone, fold=fold).astimezone(UTC) for fold in (0, 1))
+    step = timedelta(microseconds=1)
+    for candidate in candidates:
+        if _wall_date(candidate, zone) >= day > _wall_date(candidate - step, zone):
+            return candidate
+    # Unusual transition: search the first second at or after which the local date is >= day.
+    low, high = candidates[0] - timedelta(days=2), candidates[-1] + timedelta(days=2)
+    while high - low > timedelta(seconds=1):
+        middle = low + (high - low) / 2
+        middle = middle.replace(microsecond=0)
+        if _wall_date(middle, zone) >= day:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+@functools.lru_cache(maxsize=65536)
+def local_day(day: date, zone: ZoneInfo) -> LocalDay:
+    """The UTC bounds of local `day` in `zone`."""
+    return LocalDay(
+        zone, day, _first_instant(day, zone), _first_instant(day + timedelta(days=1), zone)
+    )
+
+
+def local_days(since: date, until: date, zone: ZoneInfo) -> list[LocalDay]:
+    """Every local day from `since` to `until`, both inclusive."""
+    return [local_day(since + timedelta(days=n), zone) for n in range((until - since).days + 1)]

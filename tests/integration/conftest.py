@@ -1,0 +1,127 @@
+"""Contract-suite fixtures: the same tests on every backend (memory, SQLite, PostgreSQL).
+
+- `backend_name`: "memory", "sqlite" or "postgres" (PostgreSQL params carry the `postgres` mark).
+- `backend_url`: the URL of an empty database of that backend for this test (memory: a fresh
+  "memory://" each time it is opened, so reopening does not keep data).
+- `backend`: a `Rollups` opened on `backend_url` with the fixed clock.
+- `open_backend(**options)`: open another `Rollups` on `backend_url` (e.g. with `chunk_days`).
+- `reset_backend()`: empty the database behind `backend` (between hypothesis examples).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters import open_rollups
+from application.service import Rollups
+from tests.conftest import fixed_clock, reset_postgres
+
+BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+_VERSION_TABLES = {"alembic_version", "reporting_rollup_alembic_version"}
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session; each test gets a copy (migrating is slow)."""
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    open_rollups(f"sqlite:///{path}", clock=fixed_clock).close()
+    return path
+
+
+def copy_sqlite(template: Path, target: Path) -> None:
+    """Copy a closed SQLite database, with its WAL files if it left any."""
+    for suffix in ("", "-wal", "-shm"):
+        source = template.with_name(template.name + suffix)
+        if source.exists():
+            shutil.copyfile(source, target.with_name(target.name + suffix))
+
+
+def reset_sqlite(path: Path) -> None:
+    """Empty every table of a SQLite database except the migration bookkeeping."""
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        names = [
+            row[0]
+            for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        with connection:
+            for name in names:
+                if name not in _VERSION_TABLES:
+                    connection.execute(f'DELETE FROM "{name}"')
+    finally:
+        connection.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    """Which backend this run of the test uses."""
+    name: str = request.param
+    return name
+
+
+@pytest.fixture
+def backend_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty database of the backend."""
+    if backend_name == "memory":
+        return "memory://"
+    if backend_name == "sqlite":
+        path = tmp_path / "rollups.db"
+        copy_sqlite(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def open_backend(backend_url: str) -> Iterator[Callable[..., Rollups]]:
+    """Opens `Rollups` on the test's database (closed at the end of the test)."""
+    opened: list[Rollups] = []
+
+    def opener(**options: Any) -> Rollups:
+        options.setdefault("clock", fixed_clock)
+        rollups = open_rollups(backend_url, **options)
+        opened.append(rollups)
+        return rollups
+
+    yield opener
+    for rollups in reversed(opened):
+        rollups.close()
+
+
+@pytest.fixture
+def backend(open_backend: Callable[..., Rollups]) -> Rollups:
+    """A `Rollups` on an empty database of the backend, with the fixed clock."""
+    return open_backend()
+
+
+@pytest.fixture
+def reset_backend(backend: Rollups, backend_name: str, backend_url: str) -> Callable[[], None]:
+    """Empties the database behind `backend`."""
+
+    def reset() -> None:
+        if backend_name == "memory":
+            db = backend.uow_factory.db  # type: ignore[attr-defined]
+            for table in (
+                db.events,
+                db.event_accounts,
+                db.applied,
+                db.rollups,
+                db.members,
+                db.accounts,
+            ):
+                table.clear()
+        elif backend_name == "sqlite":
+            reset_sqlite(Path(backend_url.removeprefix("sqlite:///")))
+        else:
+            reset_postgres(backend_url)
+
+    return reset

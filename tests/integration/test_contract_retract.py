@@ -1,0 +1,172 @@
+"""Contract of `retract` on every backend: raw events go, their contributions go exactly once."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from application.live import RetractResult
+from application.service import Rollups
+from domain.errors import InvalidEventError
+from tests.builders import event, row_map, utc
+from tests.reference import assert_rollups_match
+
+DAY = date(2026, 11, 20)
+HANDOFFS = (DAY, "account", 1, "bot_handoffs_count")
+
+
+@pytest.fixture
+def configured(backend: Rollups) -> Rollups:
+    """Account 1 reports in UTC, account 2 in New York; account 3 has no zone."""
+    backend.set_timezone(1, "UTC")
+    backend.set_timezone(2, "America/New_York")
+    return backend
+
+
+def stored_ids(rollups: Rollups, ids: list[int]) -> list[int]:
+    with rollups.uow_factory() as uow:
+        return [e.id for e in uow.events.get(ids)]
+
+
+def test_retract_takes_contributions_back_exactly_once(configured: Rollups) -> None:
+    configured.record([event(1, "reply_time", value=5, user_id=2), event(2, "reply_time", value=7)])
+    assert configured.retract([2]) == RetractResult(retracted=1, rolled_back=1, unknown=0)
+    assert configured.retract([2]) == RetractResult(retracted=0, rolled_back=0, unknown=1)
+    assert row_map(configured.rows(1)) == {
+        (DAY, "account", 1, "reply_time"): (1, 5.0, 0.0),
+        (DAY, "agent", 2, "reply_time"): (1, 5.0, 0.0),
+    }
+    assert stored_ids(configured, [1, 2]) == [1]
+    configured.retract([1])
+    assert configured.rows(1) == []
+    assert stored_ids(configured, [1, 2]) == []
+
+
+def test_unknown_and_repeated_ids(configured: Rollups) -> None:
+    configured.record([event(1)])
+    assert configured.retract([1, 1, 99, 100]) == RetractResult(1, 1, 2)
+    assert configured.retract([]) == RetractResult(0, 0, 0)
+    assert configured.retract(iter([5, 6])) == RetractResult(0, 0, 2)
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "1", 1.5, None])
+def test_invalid_ids_are_rejected_before_anything_changes(configured: Rollups, bad: object) -> None:
+    configured.record([event(1)])
+    rows = configured.rows(1)
+    with pytest.raises(InvalidEventError):
+        configured.retract([1, bad])  # type: ignore[list-item]
+    assert stored_ids(configured, [1]) == [1]
+    assert configured.rows(1) == rows
+
+
+def test_two_handoffs_of_one_conversation(configured: Rollups) -> None:
+    configured.record(
+        [
+            event(1, "conversation_bot_handoff", conversation_id=9),
+            event(2, "conversation_bot_handoff", conversation_id=9),
+        ]
+    )
+    assert row_map(configured.rows(1)) == {HANDOFFS: (1, 0.0, 0.0)}
+    configured.retract([1])
+    assert row_map(configured.rows(1)) == {HANDOFFS: (1, 0.0, 0.0)}
+    configured.retract([2])
+    assert configured.rows(1) == []
+
+
+def test_handoff_members_per_dimension(configured: Rollups) -> None:
+    configured.record(
+        [
+            event(1, "conversation_bot_handoff", conversation_id=9, inbox_id=1),
+            event(2, "conversation_bot_handoff", conversation_id=9, inbox_id=2),
+            event(3, "conversation_bot_handoff", conversation_id=10, inbox_id=1),
+        ]
+    )
+    configured.retract([1])
+    assert row_map(configured.rows(1)) == {
+        HANDOFFS: (2, 0.0, 0.0),
+        (DAY, "inbox", 1, "bot_handoffs_count"): (1, 0.0, 0.0),
+        (DAY, "inbox", 2, "bot_handoffs_count"): (1, 0.0, 0.0),
+    }
+
+
+def test_handoffs_without_conversation(configured: Rollups) -> None:
+    configured.record([event(1, "conversation_bot_handoff"), event(2, "conversation_bot_handoff")])
+    configured.retract([1])
+    assert row_map(configured.rows(1)) == {HANDOFFS: (1, 0.0, 0.0)}
+    configured.retract([2])
+    assert configured.rows(1) == []
+
+
+def test_retract_of_an_account_without_zone(configured: Rollups) -> None:
+    configured.record([event(1, account_id=3)])
+    assert configured.retract([1]) == RetractResult(retracted=1, rolled_back=0, unknown=0)
+    assert stored_ids(configured, [1]) == []
+
+
+def test_retract_of_a_host_written_event_not_yet_applied(configured: Rollups) -> None:
+    configured.record([event(1, "reply_time", value=1)])
+    with configured.uow_factory() as uow:
+        uow.events.add([event(2, "reply_time", value=2)])
+        uow.commit()
+    assert configured.retract([2]) == RetractResult(retracted=1, rolled_back=0, unknown=0)
+    assert row_map(configured.rows(1)) == {(DAY, "account", 1, "reply_time"): (1, 1.0, 0.0)}
+
+
+def test_retract_after_a_zone_change_without_rebuild(configured: Rollups) -> None:
+    configured.record([event(1, "reply_time", value=1), event(2, "reply_time", value=2)])
+    configured.set_timezone(1, "Asia/Tokyo", rebuild=False)
+    configured.record([event(3, "reply_time", value=4)])
+    assert configured.retract([1]) == RetractResult(1, 0, 0)
+    assert configured.retract([3]) == RetractResult(1, 1, 0)
+    assert configured.rows(1) == []
+    configured.rebuild(1)
+    assert row_map(configured.rows(1)) == {(DAY, "account", 1, "reply_time"): (1, 2.0, 0.0)}
+
+
+def test_a_retracted_event_can_be_recorded_again(configured: Rollups) -> None:
+    configured.record([event(1, "reply_time", value=1)])
+    configured.retract([1])
+    changed = event(1, "reply_time", value=4, at=utc(2026, 11, 19, 8))
+    assert configured.record([changed]).rolled_up == 1
+    assert_rollups_match(configured, 1, "UTC", [changed])
+
+
+def test_retract_across_accounts(configured: Rollups) -> None:
+    configured.record(
+        [
+            event(1, "reply_time", value=1),
+            event(2, "reply_time", value=2, account_id=2),
+            event(3, "reply_time", value=3, account_id=3),
+        ]
+    )
+    assert configured.retract([3, 2, 1]) == RetractResult(3, 2, 0)
+    assert configured.rows(1) == configured.rows(2) == []
+
+
+def test_retract_of_backfilled_events(backend: Rollups) -> None:
+    backend.record([event(1, "reply_time", value=1), event(2, "reply_time", value=2)])
+    backend.set_timezone(1, "UTC")
+    assert backend.retract([1]) == RetractResult(1, 1, 0)
+    assert row_map(backend.rows(1)) == {(DAY, "account", 1, "reply_time"): (1, 2.0, 0.0)}
+    assert backend.verify(1) == []
+
+
+def test_retracting_most_events_leaves_the_reference(configured: Rollups) -> None:
+    events = [
+        event(
+            n,
+            ("reply_time", "conversation_resolved", "conversation_bot_handoff")[n % 3],
+            value=n / 7,
+            business=n / 11,
+            user_id=1 + n % 3,
+            inbox_id=1 + n % 2,
+            conversation_id=n % 4 or None,
+            at=utc(2026, 11, 1 + n % 4, n % 24),
+        )
+        for n in range(1, 61)
+    ]
+    configured.record(events)
+    configured.retract([e.id for e in events if e.id % 5])
+    assert_rollups_match(configured, 1, "UTC", [e for e in events if e.id % 5 == 0])
+    assert configured.verify(1) == []
