@@ -83,7 +83,7 @@ def reset_postgres(url: str) -> None:
             row[0]
             for row in connection.execute(
                 "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version' AND tablename <> 'reporting_rollup_alembic_version'"
+                "AND tablename NOT IN ('alembic_version', 'reporting_rollup_alembic_version')"
             )
         ]
         if tables:
