@@ -36,6 +36,10 @@ def _closer(uow_factory: Any) -> Any:
     return getattr(uow_factory, "close", lambda: None)
 
 
+def _migrator(uow_factory: Any) -> Any:
+    return getattr(uow_factory, "migrate", lambda: None)
+
+
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, chunk_days."""
 
@@ -65,6 +69,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         settings=account_settings,
         verifier=verify,
         on_close=providers.Factory(_closer, uow_factory),
+        on_migrate=providers.Factory(_migrator, uow_factory),
         reports=reports,
     )
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
@@ -20,17 +20,22 @@ _SCHEMES: dict[str, Backend] = {
 }
 
 
+_PASSWORD_PARAMETER = re.compile(r"((?:^|[?&;\s])password=)[^&;\s]*", re.IGNORECASE)
+
+
 def redact(url: str) -> str:
-    """The URL with any password replaced by '***' (safe for messages and logs)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    user = (parts.username or "") + ":***"
-    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+    """The URL with any password replaced by '***' (safe for messages and logs).
+
+    Covers ``scheme://user:pw@host``, the same without a scheme, and ``password=`` query
+    parameters. Errs on the side of hiding: anything between the first ':' and the last '@' of
+    the part after the scheme goes.
+    """
+    scheme, separator, rest = url.partition("://") if "://" in url else ("", "", url)
+    userinfo, at, host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    rest = _PASSWORD_PARAMETER.sub(r"\1***", rest)
+    return f"{scheme}{separator}{rest}"
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ class Rollups:
     settings: AccountSettingsService
     verifier: Verify
     on_close: Callable[[], None] = lambda: None
+    on_migrate: Callable[[], None] = lambda: None
     #: The read path: `rollups.reports.summary(...)`, `rollups.reports.timeseries(...)`.
     reports: Reports = attrs.field(
         default=attrs.Factory(lambda self: Reports(self.uow_factory), takes_self=True)
@@ -89,6 +90,10 @@ class Rollups:
     ) -> list[Mismatch]:
         """Rows where rollups and raw aggregation differ; empty when exact."""
         return self.verifier(account_id, since, until)
+
+    def migrate(self) -> None:
+        """Create or upgrade the library's tables (idempotent; done on open by default)."""
+        self.on_migrate()
 
     def close(self) -> None:
         """Release connections. Safe to call twice."""

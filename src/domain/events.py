@@ -10,14 +10,23 @@ import attrs
 
 from domain.errors import InvalidEventError
 
+#: Largest event id: the reference schema's `reporting_events.id` is a BIGINT.
+MAX_EVENT_ID = 2**63 - 1
+#: Largest account, user, inbox or conversation id: those columns are INTEGER in the reference.
+MAX_REFERENCE_ID = 2**31 - 1
 
-def _check_id(field: str, value: object, event_id: object, *, optional: bool) -> None:
+
+def _check_id(
+    field: str, value: object, event_id: object, *, optional: bool, limit: int = MAX_REFERENCE_ID
+) -> None:
     if value is None and optional:
         return
-    if type(value) is not int:
+    if type(value) is not int or value <= 0:
         raise InvalidEventError(field, value, event_id, "must be a positive integer")
-    if value <= 0:
-        raise InvalidEventError(field, value, event_id, "must be a positive integer")
+    if value > limit:
+        raise InvalidEventError(
+            field, value, event_id, f"must be at most {limit} (the reference schema's column)"
+        )
 
 
 def _check_value(field: str, value: object, event_id: object) -> float | None:
@@ -50,7 +59,7 @@ class Event:
 
     def __attrs_post_init__(self) -> None:
         event_id = self.id
-        _check_id("id", self.id, event_id, optional=False)
+        _check_id("id", self.id, event_id, optional=False, limit=MAX_EVENT_ID)
         if not isinstance(self.name, str) or not self.name.strip():
             raise InvalidEventError("name", self.name, event_id, "must be a non-empty string")
         _check_id("account_id", self.account_id, event_id, optional=False)

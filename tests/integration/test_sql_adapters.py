@@ -288,6 +288,21 @@ def test_downgrade_drops_only_the_library_tables(tmp_path: Path) -> None:
         engine.dispose()
 
 
+def test_rollups_migrate_upgrades_an_open_database(empty_url: str) -> None:
+    with open_rollups(empty_url) as rollups:
+        engine = engine_for(empty_url)
+        try:
+            downgrade(engine, "base")
+            assert not LIBRARY_TABLES & set(inspect(engine).get_table_names())
+            rollups.migrate()
+            assert set(inspect(engine).get_table_names()) >= LIBRARY_TABLES
+            rollups.migrate()  # idempotent
+        finally:
+            engine.dispose()
+        rollups.set_timezone(1, ZONE)
+        assert rollups.account(1).timezone == ZONE
+
+
 def test_factories_expose_migrate(tmp_path: Path) -> None:
     factory = SQLiteUnitOfWorkFactory.from_url(f"sqlite:///{tmp_path / 'm.db'}")
     try:

@@ -11,7 +11,7 @@ import attrs
 import pytest
 
 from domain.errors import InvalidEventError, RollupError
-from domain.events import Event
+from domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -182,7 +182,31 @@ def test_nan_is_rejected_even_as_a_numpy_like_float_subclass() -> None:
     assert make(value=Seconds(3.0)).value == 3.0
 
 
-def test_large_ints_are_accepted_as_ids() -> None:
-    big = 2**62
-    event = make(id=big, account_id=big, conversation_id=big)
-    assert (event.id, event.account_id, event.conversation_id) == (big, big, big)
+def test_ids_up_to_the_reference_column_limits_are_accepted() -> None:
+    event = make(id=MAX_EVENT_ID, account_id=MAX_REFERENCE_ID, conversation_id=MAX_REFERENCE_ID)
+    assert (event.id, event.account_id, event.conversation_id) == (
+        MAX_EVENT_ID,
+        MAX_REFERENCE_ID,
+        MAX_REFERENCE_ID,
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("account_id", MAX_REFERENCE_ID + 1),
+        ("user_id", 2**40),
+        ("inbox_id", MAX_REFERENCE_ID + 1),
+        ("conversation_id", 2**31),
+    ],
+)
+def test_ids_beyond_the_reference_integer_columns_are_rejected(field: str, value: int) -> None:
+    with pytest.raises(InvalidEventError, match="at most 2147483647") as caught:
+        make(**{field: value})
+    check_error(caught.value, field, value, 7)
+
+
+def test_event_ids_beyond_bigint_are_rejected() -> None:
+    with pytest.raises(InvalidEventError, match="at most") as caught:
+        make(id=MAX_EVENT_ID + 1)
+    check_error(caught.value, "id", MAX_EVENT_ID + 1, MAX_EVENT_ID + 1)
