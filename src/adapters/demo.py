@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from adapters.cli_tables import duration, integer, progress_bar, summary_table
+from adapters.cli.tables import duration, integer, progress_bar, summary_table
 from adapters.event_files import batched
 from application.backfill import BackfillPlan
 from application.ports import AccountSettings

@@ -440,7 +440,7 @@ def test_backfill_asks_first_on_a_terminal(
     db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _events_without_rollups(db, tmp_path)
-    monkeypatch.setattr(cli, "_stdin_is_terminal", lambda: True)
+    monkeypatch.setattr(cli.backfill, "_stdin_is_terminal", lambda: True)
     result = ok(db, "backfill", "--account", "7", *RANGE, stdin="n\n")
     assert "Rebuild 3 day(s) of account 7?" in result.stderr
     assert "cancelled: nothing written" in result.stderr

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal
 
 from rich.console import Console
 from rich.progress import (
@@ -85,6 +86,18 @@ def progress_columns(unit: str) -> list[ProgressColumn]:
 def progress_bar(console: Console, unit: str) -> Progress:
     """A progress display on `console`, shown only when it is a terminal."""
     return Progress(*progress_columns(unit), console=console, disable=not console.is_terminal)
+
+
+def label_table(
+    title: str, rows: Iterable[tuple[str, str]], *, justify: Literal["left", "right"] = "left"
+) -> Table:
+    """A headerless two-column table: bold labels, then their values."""
+    table = Table(title=title, show_header=False)
+    table.add_column("", style="bold")
+    table.add_column("", justify=justify)
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
 
 
 def _cell(value: Any, average: bool) -> str:

@@ -1,0 +1,28 @@
+"""`rollups retract`: take raw events back out of the database and the rollups."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from adapters.cli.app import command, open_database, state_of
+from adapters.cli.tables import integer
+
+
+@command()
+def retract(
+    ctx: typer.Context,
+    event_ids: Annotated[list[int], typer.Argument(metavar="EVENT_ID...", help="Event ids.")],
+) -> None:
+    """Remove raw events and take their contributions out of the rollups (exactly once)."""
+    state = state_of(ctx)
+    with open_database(state) as rollups:
+        result = rollups.retract(event_ids)
+    state.out.print(
+        f"retracted {integer(result.retracted)} event(s), "
+        f"{integer(result.rolled_back)} taken out of the rollups, "
+        f"{integer(result.unknown)} unknown id(s)"
+    )
+    if result.unknown:
+        state.err.print(f"note: {result.unknown} id(s) were not stored")

@@ -1,0 +1,126 @@
+"""`rollups rows` (the stored rollup rows) and `rollups verify` (rollups against raw events)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+import typer
+from rich.table import Table
+
+from adapters.cli.app import EXIT_MISMATCH, command, open_database, require_account, state_of
+from adapters.cli.options import AccountOption, SinceOption, UntilOption, choice, parse_range
+from adapters.cli.output import parse_format, write_csv, write_json
+from domain.metrics import RollupKey
+
+#: Columns of `rollups rows`, as in `reporting_events_rollups`.
+ROW_COLUMNS: Final = (
+    "account_id",
+    "date",
+    "dimension_type",
+    "dimension_id",
+    "metric",
+    "count",
+    "sum_value",
+    "sum_value_business_hours",
+)
+#: The columns that identify a row (a `RollupKey`).
+_KEY_COLUMNS: Final = ROW_COLUMNS[:5]
+
+
+def _key_cells(key: RollupKey) -> tuple[int, str, str, int, str]:
+    """A rollup key as the values of `_KEY_COLUMNS`."""
+    return (
+        key.account_id,
+        key.date.isoformat(),
+        key.dimension_type.value,
+        key.dimension_id,
+        key.metric.value,
+    )
+
+
+def _contribution(values: dict[str, float]) -> str:
+    return (
+        f"count {values['count']:g}, sum {values['sum_value']:g}, "
+        f"business {values['sum_value_business_hours']:g}"
+    )
+
+
+@command()
+def rows(
+    ctx: typer.Context,
+    account: AccountOption,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output: Annotated[
+        str, typer.Option("--format", "-f", metavar="json|csv|table", help="Output format.")
+    ] = "json",
+) -> None:
+    """The account's rollup rows as stored (columns of reporting_events_rollups)."""
+    state = state_of(ctx)
+    output = parse_format(output)
+    first, last = parse_range(since, until)
+    with open_database(state, migrate=False) as rollups:
+        require_account(rollups, account)
+        stored = rollups.rows(account, first, last)
+    records = [
+        (*_key_cells(key), value.count, value.sum_value, value.sum_value_business_hours)
+        for key, value in stored
+    ]
+    if output == "json":
+        write_json([dict(zip(ROW_COLUMNS, record, strict=True)) for record in records])
+    elif output == "csv":
+        write_csv(records, ROW_COLUMNS)
+    else:
+        table = Table(title=f"Rollup rows of account {account}", caption=f"{len(records)} rows")
+        for column in ROW_COLUMNS:
+            table.add_column(column, justify="left" if column in {"date", "metric"} else "right")
+        for record in records:
+            table.add_row(*(str(cell) for cell in record))
+        state.out.print(table)
+
+
+@command()
+def verify(
+    ctx: typer.Context,
+    account: AccountOption,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output: Annotated[
+        str, typer.Option("--format", "-f", metavar="table|json", help="Output format.")
+    ] = "table",
+) -> None:
+    """Compare the rollups with the aggregation of raw events; exit 1 on any mismatch."""
+    state = state_of(ctx)
+    output = choice(output, ("table", "json"), "--format")
+    first, last = parse_range(since, until)
+    with open_database(state, migrate=False) as rollups:
+        require_account(rollups, account)
+        mismatches = rollups.verify(account, first, last)
+    if output == "json":
+        write_json(
+            [
+                {
+                    **dict(zip(_KEY_COLUMNS, _key_cells(m.key), strict=True)),
+                    "expected": m.expected.as_dict(),
+                    "actual": m.actual.as_dict(),
+                }
+                for m in mismatches
+            ]
+        )
+    elif not mismatches:
+        state.out.print(f"account {account}: rollups match raw events (0 mismatches)")
+    else:
+        table = Table(title=f"Account {account}: {len(mismatches)} mismatch(es)")
+        for column in ("date", "dimension", "metric", "expected (raw)", "actual (rollups)"):
+            table.add_column(column)
+        for m in mismatches:
+            table.add_row(
+                m.key.date.isoformat(),
+                f"{m.key.dimension_type.value} {m.key.dimension_id}",
+                m.key.metric.value,
+                _contribution(m.expected.as_dict()),
+                _contribution(m.actual.as_dict()),
+            )
+        state.out.print(table)
+    if mismatches:
+        raise typer.Exit(EXIT_MISMATCH)
