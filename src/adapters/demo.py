@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
 
-from adapters.cli.tables import duration, integer, progress_bar, summary_table
+from adapters.cli.tables import duration, integer, label_table, progress_bar, summary_table
 from adapters.event_files import batched
 from application.backfill import BackfillPlan
 from application.ports import AccountSettings
@@ -479,19 +479,20 @@ def run_demo(
         rollups, err, stream, events, batch_size
     )  # generation excluded
     _heading(out, "2. Recorded through the live path")
-    table = Table(show_header=False)
-    table.add_column("", style="bold")
-    table.add_column("", justify="right")
-    table.add_row("events delivered", integer(totals["events"]))
-    table.add_row("stored", integer(totals["stored"]))
-    table.add_row("redeliveries (already stored)", integer(totals["duplicates"]))
-    table.add_row("rolled up live", integer(totals["rolled_up"]))
-    table.add_row(
-        f"stored only (account {', '.join(map(str, sorted(late))) or '-'} has no zone yet)",
-        integer(totals["skipped"]),
-    )
-    table.add_row(
-        "time", f"{record_seconds:.2f}s, {_rate(totals['events'], record_seconds, 'events')}"
+    table = label_table(
+        "",
+        [
+            ("events delivered", integer(totals["events"])),
+            ("stored", integer(totals["stored"])),
+            ("redeliveries (already stored)", integer(totals["duplicates"])),
+            ("rolled up live", integer(totals["rolled_up"])),
+            (
+                f"stored only (account {', '.join(map(str, sorted(late))) or '-'} has no zone yet)",
+                integer(totals["skipped"]),
+            ),
+            ("time", f"{record_seconds:.2f}s, {_rate(totals['events'], record_seconds, 'events')}"),
+        ],
+        justify="right",
     )
     out.print(table)
 
