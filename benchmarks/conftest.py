@@ -90,8 +90,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Module | None:
-    """Collect ``bench_*.py`` files unless ``python_files`` already matches them."""
+    """Collect ``bench_*.py`` files unless pytest already does (``python_files`` matches them, or
+    the file was named on the command line)."""
     if file_path.suffix != ".py" or not file_path.name.startswith("bench_"):
+        return None
+    if parent.session.isinitpath(file_path):
         return None
     patterns = parent.config.getini("python_files")
     if any(fnmatch.fnmatch(file_path.name, pattern) for pattern in patterns):
