@@ -382,6 +382,7 @@ SQLITE_PRAGMAS: Final = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     "PRAGMA temp_store=MEMORY",
+    "PRAGMA cache_size=-16384",
 )
 
 

@@ -8,38 +8,66 @@ undoes everything it did.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from datetime import date, datetime
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
 
 from adapters.memory_reports import InMemoryReportStore
-from application.ports import AccountSettings, RebuildStats
+from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
 from domain.errors import EventConflictError, StorageError
 from domain.events import Event
 from domain.metrics import MetricContribution, RollupKey
-from domain.projection import Member, aggregate, project
+from domain.projection import Deltas, Member, PlainKey, aggregate, contribution_of, project
 from domain.timezones import LocalDay
 
 _MISSING: Any = object()
 
 
 class _Journal:
-    """Undo log of dictionary writes."""
+    """Undo log of a unit of work: functions that take its writes back, run newest first.
+
+    Bulk writes log one function for all their keys, so that a 10,000-event batch costs a few
+    entries, not one per row.
+    """
 
     def __init__(self) -> None:
-        self.undo: list[tuple[MutableMapping[Any, Any], Any, Any]] = []
+        self.undo: list[Callable[[], None]] = []
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Run `undo` on rollback (after the undo functions logged later than it)."""
+        self.undo.append(undo)
+
+    def log(self, table: MutableMapping[Any, Any]) -> dict[Any, Any]:
+        """A dict in which the caller puts each key's previous value in `table` (`_MISSING`
+        when absent) before writing the key, at most once per key; restored on rollback."""
+        previous: dict[Any, Any] = {}
+        self.on_rollback(partial(_restore, table, previous))
+        return previous
+
+    def set_many(self, table: MutableMapping[Any, Any], values: Mapping[Any, Any]) -> None:
+        """table.update(values)."""
+        self.log(table).update({key: table.get(key, _MISSING) for key in values})
+        table.update(values)
+
+    def insert_many(self, table: MutableMapping[Any, Any], values: Mapping[Any, Any]) -> None:
+        """table.update(values), for keys known to be absent from `table`; `values` is kept
+        (its keys are the undo), so the caller must not change it afterwards."""
+        self.on_rollback(partial(_pop_keys, table, values))
+        table.update(values)
+
+    def delete_many(self, table: MutableMapping[Any, Any], keys: Iterable[Any]) -> None:
+        """Delete the keys that are in `table`."""
+        self.log(table).update({key: table.pop(key) for key in keys if key in table})
 
     def set(self, table: MutableMapping[Any, Any], key: Any, value: Any) -> None:
-        self.undo.append((table, key, table.get(key, _MISSING)))
-        table[key] = value
+        self.set_many(table, {key: value})
 
     def delete(self, table: MutableMapping[Any, Any], key: Any) -> None:
-        if key in table:
-            self.undo.append((table, key, table[key]))
-            del table[key]
+        self.delete_many(table, (key,))
 
     def child(self, table: MutableMapping[Any, Any], key: Any) -> Any:
         """table[key], created as an empty dict (journalled) when missing."""
@@ -50,12 +78,21 @@ class _Journal:
         return found
 
     def rollback(self) -> None:
-        for table, key, old in reversed(self.undo):
-            if old is _MISSING:
-                table.pop(key, None)
-            else:
-                table[key] = old
-        self.undo.clear()
+        while self.undo:
+            self.undo.pop()()
+
+
+def _pop_keys(table: MutableMapping[Any, Any], keys: Iterable[Any]) -> None:
+    for key in keys:
+        table.pop(key, None)
+
+
+def _restore(table: MutableMapping[Any, Any], previous: Mapping[Any, Any]) -> None:
+    for key, old in previous.items():
+        if old is _MISSING:
+            table.pop(key, None)
+        else:
+            table[key] = old
 
 
 @attrs.define
@@ -77,22 +114,36 @@ class _Store:
     journal: _Journal
 
 
+def _plain_items(
+    deltas: Mapping[RollupKey, MetricContribution],
+) -> Iterable[tuple[PlainKey, tuple[int, float, float]]]:
+    """`deltas.items()`, as plain tuples when `deltas` is a `Deltas` (see `Deltas.rows`)."""
+    return deltas.rows() if isinstance(deltas, Deltas) else deltas.items()
+
+
 class InMemoryEventStore(_Store):
     """Raw events in memory."""
 
     def add(self, events: Sequence[Event]) -> list[int]:
-        stored: list[int] = []
+        known = self.db.event_accounts
+        stored: dict[int, int] = {}  # event id -> account, of the events stored now
+        by_account: dict[int, dict[int, Event]] = {}
         for event in events:
-            account = self.db.event_accounts.get(event.id)
+            account = known.get(event.id)
             if account is not None:
                 existing = self.db.events[account][event.id]
                 if existing != event:
                     raise EventConflictError(event.id, existing.differences(event))
                 continue
-            self.journal.set(self.journal.child(self.db.events, event.account_id), event.id, event)
-            self.journal.set(self.db.event_accounts, event.id, event.account_id)
-            stored.append(event.id)
-        return stored
+            stored[event.id] = event.account_id
+            group = by_account.get(event.account_id)
+            if group is None:
+                group = by_account[event.account_id] = {}
+            group[event.id] = event
+        for account_id, group in by_account.items():
+            self.journal.insert_many(self.journal.child(self.db.events, account_id), group)
+        self.journal.insert_many(known, stored)
+        return list(stored)
 
     def get(self, ids: Collection[int]) -> list[Event]:
         found = []
@@ -104,9 +155,12 @@ class InMemoryEventStore(_Store):
 
     def remove(self, ids: Collection[int]) -> list[Event]:
         removed = self.get(ids)
+        by_account: dict[int, list[int]] = {}
         for event in removed:
-            self.journal.delete(self.db.events[event.account_id], event.id)
-            self.journal.delete(self.db.event_accounts, event.id)
+            by_account.setdefault(event.account_id, []).append(event.id)
+        for account_id, event_ids in by_account.items():
+            self.journal.delete_many(self.db.events[account_id], event_ids)
+        self.journal.delete_many(self.db.event_accounts, [event.id for event in removed])
         return removed
 
     def span(self, account_id: int) -> tuple[datetime, datetime] | None:
@@ -136,23 +190,20 @@ class InMemoryAppliedLedger(_Store):
     """Applied-event marks in memory."""
 
     def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
-        fresh: set[int] = set()
         applied = self.db.applied
-        for account_id, event_id in refs:
-            if event_id not in applied:
-                self.journal.set(applied, event_id, account_id)
-                fresh.add(event_id)
-        return fresh
+        fresh = {event_id: account_id for account_id, event_id in refs if event_id not in applied}
+        self.journal.insert_many(applied, fresh)
+        return set(fresh)
 
     def unmark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
         removed = {event_id for _account, event_id in refs if event_id in self.db.applied}
-        for event_id in removed:
-            self.journal.delete(self.db.applied, event_id)
+        self.journal.delete_many(self.db.applied, removed)
         return removed
 
     def clear_account(self, account_id: int) -> None:
-        for event_id in [e for e, account in self.db.applied.items() if account == account_id]:
-            self.journal.delete(self.db.applied, event_id)
+        self.journal.delete_many(
+            self.db.applied, [e for e, account in self.db.applied.items() if account == account_id]
+        )
 
 
 class InMemoryRollupStore(_Store):
@@ -163,30 +214,71 @@ class InMemoryRollupStore(_Store):
         self._events = events
 
     def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
-        for key, delta in deltas.items():
-            rows = self.journal.child(self.db.rollups, key.account_id)
+        # Undo: the previous value of each row, in the order `deltas` iterates; rollback walks
+        # `deltas` again. Keeping no key alive lets the keys of a `Deltas` die at once (see
+        # `domain.projection.Deltas`); a `RollupKey` is made only for a new row.
+        previous: list[MetricContribution | None] = []
+        self.journal.on_rollback(partial(self._restore_rows, deltas, previous))
+        # Rows are looked up with the plain keys of `Deltas.rows` (equal to the stored keys).
+        tables: dict[int, dict[Any, MetricContribution]] = self.db.rollups
+        for key, (count, sum_value, sum_business) in _plain_items(deltas):
+            rows = tables.get(key[0])
+            if rows is None:
+                rows = self.journal.child(tables, key[0])
             row = rows.get(key)
-            total = delta if row is None else row + delta
-            if total.count == 0:
-                self.journal.delete(rows, key)
-            elif total.count < 0:
-                raise StorageError(f"rollup row {key} would have a negative count")
+            if row is not None:
+                count, sum_value, sum_business = (
+                    row[0] + count,
+                    row[1] + sum_value,
+                    row[2] + sum_business,
+                )
+            if count < 0:
+                raise StorageError(f"rollup row {RollupKey._make(key)} would have a negative count")
+            previous.append(row)
+            if not count:
+                if row is not None:
+                    del rows[key]
+            elif row is None:
+                rows[RollupKey._make(key)] = contribution_of((count, sum_value, sum_business))
             else:
-                self.journal.set(rows, key, total)
+                # `key` equals the stored `RollupKey`: the dict keeps its own key object.
+                rows[key] = contribution_of((count, sum_value, sum_business))
+
+    def _restore_rows(
+        self,
+        deltas: Mapping[RollupKey, MetricContribution],
+        previous: list[MetricContribution | None],
+    ) -> None:
+        # zip stops after the rows written before a failure. An account table created by `add`
+        # is already gone: its own undo, logged later, ran first.
+        for key, row in zip(deltas, previous, strict=False):
+            rows = self.db.rollups.get(key.account_id)
+            if rows is None:
+                continue
+            if row is None:
+                rows.pop(key, None)
+            else:
+                rows[key] = row
 
     def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
         changes: dict[RollupKey, int] = {}
+        tables: dict[int, tuple[dict[Member, int], dict[Any, Any]]] = {}
         for member, delta in deltas.items():
             key = member[0]
-            members = self.journal.child(self.db.members, key.account_id)
+            found = tables.get(key.account_id)
+            if found is None:
+                members = self.journal.child(self.db.members, key.account_id)
+                found = tables[key.account_id] = (members, self.journal.log(members))
+            members, previous = found
             before = members.get(member, 0)
             after = before + delta
             if after < 0:
                 raise StorageError(f"member {member} would have a negative count")
-            if after == 0:
-                self.journal.delete(members, member)
-            else:
-                self.journal.set(members, member, after)
+            previous[member] = before or _MISSING
+            if after:
+                members[member] = after
+            elif before:
+                del members[member]
             change = (after > 0) - (before > 0)
             if change:
                 changes[key] = changes.get(key, 0) + change
@@ -197,11 +289,9 @@ class InMemoryRollupStore(_Store):
             return RebuildStats(0, 0)
         dates = {day.date for day in days}
         rows = self.db.rollups.get(account_id, {})
-        for key in [key for key in rows if key.date in dates]:
-            self.journal.delete(rows, key)
+        self.journal.delete_many(rows, [key for key in rows if key.date in dates])
         members = self.db.members.get(account_id, {})
-        for member in [member for member in members if member[0].date in dates]:
-            self.journal.delete(members, member)
+        self.journal.delete_many(members, [member for member in members if member[0].date in dates])
         events = self._events.in_days(account_id, days)
         projection = project(events, {account_id: days[0].zone})
         fresh = projection.totals()
@@ -272,6 +362,9 @@ class InMemoryUnitOfWork:
             self._journal.rollback()
         finally:
             self._db.lock.release()
+
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        return store_stepwise(events, self.accounts, self.events, self.ledger)
 
     def commit(self) -> None:
         self._journal.undo.clear()

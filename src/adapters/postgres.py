@@ -1,39 +1,50 @@
 """PostgreSQL adapter (psycopg 3): the generic SQL stores, with bulk hot paths and row locks.
 
-Hot path: every write of a batch is one statement over `unnest` of arrays (raw events, applied
-marks, members, rollups), whatever the batch size; no statement per row, no multi-row VALUES. The
-arrays are sent in binary (`%(name)b`) with fixed element types (`TypedArray`), and results come
-back as one array (the ids that were already there) rather than one row per event.
+Hot path: every write of a batch is one statement over `unnest` of arrays, whatever the batch
+size; no statement per row, no multi-row VALUES. The arrays are sent in binary with fixed element
+types (`adapters.postgres_arrays`), and the hot statements run on the psycopg connection itself
+(`run`), which prepares them after a few runs. `record` costs BEGIN, one statement that locks the
+accounts, stores the raw events and marks them applied (`_STORE_BATCH`), the members upsert (only
+for handoffs), the rollup upsert and COMMIT. A backfill chunk is a delete and one rebuild
+statement (`adapters.sql_aggregation.postgres_rebuild_statement`).
 
 Locking (READ COMMITTED). Each account has a row in `reporting_rollup_accounts`:
 - live writers and retractions take it FOR SHARE (`lock_shared`): many run at once;
 - backfill chunks, `set_timezone`, `rebuild` and `verify` take it FOR UPDATE (`lock_exclusive`), so
   while a day is being replaced no writer of that account is between its reads and its commit.
-Exactly-once: `AppliedLedger.mark` is INSERT ... ON CONFLICT DO NOTHING RETURNING on the
-(account_id, event_id) key in the writer's transaction: of two transactions marking one event, the
-second waits for the first and gets nothing back if it commits.
+Exactly-once: marking is INSERT ... ON CONFLICT DO NOTHING RETURNING on the (account_id, event_id)
+key in the writer's transaction: of two transactions marking one event, the second waits for the
+first and gets nothing back if it commits.
 No deadlocks: every transaction takes its locks in one global order: account rows first (missing
 ones inserted, then all locked, each step in account_id order), then raw events by id, applied
 marks by (account_id, event_id), members and rollup rows by key. A transaction waiting for a lock
-holds only locks that come earlier in that order, so no cycle can form. Exclusive holders touch
-only their account's rows (every key starts with account_id).
+holds only locks that come earlier in that order, so no cycle can form. (`_STORE_BATCH` writes
+nothing unless every account row already exists; otherwise the rows are created and locked first,
+step by step.) Exclusive holders touch only their account's rows (every key starts with
+account_id).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, ClassVar, Final, Self
+from typing import Any, Final, Self, cast
 from urllib.parse import quote
 
 import psycopg
-from psycopg.abc import AdaptContext, DumperKey
-from psycopg.adapt import PyFormat
-from psycopg.postgres import types as pg_types
-from psycopg.types.array import ListBinaryDumper
-from sqlalchemy import URL, Engine, create_engine, event, make_url
+from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
 
+from adapters.postgres_arrays import (
+    DateArray,
+    Float8Array,
+    Int8Array,
+    TextArray,
+    TimestampArray,
+    TypedArray,
+    register_array_dumpers,
+)
 from adapters.sql import (
     ErrorTranslator,
     Explanation,
@@ -41,17 +52,20 @@ from adapters.sql import (
     SqlAppliedLedger,
     SqlEventStore,
     SqlRollupStore,
+    SqlUnitOfWork,
     SqlUnitOfWorkFactory,
     conflict,
     driver_message,
     operation,
 )
+from adapters.sql_aggregation import naive_utc, postgres_rebuild_statement
 from adapters.urls import redact
-from application.ports import AccountSettings
+from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
 from domain.errors import ConfigurationError, StorageError
 from domain.events import Event
 from domain.metrics import MetricContribution, RollupKey
 from domain.projection import Member
+from domain.timezones import LocalDay
 
 _SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
 _USAGE: Final = "use postgresql://user:password@host:5432/dbname"
@@ -80,10 +94,11 @@ SELECT coalesce(array_agg(u.id), '{{}}') FROM u
 WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
 """
 
-#: The first already-stored event whose content differs from the one sent (a separate statement
-#: after the insert, so that it sees rows other transactions committed while the insert waited).
+#: The first already-stored event whose content differs from the one sent, or NULL (a separate
+#: statement after the insert, so that it sees rows other transactions committed while the insert
+#: waited). An aggregate, not ORDER BY ... LIMIT 1, which invites a nested loop over the table.
 _FIRST_CONFLICT: Final = f"""
-SELECT e.id
+SELECT min(e.id)
 FROM {_EVENT_ARRAYS}
 JOIN reporting_events e ON e.id = u.id
 WHERE (e.name, e.value, e.account_id, e.inbox_id, e.user_id, e.conversation_id, e.created_at,
@@ -91,8 +106,6 @@ WHERE (e.name, e.value, e.account_id, e.inbox_id, e.user_id, e.conversation_id, 
       IS DISTINCT FROM
       (u.name, u.value, u.account_id, u.inbox_id, u.user_id, u.conversation_id, u.created_at,
        u.value_in_business_hours)
-ORDER BY e.id
-LIMIT 1
 """
 
 #: Mark events applied; return the ids that were marked before (usually none).
@@ -167,6 +180,16 @@ WHERE r.account_id = u.account_id AND r."date" = u.day AND r.dimension_type = u.
 RETURNING r.id, r.account_id, r."date", r.dimension_type, r.dimension_id, r.metric, r."count"
 """
 
+#: Before a rebuild: delete the days' rollup rows and members.
+_DELETE_DAYS: Final = """
+WITH rollups AS (
+    DELETE FROM reporting_events_rollups
+    WHERE account_id = %(account)s AND "date" = ANY(%(dates)b::date[])
+)
+DELETE FROM reporting_rollup_members
+WHERE account_id = %(account)s AND "date" = ANY(%(dates)b::date[])
+"""
+
 #: Lock account rows, creating the missing ones first. The INSERT branch runs first (UNION ALL
 #: runs its branches in order), so missing rows are created before existing ones are locked; rows
 #: it creates are this transaction's own. A row another transaction created while the INSERT
@@ -190,6 +213,48 @@ UNION ALL
 SELECT * FROM locked
 """
 
+#: The storing half of `record` in one statement (`PostgresEventStore.store_batch`), in the
+#: global lock order: lock the account rows FOR SHARE, then insert the raw events (only if every
+#: account row exists), then mark applied the events of accounts with a zone. The scalar
+#: subqueries in the WHERE clauses are one-time filters: each step starts once the one before it
+#: ran to completion. One row per account: its settings, whether every account row was there,
+#: how many raw rows were inserted and the ids marked by this statement.
+_STORE_BATCH: Final = f"""
+WITH locked AS (
+    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+    FROM reporting_rollup_accounts
+    WHERE account_id = ANY(%(accounts)b::integer[])
+    ORDER BY account_id
+    FOR SHARE
+),
+complete AS (SELECT count(*) = cardinality(%(accounts)b::integer[]) AS ok FROM locked),
+inserted AS (
+    INSERT INTO reporting_events (id, name, value, account_id, inbox_id, user_id,
+                                  conversation_id, created_at, updated_at, value_in_business_hours)
+    SELECT id, name, value, account_id, inbox_id, user_id, conversation_id, created_at,
+           %(now)s, value_in_business_hours
+    FROM {_EVENT_ARRAYS}
+    WHERE (SELECT ok FROM complete)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING 1
+),
+stored AS (SELECT count(*) AS n FROM inserted),
+marked AS (
+    INSERT INTO reporting_rollup_applied_events (account_id, event_id)
+    SELECT u.account_id, u.id
+    FROM unnest(%(account_id)b::bigint[], %(id)b::bigint[]) AS u(account_id, id)
+    JOIN locked ON locked.account_id = u.account_id AND locked.reporting_timezone IS NOT NULL
+    WHERE (SELECT ok FROM complete) AND (SELECT n IS NOT NULL FROM stored)
+    ORDER BY u.account_id, u.id
+    ON CONFLICT (account_id, event_id) DO NOTHING
+    RETURNING event_id
+)
+SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+       (SELECT ok FROM complete), (SELECT n FROM stored),
+       (SELECT coalesce(array_agg(event_id), '{{}}') FROM marked)
+FROM locked
+"""
+
 _RELOCK_ACCOUNTS: Final = """
 SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
 FROM reporting_rollup_accounts
@@ -199,78 +264,25 @@ FOR {mode}
 """
 
 
-# --- arrays --------------------------------------------------------------------------------------
+def run(
+    connection: Connection,
+    statement: str,
+    params: Mapping[str, Any],
+    row_factory: RowFactory[Any] = tuple_row,
+) -> psycopg.Cursor[Any]:
+    """Execute a hot-path statement on the unit of work's psycopg connection, in its transaction,
+    without SQLAlchemy's per-statement work (compiling, result metadata). psycopg prepares a
+    statement once it has run a few times on a connection."""
+    driver = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    return driver.cursor(row_factory=row_factory).execute(statement, params)
 
 
-class TypedArray(list[Any]):
-    """A list sent as a binary PostgreSQL array of one fixed element type.
-
-    psycopg otherwise inspects every list to pick its element type on each call; the dumpers
-    registered for these classes (`register_array_dumpers`) skip that.
-    """
-
-    element: ClassVar[str] = "text"
-
-
-class Int8Array(TypedArray):
-    """bigint[] (cast to integer[] in SQL where the column is an integer)."""
-
-    element = "int8"
-
-
-class Float8Array(TypedArray):
-    """double precision[]."""
-
-    element = "float8"
-
-
-class TextArray(TypedArray):
-    """text[]."""
-
-    element = "text"
-
-
-class DateArray(TypedArray):
-    """date[]."""
-
-    element = "date"
-
-
-class TimestampArray(TypedArray):
-    """timestamp (without time zone)[], from naive UTC datetimes."""
-
-    element = "timestamp"
-
-
-def _array_dumper(array: type[TypedArray]) -> type[ListBinaryDumper]:
-    info = pg_types[array.element]
-
-    class FixedArrayDumper(ListBinaryDumper):
-        element_oid = info.oid
-
-        def __init__(self, cls: type, context: AdaptContext | None = None) -> None:
-            super().__init__(cls, context)
-            self.oid = info.array_oid
-
-        def get_key(self, obj: list[Any], format: PyFormat) -> DumperKey:
-            return self.cls
-
-        def upgrade(self, obj: list[Any], format: PyFormat) -> ListBinaryDumper:
-            return self
-
-    return FixedArrayDumper
-
-
-_ARRAY_DUMPERS: Final = [
-    (array, _array_dumper(array))
-    for array in (Int8Array, Float8Array, TextArray, DateArray, TimestampArray)
-]
-
-
-def register_array_dumpers(connection: psycopg.Connection[Any]) -> None:
-    """Teach a psycopg connection to dump the `TypedArray` classes."""
-    for array, dumper in _ARRAY_DUMPERS:
-        connection.adapters.register_dumper(array, dumper)
+def _one(cursor: psycopg.Cursor[Any]) -> Any:
+    """The one row a statement returns."""
+    row = cursor.fetchone()
+    if row is None:
+        raise StorageError("a statement that returns one row returned none")
+    return row
 
 
 def _event_arrays(events: Sequence[Event]) -> dict[str, TypedArray]:
@@ -282,35 +294,64 @@ def _event_arrays(events: Sequence[Event]) -> dict[str, TypedArray]:
         "inbox_id": Int8Array([event.inbox_id for event in events]),
         "user_id": Int8Array([event.user_id for event in events]),
         "conversation_id": Int8Array([event.conversation_id for event in events]),
-        # Events keep created_at in UTC: dropping the zone gives the stored naive UTC time.
-        "created_at": TimestampArray([event.created_at.replace(tzinfo=None) for event in events]),
+        "created_at": TimestampArray([event.created_at for event in events]),
         "value_in_business_hours": Float8Array([event.value_in_business_hours for event in events]),
     }
 
 
+def _event_id(event: Event) -> int:
+    return event.id
+
+
 def _key_arrays(keys: Sequence[RollupKey]) -> dict[str, TypedArray]:
+    """The key columns as arrays (the enums are `str`: sent as they are)."""
+    columns: list[tuple[Any, ...]] = list(zip(*keys, strict=True)) or [()] * 5
+    account_id, day, dimension_type, dimension_id, metric = columns
     return {
-        "account_id": Int8Array([key.account_id for key in keys]),
-        "date": DateArray([key.date for key in keys]),
-        "dimension_type": TextArray([str(key.dimension_type) for key in keys]),
-        "dimension_id": Int8Array([key.dimension_id for key in keys]),
-        "metric": TextArray([str(key.metric) for key in keys]),
+        "account_id": Int8Array(account_id),
+        "date": DateArray(day),
+        "dimension_type": TextArray(dimension_type),
+        "dimension_id": Int8Array(dimension_id),
+        "metric": TextArray(metric),
     }
 
 
 class PostgresEventStore(SqlEventStore):
     """Raw events: one `unnest` INSERT per batch, conflicts found in SQL."""
 
+    @operation("storing raw events")
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch | None:
+        """`UnitOfWork.store_batch` in one statement; None (nothing written, the present account
+        rows locked) when an account row is missing: the caller then goes step by step."""
+        ordered = sorted(events, key=_event_id)
+        accounts = sorted({event.account_id for event in ordered})
+        params: dict[str, Any] = {
+            **_event_arrays(ordered),
+            "accounts": Int8Array(accounts),
+            "now": self.ctx.now(),
+        }
+        rows = run(self.connection, _STORE_BATCH, params).fetchall()
+        if not rows or not rows[0][4]:
+            return None
+        _, _, _, _, _, stored, fresh = rows[0]
+        if stored < len(ordered):  # some ids were stored before: same content?
+            self._check_duplicates(ordered)
+        settings = {
+            account_id: AccountSettings(account_id, zone, rollup_zone, read_path)
+            for account_id, zone, rollup_zone, read_path, *_ in rows
+        }
+        return StoredBatch(settings, stored, set(fresh))
+
     def _insert_new(self, events: Sequence[Event]) -> list[int]:
         params: dict[str, Any] = {**_event_arrays(events), "now": self.ctx.now()}
-        existing = set(self.connection.exec_driver_sql(_INSERT_EVENTS, params).scalar_one())
+        existing = set(_one(run(self.connection, _INSERT_EVENTS, params))[0])
         return [event.id for event in events if event.id not in existing]
 
     def _check_duplicates(self, events: Sequence[Event]) -> None:
         if not events:
             return
-        found = self.connection.exec_driver_sql(_FIRST_CONFLICT, _event_arrays(events)).first()
-        if found is None:
+        found = _one(run(self.connection, _FIRST_CONFLICT, _event_arrays(events)))
+        if found[0] is None:
             return
         event_id = int(found[0])
         row = self._rows([event_id])[0]
@@ -332,43 +373,62 @@ class PostgresAppliedLedger(SqlAppliedLedger):
             "account_id": Int8Array([account_id for account_id, _ in ordered]),
             "event_id": Int8Array([event_id for _, event_id in ordered]),
         }
-        before = set(self.connection.exec_driver_sql(_MARK, params).scalar_one())
+        before = set(_one(run(self.connection, _MARK, params))[0])
         return {event_id for _, event_id in ordered if event_id not in before}
 
 
 class PostgresRollupStore(SqlRollupStore):
-    """Rollups and members: one `unnest` upsert each per batch, in key order."""
+    """Rollups and members: one `unnest` upsert each per batch, in key order; rebuilds in one
+    statement (`postgres_rebuild_statement`)."""
 
-    rebuild_from_marked = True
-
-    def _upsert(self, items: Sequence[tuple[RollupKey, MetricContribution]]) -> None:
-        params: dict[str, Any] = {
-            **_key_arrays([key for key, _ in items]),
-            "count": Int8Array([delta.count for _, delta in items]),
-            "sum_value": Float8Array([delta.sum_value for _, delta in items]),
-            "sum_value_business_hours": Float8Array(
-                [delta.sum_value_business_hours for _, delta in items]
-            ),
+    @operation("rebuilding rollup days")
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        if not days:
+            return RebuildStats(0, 0)
+        dates = DateArray([day.date for day in days])
+        run(self.connection, _DELETE_DAYS, {"account": account_id, "dates": dates})
+        params = {
+            "account": account_id,
+            "start": naive_utc(days[0].start),
+            "end": naive_utc(days[-1].end),
+            "starts": TimestampArray([day.start for day in days]),
+            "dates": dates,
             "now": self.ctx.now(),
         }
-        self.connection.exec_driver_sql(_UPSERT_ROLLUPS, params)
+        events, rows = _one(
+            run(self.connection, postgres_rebuild_statement(self.connection.dialect), params)
+        )
+        return RebuildStats(int(events), int(rows))
+
+    def _upsert(self, items: Sequence[tuple[RollupKey, MetricContribution]]) -> None:
+        keys, deltas = zip(*items, strict=True)
+        count, sum_value, sum_value_business_hours = zip(*deltas, strict=True)
+        params: dict[str, Any] = {
+            **_key_arrays(keys),
+            "count": Int8Array(count),
+            "sum_value": Float8Array(sum_value),
+            "sum_value_business_hours": Float8Array(sum_value_business_hours),
+            "now": self.ctx.now(),
+        }
+        run(self.connection, _UPSERT_ROLLUPS, params)
 
     def _settle_keys(self, keys: Sequence[RollupKey]) -> None:
-        result = self.connection.exec_driver_sql(_DELETE_EMPTY_ROLLUPS, _key_arrays(keys))
-        self._check_counts(list(result.mappings()))
+        result = run(self.connection, _DELETE_EMPTY_ROLLUPS, _key_arrays(keys), dict_row)
+        self._check_counts(result.fetchall())
 
     @operation("updating distinct members")
     def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
         wanted = {member: delta for member, delta in deltas.items() if delta}
         if not wanted:
             return {}
-        items = sorted(wanted.items())  # the one member order of every writer (no deadlocks)
+        members = sorted(wanted)  # the one member order of every writer (no deadlocks)
+        keys, member_ids = zip(*members, strict=True)
         params: dict[str, Any] = {
-            **_key_arrays([key for (key, _), _ in items]),
-            "member_id": Int8Array([member_id for (_, member_id), _ in items]),
-            "occurrences": Int8Array([delta for _, delta in items]),
+            **_key_arrays(keys),
+            "member_id": Int8Array(member_ids),
+            "occurrences": Int8Array([wanted[member] for member in members]),
         }
-        return self._transitions(wanted, self.connection.exec_driver_sql(_UPSERT_MEMBERS, params))
+        return self._transitions(wanted, run(self.connection, _UPSERT_MEMBERS, params))
 
     def _delete_members(self, keys: Sequence[Mapping[str, Any]]) -> None:
         params = {
@@ -379,7 +439,7 @@ class PostgresRollupStore(SqlRollupStore):
             "metric": TextArray([key["metric"] for key in keys]),
             "member_id": Int8Array([key["member_id"] for key in keys]),
         }
-        self.connection.exec_driver_sql(_DELETE_EMPTY_MEMBERS, params)
+        run(self.connection, _DELETE_EMPTY_MEMBERS, params)
 
 
 class PostgresAccountStore(SqlAccountStore):
@@ -389,14 +449,20 @@ class PostgresAccountStore(SqlAccountStore):
         ids = sorted(set(account_ids))
         if not ids:
             return {}
-        rows = self.connection.exec_driver_sql(
-            _LOCK_ACCOUNTS.format(mode=mode), {"ids": Int8Array(ids)}
+        rows = run(
+            self.connection,
+            _LOCK_ACCOUNTS.format(mode=mode),
+            {"ids": Int8Array(ids)},
+            namedtuple_row,
         )
         found = {int(row.account_id): self.settings(row) for row in rows}
         missing = [account_id for account_id in ids if account_id not in found]
         if missing:  # created and committed by another transaction while ours waited
-            rows = self.connection.exec_driver_sql(
-                _RELOCK_ACCOUNTS.format(mode=mode), {"ids": Int8Array(missing)}
+            rows = run(
+                self.connection,
+                _RELOCK_ACCOUNTS.format(mode=mode),
+                {"ids": Int8Array(missing)},
+                namedtuple_row,
             )
             found.update((int(row.account_id), self.settings(row)) for row in rows)
         return {
@@ -537,9 +603,21 @@ def postgres_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> 
     return engine
 
 
+class PostgresUnitOfWork(SqlUnitOfWork):
+    """A PostgreSQL transaction; stores a batch in one round trip when it can."""
+
+    events: PostgresEventStore
+
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        return self.events.store_batch(events) or store_stepwise(
+            events, self.accounts, self.events, self.ledger
+        )
+
+
 class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory):
     """Units of work on a PostgreSQL database, from a connection pool."""
 
+    unit_of_work_class = PostgresUnitOfWork
     event_store_class = PostgresEventStore
     ledger_class = PostgresAppliedLedger
     rollup_store_class = PostgresRollupStore
@@ -565,6 +643,7 @@ __all__ = [
     "PostgresAppliedLedger",
     "PostgresEventStore",
     "PostgresRollupStore",
+    "PostgresUnitOfWork",
     "PostgresUnitOfWorkFactory",
     "explain_postgres",
     "postgres_engine",

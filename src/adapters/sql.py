@@ -57,7 +57,7 @@ from adapters.tables import (
     rollup_applied_events,
     rollup_members,
 )
-from application.ports import AccountSettings, RebuildStats
+from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
 from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
 from domain.events import Event
 from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
@@ -492,16 +492,12 @@ class SqlAppliedLedger(SqlStore):
 class SqlRollupStore(SqlStore):
     """`reporting_events_rollups` and the distinct members `reporting_rollup_members`."""
 
-    #: Aggregate only events marked applied when rebuilding (PostgreSQL: the marking statement
-    #: and the aggregation run with different snapshots under READ COMMITTED, so a raw row the
-    #: host commits in between must be in both or in neither).
-    rebuild_from_marked: ClassVar[bool] = False
-
     @operation("adding to rollup rows")
     def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
         if not deltas:
             return
-        items = sorted(deltas.items())  # the one key order of every writer (no deadlocks)
+        # The one key order of every writer (no deadlocks); sorting keys alone is cheaper.
+        items = [(key, deltas[key]) for key in sorted(deltas)]
         self._upsert(items)
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
         shrinking = [key for key, delta in items if delta.count < 0]
@@ -631,13 +627,6 @@ class SqlRollupStore(SqlStore):
             )
         )
         counted = select(func.count()).select_from(e).where(*in_range)
-        if self.rebuild_from_marked:
-            a = rollup_applied_events
-            counted = counted.where(
-                select(a.c.event_id)
-                .where(a.c.account_id == e.c.account_id, a.c.event_id == e.c.id)
-                .exists()
-            )
         events = int(connection.execute(counted).scalar_one())
         day_dates = (
             values(column("idx", Integer), column("day", Date()), name="day_dates")
@@ -645,9 +634,7 @@ class SqlRollupStore(SqlStore):
             .cte("day_dates")
         )
         now = literal(self.ctx.now(), DateTime())
-        aggregated = aggregate_select(
-            account_id, bounds, applied_only=self.rebuild_from_marked
-        ).subquery("aggregated")
+        aggregated = aggregate_select(account_id, bounds).subquery("aggregated")
         rows_source = select(
             literal(account_id, Integer()),
             day_dates.c.day,
@@ -680,9 +667,7 @@ class SqlRollupStore(SqlStore):
             .select_from(r)
             .where(r.c.account_id == account_id, r.c.date.in_(dates))
         ).scalar_one()
-        members = members_select(
-            account_id, bounds, applied_only=self.rebuild_from_marked
-        ).subquery("members")
+        members = members_select(account_id, bounds).subquery("members")
         members_source = select(
             literal(account_id, Integer()),
             day_dates.c.day,
@@ -854,6 +839,10 @@ class SqlUnitOfWork:
                 raise
             # The original error is more useful than a failed rollback on a broken connection.
 
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        """Lock the accounts, store the events, mark the rollable ones (one step each)."""
+        return store_stepwise(events, self.accounts, self.events, self.ledger)
+
     def commit(self) -> None:
         """Commit the transaction."""
         if self._connection is None:
@@ -868,6 +857,7 @@ class SqlUnitOfWorkFactory:
     Subclasses choose the store classes and how the engine is made (`from_url`).
     """
 
+    unit_of_work_class: ClassVar[type[SqlUnitOfWork]] = SqlUnitOfWork
     event_store_class: ClassVar[type[SqlEventStore]] = SqlEventStore
     ledger_class: ClassVar[type[SqlAppliedLedger]] = SqlAppliedLedger
     rollup_store_class: ClassVar[type[SqlRollupStore]] = SqlRollupStore
@@ -878,7 +868,7 @@ class SqlUnitOfWorkFactory:
         self.errors = errors
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self)
+        return self.unit_of_work_class(self)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.errors.where})"

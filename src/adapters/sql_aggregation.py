@@ -10,6 +10,7 @@ the live path, which only ever sees valid events, would have it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
@@ -22,7 +23,6 @@ from sqlalchemy import (
     and_,
     case,
     column,
-    exists,
     func,
     literal,
     literal_column,
@@ -32,8 +32,9 @@ from sqlalchemy import (
     values,
 )
 from sqlalchemy import DateTime as SADateTime
+from sqlalchemy.engine import Dialect
 
-from adapters.tables import reporting_events, rollup_applied_events
+from adapters.tables import reporting_events
 from domain.metrics import DIMENSION_FIELDS, Metric
 from domain.registry import RULES, Payload
 
@@ -92,22 +93,10 @@ def valid_event_row() -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _dimension_rows(
-    account_id: int,
-    windows: CTE,
-    rules: CTE,
-    dimensions: Collection[str],
-    *,
-    applied_only: bool = False,
-) -> CTE:
+def _dimension_rows(account_id: int, windows: CTE, rules: CTE, dimensions: Collection[str]) -> CTE:
     """One row per (window, event, dimension with an id, rule the event feeds)."""
     e = reporting_events
     conditions = valid_event_row()
-    if applied_only:
-        applied = rollup_applied_events
-        conditions.append(
-            exists().where(applied.c.account_id == e.c.account_id, applied.c.event_id == e.c.id)
-        )
     parts = []
     for dimension, field in DIMENSION_FIELDS.items():
         if dimension not in dimensions:
@@ -141,23 +130,17 @@ def aggregate_select(
     *,
     dimensions: Collection[str] | None = None,
     metrics: Collection[Metric] | None = None,
-    applied_only: bool = False,
 ) -> Select[int, str, int, str, int, float, float]:
     """Rows (idx, dimension_type, dimension_id, metric, count, sum_value,
     sum_value_business_hours): the account's raw events aggregated per window.
 
     Distinct-conversation metrics count distinct conversations per window, plus one per event
-    without a conversation; their sums are 0. With `applied_only`, only events marked in
-    `reporting_rollup_applied_events` count (a rebuild marks first, then aggregates the marked).
+    without a conversation; their sums are 0.
     """
     windows = windows_cte(bounds)
     rules = _rules_cte(metrics)
     rows = _dimension_rows(
-        account_id,
-        windows,
-        rules,
-        dimensions if dimensions is not None else list(DIMENSION_FIELDS),
-        applied_only=applied_only,
+        account_id, windows, rules, dimensions if dimensions is not None else list(DIMENSION_FIELDS)
     )
     distinct = rows.c.payload == str(Payload.DISTINCT_CONVERSATIONS)
     duration = rows.c.payload == str(Payload.DURATION)
@@ -188,19 +171,14 @@ def aggregate_select(
 
 
 def members_select(
-    account_id: int, bounds: Sequence[tuple[datetime, datetime]], *, applied_only: bool = False
+    account_id: int, bounds: Sequence[tuple[datetime, datetime]]
 ) -> Select[int, str, int, str, int, int]:
     """Rows (idx, dimension_type, dimension_id, metric, member_id, occurrences): the distinct
-    members (conversations) of distinct-count metrics per window (`applied_only` as in
-    `aggregate_select`)."""
+    members (conversations) of distinct-count metrics per window."""
     windows = windows_cte(bounds)
     distinct_metrics = [r.metric for r in RULES if r.payload is Payload.DISTINCT_CONVERSATIONS]
     rows = _dimension_rows(
-        account_id,
-        windows,
-        _rules_cte(distinct_metrics),
-        list(DIMENSION_FIELDS),
-        applied_only=applied_only,
+        account_id, windows, _rules_cte(distinct_metrics), list(DIMENSION_FIELDS)
     )
     return (
         select(
@@ -220,3 +198,115 @@ def members_select(
             rows.c.conversation_id,
         )
     )
+
+
+# --- PostgreSQL: a rebuild in one statement ------------------------------------------------------
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _names(payloads: Collection[Payload] | None = None) -> str:
+    """The quoted event names with a rule (of one of `payloads`), for `IN (...)`."""
+    names = {r.event_name for r in RULES if payloads is None or r.payload in payloads}
+    return ", ".join(_literal(name) for name in sorted(names))
+
+
+@functools.lru_cache(maxsize=16)
+def postgres_rebuild_statement(dialect: Dialect) -> str:
+    """One PostgreSQL statement that rebuilds an account's days from its raw events (the days'
+    old rows and members deleted beforehand), generated from the registry.
+
+    `dialect` (PostgreSQL's) renders the row checks of `valid_event_row`. Parameters: `account`,
+    `start` and `end` (naive UTC bounds of the days), `starts` (the days' first instants,
+    timestamp[]), `dates` (date[]) and `now`. Returns one row: the raw events in the range and
+    the rollup rows written.
+
+    One snapshot serves every step, so the events marked applied are exactly the events
+    aggregated, whatever the host commits meanwhile. The caller holds the account's row FOR
+    UPDATE, so no other transaction marks the account's events: a plain INSERT of the events not
+    yet marked suffices (cheaper than ON CONFLICT; a unique violation would only fail the chunk).
+
+    The account's raw rows in the range are read once (`ev`); each gets its day by binary search
+    over the days' first instants (`width_bucket`: 23- and 25-hour and empty days included). They
+    are first grouped per (day, event name, dimension ids, member conversation), which leaves few
+    rows to spread over the dimensions and rules; distinct counts are then the number of member
+    groups, with no COUNT(DISTINCT) sort.
+    """
+    valid = and_(*valid_event_row()).compile(
+        dialect=dialect, compile_kwargs={"literal_binds": True}
+    )
+    rules = ", ".join(
+        f"({_literal(r.event_name)}, {_literal(str(r.metric))}, {_literal(str(r.payload))})"
+        for r in RULES
+    )
+    ids = ", ".join(sorted(set(DIMENSION_FIELDS.values())))
+    dimensions = ", ".join(
+        f"({_literal(str(dimension))}, g.{field}::bigint)"
+        for dimension, field in DIMENSION_FIELDS.items()
+    )
+    distinct = _literal(str(Payload.DISTINCT_CONVERSATIONS))
+    duration = _literal(str(Payload.DURATION))
+    return f"""
+WITH ev AS MATERIALIZED (
+    SELECT id, name, value, value_in_business_hours, account_id, user_id, inbox_id,
+           conversation_id, width_bucket(created_at, %(starts)b::timestamp[]) AS idx,
+           ({valid}) AS valid
+    FROM reporting_events
+    WHERE account_id = %(account)s AND created_at >= %(start)s AND created_at < %(end)s
+),
+marked AS (
+    INSERT INTO reporting_rollup_applied_events (account_id, event_id)
+    SELECT account_id, id FROM ev
+    WHERE NOT EXISTS (
+        SELECT FROM reporting_rollup_applied_events a
+        WHERE a.account_id = %(account)s AND a.event_id = ev.id
+    )
+    ORDER BY id
+),
+grouped AS (
+    SELECT idx, name, {ids},
+           CASE WHEN name IN ({_names([Payload.DISTINCT_CONVERSATIONS])})
+                THEN conversation_id END AS member,
+           count(*) AS n, sum(value) AS s, sum(value_in_business_hours) AS b
+    FROM ev
+    WHERE valid AND name IN ({_names()})
+    GROUP BY idx, name, {ids}, member
+),
+parts AS (
+    SELECT g.idx, d.dimension_type, d.dimension_id, r.metric, r.payload,
+           CASE WHEN r.payload = {distinct} THEN g.member END AS member,
+           sum(g.n) AS n, sum(g.s) AS s, sum(g.b) AS b
+    FROM grouped g
+    JOIN (VALUES {rules}) AS r(event_name, metric, payload) ON r.event_name = g.name
+    CROSS JOIN LATERAL (VALUES {dimensions}) AS d(dimension_type, dimension_id)
+    WHERE d.dimension_id IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5, 6
+),
+members AS (
+    INSERT INTO reporting_rollup_members
+        (account_id, "date", dimension_type, dimension_id, metric, member_id, occurrences)
+    SELECT %(account)s, (%(dates)b::date[])[idx], dimension_type, dimension_id, metric, member, n
+    FROM parts
+    WHERE member IS NOT NULL
+    ORDER BY idx, dimension_type, dimension_id, metric, member
+),
+inserted AS (
+    INSERT INTO reporting_events_rollups
+        (account_id, "date", dimension_type, dimension_id, metric, "count", sum_value,
+         sum_value_business_hours, created_at, updated_at)
+    SELECT %(account)s, (%(dates)b::date[])[idx], dimension_type, dimension_id, metric,
+           CASE WHEN payload = {distinct}
+                THEN count(member) + coalesce(sum(n) FILTER (WHERE member IS NULL), 0)
+                ELSE sum(n) END,
+           CASE WHEN payload = {duration} THEN coalesce(sum(s), 0) ELSE 0 END,
+           CASE WHEN payload = {duration} THEN coalesce(sum(b), 0) ELSE 0 END,
+           %(now)s, %(now)s
+    FROM parts
+    GROUP BY idx, dimension_type, dimension_id, metric, payload
+    ORDER BY idx, dimension_type, dimension_id, metric
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM inserted)
+"""

@@ -1,27 +1,34 @@
-"""SQLite adapter: the generic SQL stores on one database file.
+"""SQLite adapter: the generic SQL stores on one database file, with the hot paths specialised.
 
 Connections run in WAL mode (readers never block the writer) with `synchronous=NORMAL` (durable
-at checkpoints, never corrupt) and a busy timeout. Every transaction starts with
-`BEGIN IMMEDIATE`, so writers queue for the database's single write lock up front instead of
+at checkpoints, never corrupt), a 16 MiB page cache and a busy timeout. Every transaction starts
+with `BEGIN IMMEDIATE`, so writers queue for the database's single write lock up front instead of
 failing to upgrade a read transaction: units of work are serialised, which is what the account
 "locks" of `AccountStore` rely on (they are plain reads here).
+
+The live path (raw events, applied marks, rollup and member upserts, account reads) and rebuilds
+run hand-written SQL on the sqlite3 connection under the unit of work's SQLAlchemy connection, in
+its transaction; everything else is the generic SQLAlchemy Core code of `adapters.sql`.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import sqlite3
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final, Self, cast
 
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import URL, Connection, Engine, and_, create_engine, event, make_url
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from adapters.sql import (
     ErrorTranslator,
     Explanation,
+    SqlAccountStore,
     SqlAppliedLedger,
     SqlEventStore,
     SqlRollupStore,
@@ -29,14 +36,22 @@ from adapters.sql import (
     driver_message,
     operation,
 )
+from adapters.sql_aggregation import naive_utc, valid_event_row
 from adapters.urls import redact
+from application.ports import AccountSettings, RebuildStats
 from domain.errors import ConfigurationError, StorageError
 from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
+from domain.metrics import DIMENSION_FIELDS, MetricContribution, RollupKey
 from domain.projection import Member
+from domain.registry import Payload, event_names, rules_for
+from domain.timezones import LocalDay
 
 #: How long a writer waits for another one's write lock before giving up (milliseconds).
 DEFAULT_BUSY_TIMEOUT_MS: Final = 30_000
+
+#: Page cache per connection (KiB; SQLite's default is 2 MiB). Index inserts of the live path
+#: and the backfill's scans stay in memory instead of re-reading pages as the database grows.
+CACHE_KIB: Final = 16_384
 
 _USAGE: Final = "use sqlite:///relative/path.db or sqlite:////absolute/path.db"
 
@@ -122,6 +137,7 @@ def _configure_connection(busy_timeout_ms: int) -> Any:
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
             cursor.execute("PRAGMA temp_store = MEMORY")
+            cursor.execute(f"PRAGMA cache_size = -{int(CACHE_KIB)}")
         finally:
             cursor.close()
 
@@ -147,14 +163,24 @@ def sqlite_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> E
 
 
 # --- hot path ------------------------------------------------------------------------------------
+#
+# The live path binds straight to the sqlite3 connection under the unit of work's SQLAlchemy
+# connection (same transaction): cached SQL strings, `executemany`, rows fetched by the driver.
+# Writers are serialised by BEGIN IMMEDIATE, so what a statement reports is exact.
 
 #: Most bound values in one statement (SQLite >= 3.32 allows 32766; older versions 999).
 MAX_VARIABLES: Final = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
 def stored_time(value: datetime) -> str:
-    """A naive UTC datetime in the text form SQLAlchemy's SQLite `DateTime` stores."""
-    return value.isoformat(" ", "microseconds")
+    """A UTC datetime (naive or aware) in the text form SQLAlchemy's SQLite `DateTime` stores."""
+    return value.isoformat(" ", "microseconds")[:26]
+
+
+def driver_cursor(connection: Connection) -> sqlite3.Cursor:
+    """A cursor of the sqlite3 connection under `connection` (in its transaction)."""
+    raw = cast(sqlite3.Connection, connection.connection.driver_connection)
+    return raw.cursor()
 
 
 def _chunks(rows: Sequence[tuple[Any, ...]], width: int) -> Iterator[tuple[str, list[Any]]]:
@@ -166,10 +192,41 @@ def _chunks(rows: Sequence[tuple[Any, ...]], width: int) -> Iterator[tuple[str, 
         yield ", ".join([row_marks] * len(chunk)), list(itertools.chain.from_iterable(chunk))
 
 
-_EVENT_COLUMNS: Final = (
-    "id, name, value, account_id, inbox_id, user_id, conversation_id, created_at, updated_at, "
-    "value_in_business_hours"
+def _returning(
+    cursor: sqlite3.Cursor, head: str, tail: str, rows: Sequence[tuple[Any, ...]], width: int
+) -> list[Any]:
+    """Rows of ``{head} VALUES (...), ... {tail}`` (a RETURNING statement) over `rows`, run in
+    multi-row slices that fit the variable limit."""
+    found: list[Any] = []
+    for marks, params in _chunks(rows, width):
+        found.extend(cursor.execute(f"{head} VALUES {marks} {tail}", params).fetchall())
+    return found
+
+
+def _insert_all_new(
+    cursor: sqlite3.Cursor, statement: str, rows: Sequence[tuple[Any, ...]]
+) -> bool:
+    """Run an ``INSERT ... ON CONFLICT DO NOTHING`` over `rows` (`executemany`) in a savepoint.
+    Keep it and return True when every row was inserted; otherwise undo it and return False.
+    (An error propagates with the savepoint open: the unit of work rolls back everything.)"""
+    cursor.execute("SAVEPOINT rollups_bulk")
+    cursor.executemany(statement, rows)
+    inserted = cursor.rowcount == len(rows)
+    if not inserted:
+        cursor.execute("ROLLBACK TO rollups_bulk")
+    cursor.execute("RELEASE rollups_bulk")
+    return inserted
+
+
+_EVENT_HEAD: Final = (
+    "INSERT INTO reporting_events (id, name, value, account_id, inbox_id, user_id, "
+    "conversation_id, value_in_business_hours, created_at, updated_at)"
 )
+_EVENT_INSERT: Final = (
+    f"{_EVENT_HEAD} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
+_MARK_HEAD: Final = "INSERT INTO reporting_rollup_applied_events (account_id, event_id)"
+_MARK_INSERT: Final = f"{_MARK_HEAD} VALUES (?, ?) ON CONFLICT (account_id, event_id) DO NOTHING"
 _MEMBER_KEY: Final = "account_id, date, dimension_type, dimension_id, metric, member_id"
 _ROLLUP_UPSERT: Final = (
     "INSERT INTO reporting_events_rollups (account_id, date, dimension_type, dimension_id, "
@@ -184,8 +241,8 @@ _ROLLUP_UPSERT: Final = (
 
 
 class SQLiteEventStore(SqlEventStore):
-    """Raw events; new ones inserted with multi-row VALUES bound straight to sqlite3 (writers
-    are serialised, so ON CONFLICT DO NOTHING RETURNING tells exactly which ids are new)."""
+    """Raw events: one `executemany` insert when every id is new (the usual case), else a
+    multi-row ``ON CONFLICT DO NOTHING RETURNING id`` that tells which ones are."""
 
     def _insert_new(self, events: Sequence[Event]) -> list[int]:
         now = stored_time(self.ctx.now())
@@ -198,92 +255,330 @@ class SQLiteEventStore(SqlEventStore):
                 event.inbox_id,
                 event.user_id,
                 event.conversation_id,
-                stored_time(event.created_at.replace(tzinfo=None)),
-                now,
                 event.value_in_business_hours,
+                event.created_at.isoformat(" ", "microseconds")[:26],
+                now,
             )
             for event in events
         ]
-        stored: list[int] = []
-        for marks, params in _chunks(rows, 10):
-            result = self.connection.exec_driver_sql(
-                f"INSERT INTO reporting_events ({_EVENT_COLUMNS}) VALUES {marks} "
-                "ON CONFLICT (id) DO NOTHING RETURNING id",
-                tuple(params),
-            )
-            stored.extend(row[0] for row in result)
-        return stored
+        cursor = driver_cursor(self.connection)
+        if _insert_all_new(cursor, _EVENT_INSERT, rows):
+            return [row[0] for row in rows]
+        found = _returning(
+            cursor, _EVENT_HEAD, "ON CONFLICT (id) DO NOTHING RETURNING id", rows, 10
+        )
+        return [row[0] for row in found]
 
 
 class SQLiteAppliedLedger(SqlAppliedLedger):
-    """Applied marks, inserted with multi-row VALUES."""
+    """Applied marks: one `executemany` insert when none was marked yet, else a multi-row
+    ``ON CONFLICT DO NOTHING RETURNING``."""
 
     @operation("marking events applied")
     def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
-        fresh: set[int] = set()
-        for marks, params in _chunks(sorted(set(refs)), 2):
-            result = self.connection.exec_driver_sql(
-                "INSERT INTO reporting_rollup_applied_events (account_id, event_id) "
-                f"VALUES {marks} ON CONFLICT (account_id, event_id) DO NOTHING "
-                "RETURNING event_id",
-                tuple(params),
-            )
-            fresh.update(row[0] for row in result)
-        return fresh
+        if not refs:
+            return set()
+        # In the caller's order: events come sorted by id, so each account's marks are appends.
+        rows = list(dict.fromkeys(refs))
+        cursor = driver_cursor(self.connection)
+        if _insert_all_new(cursor, _MARK_INSERT, rows):
+            return {event_id for _account, event_id in rows}
+        found = _returning(
+            cursor,
+            _MARK_HEAD,
+            "ON CONFLICT (account_id, event_id) DO NOTHING RETURNING event_id",
+            rows,
+            2,
+        )
+        return {row[0] for row in found}
+
+
+# --- rebuilds ------------------------------------------------------------------------------------
+#
+# A rebuild finds the days' raw events in the reference index (account_id, name, created_at),
+# named with INDEXED BY so that no planner estimate can turn the range searches into scans: per
+# local day and per event name the account has (NULL included), a range search. Their ids go to a
+# temp table keyed by id, from which the marks are inserted in id order, the events counted, and
+# each event read once, in table order, into partial sums per (day, name, member, validity,
+# dimension ids). Those few partials become the rollup rows and distinct members by the
+# registry's rules (`rules_for`, `DIMENSION_FIELDS`, `valid_event_row`: the generic aggregation's
+# sources) and are inserted with `executemany`.
+
+_IDS: Final = "temp.reporting_rollup_rebuild_ids"
+#: The reference schema's index the rebuild searches, and its leading columns.
+_EVENT_INDEX: Final = "reporting_events__account_id__name__created_at"
+_EVENT_INDEX_COLUMNS: Final = ["account_id", "name", "created_at"]
+_INDEX_COLUMNS: Final = (
+    "SELECT i.name FROM sqlite_master AS m, pragma_index_info(m.name) AS i "
+    "WHERE m.type = 'index' AND m.name = ? AND m.tbl_name = 'reporting_events' ORDER BY i.seqno"
+)
+#: Most local days searched by one statement (bounded statement shapes and prepare costs).
+_WINDOWS_PER_STATEMENT: Final = 64
+_CREATE_IDS: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS reporting_rollup_rebuild_ids "
+    "(id INTEGER PRIMARY KEY, day TEXT)"
+)
+#: The account's distinct event names, one index search each (a loose index scan).
+_ACCOUNT_NAMES: Final = (
+    "WITH RECURSIVE names(name) AS ("
+    f"SELECT min(name) FROM reporting_events INDEXED BY {_EVENT_INDEX} "
+    "WHERE account_id = :account "
+    f"UNION ALL SELECT (SELECT min(e.name) FROM reporting_events AS e INDEXED BY {_EVENT_INDEX} "
+    "WHERE e.account_id = :account AND e.name > names.name) "
+    "FROM names WHERE names.name IS NOT NULL) "
+    "SELECT name FROM names WHERE name IS NOT NULL"
+)
+_REBUILD_MARKS: Final = (
+    f"{_MARK_HEAD} SELECT :account, id FROM {_IDS} WHERE true "
+    "ON CONFLICT (account_id, event_id) DO NOTHING"
+)
+#: Per supported event name: (metric, is_duration, is_distinct) of each rule it feeds.
+_RULES_BY_NAME: Final = {
+    name: tuple(
+        (
+            str(rule.metric),
+            rule.payload is Payload.DURATION,
+            rule.payload is Payload.DISTINCT_CONVERSATIONS,
+        )
+        for rule in rules_for(name)
+    )
+    for name in event_names()
+}
+_DISTINCT_NAMES: Final = tuple(
+    name for name, rules in _RULES_BY_NAME.items() if any(rule[2] for rule in rules)
+)
+#: The partials' dimension-id columns (after 7 fixed ones), and each dimension's column.
+_DIMENSION_COLUMNS: Final = tuple(dict.fromkeys(DIMENSION_FIELDS.values()))
+_DIMENSION_SLOTS: Final = tuple(
+    (str(dimension), 7 + _DIMENSION_COLUMNS.index(field))
+    for dimension, field in DIMENSION_FIELDS.items()
+)
+_VALID: Final = and_(*valid_event_row()).compile(dialect=sqlite_dialect(paramstyle="named"))
+#: Rows (day, name, member, valid, events, sum_value, sum_business, *dimension ids): the
+#: events summed per day, name, member (the conversation, for names feeding a distinct-count
+#: rule; NULL otherwise), validity and dimension ids. (A WHERE on the events' own columns would
+#: let SQLite build a Bloom filter on the events table: a full scan per statement.)
+_REBUILD_PARTIALS: Final = (
+    "SELECT ids.day, e.name, CASE WHEN e.name IN ("
+    + (", ".join(f":distinct{i}" for i in range(len(_DISTINCT_NAMES))) or "NULL")
+    + ") THEN e.conversation_id END AS member, coalesce("
+    + _VALID.string.replace("reporting_events.", "e.")
+    + ", 0) AS valid, count(*), coalesce(sum(e.value), 0.0), "
+    "coalesce(sum(e.value_in_business_hours), 0.0)"
+    + "".join(f", e.{column}" for column in _DIMENSION_COLUMNS)
+    + f" FROM {_IDS} AS ids CROSS JOIN reporting_events AS e WHERE e.id = ids.id "
+    "GROUP BY ids.day, e.name, member, valid"
+    + "".join(f", e.{column}" for column in _DIMENSION_COLUMNS)
+)
+_PARTIALS_PARAMS: Final = {
+    **{f"distinct{i}": name for i, name in enumerate(_DISTINCT_NAMES)},
+    **_VALID.params,
+}
+_REBUILD_ROWS: Final = (
+    "INSERT INTO reporting_events_rollups (account_id, date, dimension_type, dimension_id, "
+    "metric, count, sum_value, sum_value_business_hours, created_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_REBUILD_MEMBERS: Final = (
+    f"INSERT INTO reporting_rollup_members ({_MEMBER_KEY}, occurrences) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+#: A rebuilt row's key as stored: (date, dimension_type, dimension_id, metric).
+_DayKey = tuple[str, str, int, str]
+
+
+def _rebuilt(
+    partials: Iterable[Sequence[Any]],
+) -> tuple[dict[_DayKey, list[Any]], dict[tuple[_DayKey, int], int]]:
+    """Rollup rows ([count, sum_value, sum_business] per key) and distinct members
+    (occurrences per key and member) from partial sums, by the registry's rules (invalid
+    events and unsupported names contribute nothing)."""
+    sums: dict[_DayKey, list[Any]] = {}
+    members: dict[tuple[_DayKey, int], int] = {}
+    for row in partials:
+        rules = _RULES_BY_NAME.get(row[1])
+        if not rules or not row[3]:
+            continue
+        day, _name, member, _valid, events, total, business = row[:7]
+        for metric, duration, distinct in rules:
+            distinct = distinct and member is not None
+            for dimension, slot in _DIMENSION_SLOTS:
+                dimension_id = row[slot]
+                if dimension_id is None:
+                    continue
+                key = (day, dimension, dimension_id, metric)
+                if distinct:
+                    members[key, member] = members.get((key, member), 0) + events
+                    continue
+                sum_row = sums.get(key)
+                if sum_row is None:
+                    sums[key] = [events, total, business] if duration else [events, 0.0, 0.0]
+                elif duration:
+                    sum_row[0] += events
+                    sum_row[1] += total
+                    sum_row[2] += business
+                else:
+                    sum_row[0] += events
+    for key, _member in members:
+        sum_row = sums.get(key)
+        if sum_row is None:
+            sums[key] = [1, 0.0, 0.0]
+        else:
+            sum_row[0] += 1
+    return sums, members
+
+
+@functools.lru_cache(maxsize=64)
+def _ids_sql(days: int, names: int) -> str:
+    """Insert into the ids table the (id, day) of the account's events of `days` windows
+    ``(:dayI, :startI, :endI)`` with `names` names ``:nameI`` (NULL matches NULL)."""
+    windows = ", ".join(f"(:day{i}, :start{i}, :end{i})" for i in range(days))
+    listed = ", ".join(f"(:name{i})" for i in range(names))
+    return (
+        f"INSERT INTO {_IDS} (id, day) WITH windows(day, start_at, end_at) AS (VALUES {windows}), "
+        f"names(name) AS (VALUES {listed}) SELECT reporting_events.id, windows.day "
+        f"FROM windows CROSS JOIN names CROSS JOIN reporting_events INDEXED BY {_EVENT_INDEX} "
+        "WHERE reporting_events.account_id = :account AND reporting_events.name IS names.name "
+        "AND reporting_events.created_at >= windows.start_at "
+        "AND reporting_events.created_at < windows.end_at"
+    )
+
+
+def _delete_days_sql(table: str, days: int) -> str:
+    return f"DELETE FROM {table} WHERE account_id = ? AND date IN ({', '.join(['?'] * days)})"
 
 
 class SQLiteRollupStore(SqlRollupStore):
-    """Rollups: one executemany upsert; members: multi-row VALUES upserts with RETURNING."""
+    """Rollups: one `executemany` additive upsert; members: multi-row upserts with RETURNING;
+    rebuilds: see above."""
 
-    def _upsert(self, items: Sequence[tuple[RollupKey, MetricContribution]]) -> None:
+    @operation("adding to rollup rows")
+    def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
+        if not deltas:
+            return
         now = stored_time(self.ctx.now())
-        rows = [
-            (
-                key.account_id,
-                key.date.isoformat(),
-                str(key.dimension_type),
-                key.dimension_id,
-                str(key.metric),
-                delta.count,
-                delta.sum_value,
-                delta.sum_value_business_hours,
-                now,
-                now,
-            )
-            for key, delta in items
-        ]
-        self.connection.exec_driver_sql(_ROLLUP_UPSERT, rows)
+        # Key columns first, so the rows sort in key order (ISO dates sort as dates). Enum
+        # members become plain strings: sqlite3 binds those without an adapter lookup.
+        rows = sorted(
+            [
+                (
+                    account,
+                    day.isoformat(),
+                    str(dimension),
+                    dimension_id,
+                    str(metric),
+                    *delta,
+                    now,
+                    now,
+                )
+                for (account, day, dimension, dimension_id, metric), delta in deltas.items()
+            ]
+        )
+        driver_cursor(self.connection).executemany(_ROLLUP_UPSERT, rows)
+        # Only rows that received a negative count can have reached 0 (stored counts are > 0).
+        shrinking = sorted(key for key, delta in deltas.items() if delta.count < 0)
+        if shrinking:
+            self._settle_keys(shrinking)
 
     @operation("updating distinct members")
     def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
         wanted = {member: delta for member, delta in deltas.items() if delta}
         if not wanted:
             return {}
-        rows = [
-            (
-                key.account_id,
-                key.date.isoformat(),
-                str(key.dimension_type),
-                key.dimension_id,
-                str(key.metric),
+        rows = sorted(
+            (account, day.isoformat(), str(dimension), dimension_id, str(metric), member_id, delta)
+            for (
+                (account, day, dimension, dimension_id, metric),
                 member_id,
-                delta,
+            ), delta in wanted.items()
+        )
+        upserted = _returning(
+            driver_cursor(self.connection),
+            f"INSERT INTO reporting_rollup_members ({_MEMBER_KEY}, occurrences)",
+            f"ON CONFLICT ({_MEMBER_KEY}) DO UPDATE SET "
+            "occurrences = reporting_rollup_members.occurrences + excluded.occurrences "
+            f"RETURNING {_MEMBER_KEY}, occurrences",
+            rows,
+            7,
+        )
+        return self._transitions(
+            wanted, [(account, date.fromisoformat(day), *rest) for account, day, *rest in upserted]
+        )
+
+    @operation("rebuilding rollup days")
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        if not days:
+            return RebuildStats(0, 0)
+        cursor = driver_cursor(self.connection)
+        account = {"account": account_id}
+        indexed = [row[0] for row in cursor.execute(_INDEX_COLUMNS, [_EVENT_INDEX])]
+        if indexed[:3] != _EVENT_INDEX_COLUMNS:  # a host schema without the reference index
+            return super().rebuild_days(account_id, days)
+        names = [row[0] for row in cursor.execute(_ACCOUNT_NAMES, account)]
+        names.append(None)
+        per_statement = min(_WINDOWS_PER_STATEMENT, (MAX_VARIABLES - len(names) - 1) // 3)
+        if per_statement < 1:  # more event names than bound values
+            return super().rebuild_days(account_id, days)
+        dates = sorted(day.date.isoformat() for day in days)
+        for start in range(0, len(dates), MAX_VARIABLES - 1):
+            part = dates[start : start + MAX_VARIABLES - 1]
+            for table in ("reporting_events_rollups", "reporting_rollup_members"):
+                cursor.execute(_delete_days_sql(table, len(part)), [account_id, *part])
+        cursor.execute(_CREATE_IDS)
+        cursor.execute(f"DELETE FROM {_IDS}")
+        windows = [
+            (
+                day.date.isoformat(),
+                stored_time(naive_utc(day.start)),
+                stored_time(naive_utc(day.end)),
             )
-            for (key, member_id), delta in sorted(wanted.items())
+            for day in days
+            if day.start < day.end
         ]
-        upserted: list[tuple[Any, ...]] = []
-        for marks, params in _chunks(rows, 7):
-            result = self.connection.exec_driver_sql(
-                f"INSERT INTO reporting_rollup_members ({_MEMBER_KEY}, occurrences) "
-                f"VALUES {marks} ON CONFLICT ({_MEMBER_KEY}) DO UPDATE SET "
-                "occurrences = reporting_rollup_members.occurrences + excluded.occurrences "
-                f"RETURNING {_MEMBER_KEY}, occurrences",
-                tuple(params),
-            )
-            upserted.extend(
-                (account, date.fromisoformat(day), *rest) for account, day, *rest in result
-            )
-        return self._transitions(wanted, upserted)
+        searched = {**account, **{f"name{i}": name for i, name in enumerate(names)}}
+        for start in range(0, len(windows), per_statement):
+            batch = windows[start : start + per_statement]
+            params = dict(searched)
+            for i, (day, begin, end) in enumerate(batch):
+                params[f"day{i}"], params[f"start{i}"], params[f"end{i}"] = day, begin, end
+            cursor.execute(_ids_sql(len(batch), len(names)), params)
+        (events,) = cursor.execute(f"SELECT count(*) FROM {_IDS}").fetchone()
+        cursor.execute(_REBUILD_MARKS, account)
+        sums, members = _rebuilt(cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall())
+        cursor.execute(f"DELETE FROM {_IDS}")
+        now = stored_time(self.ctx.now())
+        cursor.executemany(
+            _REBUILD_ROWS,
+            [(account_id, *key, *sums[key], now, now) for key in sorted(sums)],
+        )
+        cursor.executemany(
+            _REBUILD_MEMBERS,
+            [(account_id, *key, member, members[key, member]) for key, member in sorted(members)],
+        )
+        return RebuildStats(int(events), len(sums))
+
+
+class SQLiteAccountStore(SqlAccountStore):
+    """Account settings, read with one cached statement (the live path's per-call read)."""
+
+    def _read(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        wanted = sorted(set(account_ids))
+        found: dict[int, AccountSettings] = {}
+        cursor = driver_cursor(self.connection)
+        for start in range(0, len(wanted), MAX_VARIABLES):
+            part = wanted[start : start + MAX_VARIABLES]
+            marks = ", ".join(["?"] * len(part))
+            for account_id, zone, rollup_zone, enabled in cursor.execute(
+                "SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled "
+                f"FROM reporting_rollup_accounts WHERE account_id IN ({marks})",
+                part,
+            ):
+                found[account_id] = AccountSettings(account_id, zone, rollup_zone, bool(enabled))
+        return {
+            account_id: found.get(account_id) or AccountSettings(account_id)
+            for account_id in wanted
+        }
 
 
 class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory):
@@ -292,6 +587,7 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory):
     event_store_class = SQLiteEventStore
     ledger_class = SQLiteAppliedLedger
     rollup_store_class = SQLiteRollupStore
+    account_store_class = SQLiteAccountStore
 
     @classmethod
     def from_url(
@@ -318,6 +614,7 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory):
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
+    "SQLiteAccountStore",
     "SQLiteAppliedLedger",
     "SQLiteEventStore",
     "SQLiteRollupStore",

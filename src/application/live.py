@@ -10,7 +10,7 @@ import attrs
 from application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
 from domain.errors import EventConflictError, InvalidEventError
 from domain.events import Event
-from domain.projection import Projection
+from domain.projection import project
 from domain.timezones import parse_timezone
 
 
@@ -67,13 +67,11 @@ def zones_of(settings: dict[int, AccountSettings]) -> dict[int, ZoneInfo]:
 
 def fold(uow: UnitOfWork, events: Sequence[Event], zones: dict[int, ZoneInfo], sign: int) -> None:
     """Add (sign=1) or take back (sign=-1) the contributions of events, members included."""
-    projection = Projection()
-    for event in events:
-        projection.add(event, zones[event.account_id], sign)
+    projection = project(events, zones, sign)
     members = projection.nonzero_members()
     if members:
         projection.add_distinct_counts(uow.rollups.add_members(members))
-    deltas = {key: delta for key, delta in projection.deltas.items() if delta.count}
+    deltas = projection.nonzero_deltas()
     if deltas:
         uow.rollups.add(deltas)
 
@@ -90,19 +88,18 @@ class LiveRollup:
         if not batch:
             return RecordResult(0, repeats, 0, 0)
         with self.uow_factory() as uow:
-            settings = uow.accounts.lock_shared({event.account_id for event in batch})
-            stored = uow.events.add(batch)
-            zones = zones_of(settings)
-            rollable = [event for event in batch if event.account_id in zones]
-            fresh = uow.ledger.mark([(event.account_id, event.id) for event in rollable])
-            to_fold = [event for event in rollable if event.id in fresh]
+            done = uow.store_batch(batch)
+            zones = zones_of(done.settings)
+            fresh = done.fresh
+            to_fold = [event for event in batch if event.id in fresh]
             fold(uow, to_fold, zones, 1)
             uow.commit()
+        skipped = sum(1 for event in batch if event.account_id not in zones)
         return RecordResult(
-            stored=len(stored),
-            duplicates=repeats + len(batch) - len(stored),
+            stored=done.stored,
+            duplicates=repeats + len(batch) - done.stored,
             rolled_up=len(to_fold),
-            skipped=len(batch) - len(rollable),
+            skipped=skipped,
         )
 
     def retract(self, event_ids: Iterable[int]) -> RetractResult:

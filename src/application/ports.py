@@ -34,6 +34,15 @@ class AccountSettings:
 
 
 @attrs.frozen
+class StoredBatch:
+    """What `UnitOfWork.store_batch` did with a batch of events."""
+
+    settings: dict[int, AccountSettings]  #: of the batch's accounts, locked shared
+    stored: int  #: events newly written to the raw table
+    fresh: set[int]  #: ids marked applied by this call: the events to fold
+
+
+@attrs.frozen
 class RebuildStats:
     """What rebuilding some local days from raw events did."""
 
@@ -215,9 +224,27 @@ class UnitOfWork(Protocol):
         traceback: TracebackType | None,
     ) -> None: ...
 
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        """The storing half of `record`: lock the events' accounts shared, store the events
+        (`EventStore.add`) and mark applied those of accounts with a reporting time zone
+        (`AppliedLedger.mark`). `store_stepwise` is the reference; a backend may do it in one
+        round trip."""
+        ...
+
     def commit(self) -> None:
         """Make everything done in this unit of work durable, atomically."""
         ...
+
+
+def store_stepwise(
+    events: Sequence[Event], accounts: AccountStore, store: EventStore, ledger: AppliedLedger
+) -> StoredBatch:
+    """`UnitOfWork.store_batch` from the stores' methods, one step at a time."""
+    settings = accounts.lock_shared({event.account_id for event in events})
+    stored = store.add(events)
+    zoned = {account_id for account_id, s in settings.items() if s.timezone is not None}
+    fresh = ledger.mark([(e.account_id, e.id) for e in events if e.account_id in zoned])
+    return StoredBatch(settings, len(stored), fresh)
 
 
 class UnitOfWorkFactory(Protocol):

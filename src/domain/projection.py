@@ -10,137 +10,256 @@ An event contributes, per dimension it has an id for and per metric its name fee
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, ItemsView, Iterable, Iterator, Mapping
 from datetime import date
+from functools import partial
+from itertools import product
 from zoneinfo import ZoneInfo
 
 from domain.events import Event
 from domain.metrics import DIMENSION_FIELDS, DimensionType, Metric, MetricContribution, RollupKey
 from domain.registry import Payload, event_names, rules_for
-from domain.timezones import local_date
+from domain.timezones import local_dates
 
 #: A distinct-count member: (the rollup row it counts in, the conversation id).
 Member = tuple[RollupKey, int]
+#: A `RollupKey`'s fields as a plain tuple (equal to the `RollupKey`, same hash).
+PlainKey = tuple[int, date, DimensionType, int, Metric]
 
-#: Hot-path shapes: a key as a plain tuple (account_id, date, dimension, dimension_id, metric), and
-#: per event name its rules as (metric, is_duration, is_distinct).
-_Key = tuple[int, date, DimensionType, int, Metric]
-_COMPILED: dict[str, tuple[tuple[Metric, bool, bool], ...]] = {
+# Hot-path shapes. While merging, a row's key is a plain tuple (account_id, date, slot,
+# dimension_id), where a slot numbers a (dimension, metric) pair, and its count and sums sit at
+# the row's position in three plain lists (updated in place: no object per update). No enum
+# member sits in a key (enum members are tracked by the garbage collector), so the collector
+# stops tracking keys at its first pass: a 10,000-event batch makes ~10k rows, and tracked ones
+# made `record()` spend more time in full collections than in merging. `RollupKey` and
+# `MetricContribution` are made once per merged row, when storage reads it (`Deltas`).
+_Key = tuple[int, date, int, int]
+_Row = tuple[int, float, float]
+_SLOTS: tuple[tuple[DimensionType, Metric], ...] = tuple(product(DIMENSION_FIELDS, Metric))
+_DIMENSION_OF = tuple(dimension for dimension, _metric in _SLOTS)
+_METRIC_OF = tuple(metric for _dimension, metric in _SLOTS)
+_SLOT_OF = {pair: slot for slot, pair in enumerate(_SLOTS)}
+#: Per event name, its (event field of the dimension id, slot, is_duration, is_distinct) for
+#: each dimension and each rule of the name: one flat loop per event.
+_PLANS: dict[str, tuple[tuple[str, int, bool, bool], ...]] = {
     name: tuple(
         (
-            rule.metric,
+            field,
+            _SLOT_OF[dimension, rule.metric],
             rule.payload is Payload.DURATION,
             rule.payload is Payload.DISTINCT_CONVERSATIONS,
         )
+        for dimension, field in DIMENSION_FIELDS.items()
         for rule in rules_for(name)
     )
     for name in event_names()
 }
-_DIMENSIONS = tuple(DIMENSION_FIELDS.items())
+
+#: `RollupKey._make` without its Python-level wrapper (a length check our 5-long tuples always
+#: pass): half the cost, once per merged row.
+_new_key = partial(tuple.__new__, RollupKey)
+#: The `MetricContribution` of a (count, sum_value, sum_value_business_hours) tuple: the
+#: constructor without its Python-level wrapper, for hot loops (half the cost).
+contribution_of: Callable[[tuple[int, float, float]], MetricContribution] = partial(
+    tuple.__new__, MetricContribution
+)
 
 
 class Projection:
-    """Merged contributions of a batch of events: additive deltas and member occurrence deltas.
-
-    Accumulates on plain tuples and lists (the live path's hot loop); `deltas` and `members`
-    materialise `RollupKey`/`MetricContribution` once per merged row.
-    """
+    """Merged contributions of a batch of events: additive deltas and member occurrence deltas."""
 
     def __init__(self) -> None:
-        self._sums: dict[_Key, list[float]] = {}
+        self._positions: dict[_Key, int] = {}  #: row key -> its position in the three columns
+        self._counts: list[int] = []
+        self._values: list[float] = []
+        self._business: list[float] = []
         self._members: dict[tuple[_Key, int], int] = {}
 
     def add(self, event: Event, zone: ZoneInfo, sign: int = 1) -> None:
         """Fold one event (sign=-1 takes it back) into the projection."""
-        rules = _COMPILED.get(event.name)
-        if not rules:
-            return
-        day = local_date(event.created_at, zone)
-        account_id = event.account_id
-        conversation_id = event.conversation_id
-        value = event.value
-        business = event.value_in_business_hours
-        if sign != 1:
-            value = (value or 0.0) * sign
-            business = (business or 0.0) * sign
-        sums = self._sums
-        for dimension, field in _DIMENSIONS:
-            dimension_id = getattr(event, field)
-            if dimension_id is None:
+        self.add_all((event,), {event.account_id: zone}, sign)
+
+    def add_all(
+        self, events: Iterable[Event], zones: Mapping[int, ZoneInfo], sign: int = 1
+    ) -> None:
+        """Fold events of accounts in `zones` (sign=-1 takes them back); others are ignored.
+
+        The hot loop of `record()`: locals only, and one `local_dates` finder per zone.
+        """
+        by_zone = {zone: local_dates(zone) for zone in set(zones.values())}
+        dates_of = {account: by_zone[zone] for account, zone in zones.items()}
+        plans = _PLANS
+        positions, members = self._positions, self._members
+        counts, values, businesses = self._counts, self._values, self._business
+        get_position, get_member = positions.get, members.get
+        for event in events:
+            plan = plans.get(event.name)
+            if plan is None:
                 continue
-            for metric, is_duration, is_distinct in rules:
-                key = (account_id, day, dimension, dimension_id, metric)
+            account_id = event.account_id
+            local_date = dates_of.get(account_id)
+            if local_date is None:
+                continue
+            day = local_date(event.created_at)
+            conversation_id = event.conversation_id
+            value = event.value or 0.0
+            business = event.value_in_business_hours or 0.0
+            if sign != 1:
+                value, business = value * sign, business * sign
+            for field, slot, is_duration, is_distinct in plan:
+                dimension_id = getattr(event, field)
+                if dimension_id is None:
+                    continue
+                key = (account_id, day, slot, dimension_id)
                 if is_distinct and conversation_id is not None:
                     member = (key, conversation_id)
-                    self._members[member] = self._members.get(member, 0) + sign
+                    members[member] = get_member(member, 0) + sign
                     continue
-                row = sums.get(key)
-                if row is None:
-                    sums[key] = (
-                        [sign, value or 0.0, business or 0.0] if is_duration else [sign, 0.0, 0.0]
-                    )
-                elif is_duration:
-                    row[0] += sign
-                    if value:
-                        row[1] += value
-                    if business:
-                        row[2] += business
+                position = get_position(key)
+                if position is None:
+                    positions[key] = len(counts)
+                    counts.append(sign)
+                    values.append(value if is_duration else 0.0)
+                    businesses.append(business if is_duration else 0.0)
                 else:
-                    row[0] += sign
+                    counts[position] += sign
+                    if is_duration:
+                        values[position] += value
+                        businesses[position] += business
 
     def add_distinct_counts(self, counts: Mapping[RollupKey, int]) -> None:
         """Add count-only deltas (members that appeared or disappeared in storage)."""
         for key, count in counts.items():
             if count:
                 raw = _raw_key(key)
-                row = self._sums.get(raw)
-                if row is None:
-                    row = self._sums[raw] = [0, 0.0, 0.0]
-                row[0] += count
+                position = self._positions.get(raw)
+                if position is None:
+                    self._positions[raw] = len(self._counts)
+                    self._counts.append(count)
+                    self._values.append(0.0)
+                    self._business.append(0.0)
+                else:
+                    self._counts[position] += count
 
     @property
     def deltas(self) -> dict[RollupKey, MetricContribution]:
         """Additive deltas per rollup row (rows whose net count is 0 included)."""
-        make_key, make_value = RollupKey._make, MetricContribution._make
-        return {make_key(key): make_value(row) for key, row in self._sums.items()}
+        return {_rollup_key(key): contribution_of((c, v, b)) for key, c, v, b in self._rows()}
+
+    def nonzero_deltas(self) -> Deltas:
+        """Additive deltas of the rows whose net count is not 0 (what storage must add)."""
+        return Deltas(dict(self._positions), self._counts[:], self._values[:], self._business[:])
+
+    def _rows(self) -> Iterator[tuple[_Key, int, float, float]]:
+        # Positions are 0, 1, 2... in insertion order, which is the dict's order.
+        return zip(self._positions, self._counts, self._values, self._business, strict=True)
 
     @property
     def members(self) -> dict[Member, int]:
         """Member occurrence deltas (zeros included)."""
-        make_key = RollupKey._make
-        return {(make_key(key), member): n for (key, member), n in self._members.items()}
+        return {(_rollup_key(key), member): n for (key, member), n in self._members.items()}
 
     def nonzero_members(self) -> dict[Member, int]:
         """Member occurrence deltas that are not zero."""
-        make_key = RollupKey._make
-        return {(make_key(key), m): n for (key, m), n in self._members.items() if n}
+        return {(_rollup_key(key), m): n for (key, m), n in self._members.items() if n}
 
     def totals(self) -> dict[RollupKey, MetricContribution]:
         """Rows of a from-scratch aggregation: deltas plus one count per present member."""
-        distinct: Counter[RollupKey] = Counter()
+        rows = {key: (c, v, b) for key, c, v, b in self._rows()}
         for (key, _conversation), occurrences in self._members.items():
             if occurrences > 0:
-                distinct[RollupKey._make(key)] += 1
-        rows = self.deltas
-        for key, count in distinct.items():
-            part = MetricContribution(count, 0.0, 0.0)
-            previous = rows.get(key)
-            rows[key] = part if previous is None else previous + part
-        return {key: value for key, value in rows.items() if value.count != 0}
+                row = rows.get(key)
+                rows[key] = (1, 0.0, 0.0) if row is None else (row[0] + 1, row[1], row[2])
+        return {_rollup_key(key): contribution_of(row) for key, row in rows.items() if row[0]}
+
+
+class Deltas(Mapping[RollupKey, MetricContribution]):
+    """The additive deltas of the rows whose net count is not 0: a read-only mapping over a copy
+    of a projection's columns, that makes each `RollupKey` and `MetricContribution` when read.
+
+    Why not a dict: a 10,000-event batch has ~10k rows, most of which already exist in storage.
+    Made up front, their keys and values (named tuples, which the garbage collector tracks for
+    life) all live long enough to reach its oldest generation, and `record()` then spent more
+    time in full collections than in merging. Made while storage reads them, those of existing
+    rows die at once.
+    """
+
+    def __init__(
+        self,
+        positions: dict[_Key, int],
+        counts: list[int],
+        values: list[float],
+        business: list[float],
+    ) -> None:
+        self._positions = positions
+        self._columns = (counts, values, business)
+
+    def __getitem__(self, key: RollupKey) -> MetricContribution:
+        try:
+            position = self._positions[_raw_key(key)]
+        except (TypeError, IndexError, KeyError):
+            raise KeyError(key) from None
+        counts, values, business = self._columns
+        if not counts[position]:
+            raise KeyError(key)
+        return contribution_of((counts[position], values[position], business[position]))
+
+    def __iter__(self) -> Iterator[RollupKey]:
+        counts = self._columns[0]
+        return (
+            _rollup_key(key) for key, count in zip(self._positions, counts, strict=True) if count
+        )
+
+    def __len__(self) -> int:
+        counts = self._columns[0]
+        return len(counts) - counts.count(0)
+
+    def items(self) -> ItemsView[RollupKey, MetricContribution]:
+        return _DeltaItems(self)
+
+    def rows(self) -> Iterator[tuple[PlainKey, _Row]]:
+        """Like `items()`, with plain tuples: the key equal to its `RollupKey` (same fields, same
+        hash), the delta as (count, sum_value, sum_value_business_hours). For storage that looks
+        rows up without keeping the key: less work than a `RollupKey` and a `MetricContribution`
+        per row."""
+        dimension_of, metric_of = _DIMENSION_OF, _METRIC_OF
+        for (account_id, day, slot, dimension_id), count, value, business in self._zipped():
+            if count:
+                key = (account_id, day, dimension_of[slot], dimension_id, metric_of[slot])
+                yield key, (count, value, business)
+
+    def _pairs(self) -> Iterator[tuple[RollupKey, MetricContribution]]:
+        for key, count, value, business in self._zipped():
+            if count:
+                yield _rollup_key(key), contribution_of((count, value, business))
+
+    def _zipped(self) -> Iterator[tuple[_Key, int, float, float]]:
+        # Positions are 0, 1, 2... in insertion order, which is the dict's order.
+        return zip(self._positions, *self._columns, strict=True)
+
+
+class _DeltaItems(ItemsView[RollupKey, MetricContribution]):
+    """`Deltas.items()`: iterates the rows directly instead of looking each key up again."""
+
+    _mapping: Deltas
+
+    def __iter__(self) -> Iterator[tuple[RollupKey, MetricContribution]]:
+        return self._mapping._pairs()
+
+
+def _rollup_key(key: _Key) -> RollupKey:
+    account_id, day, slot, dimension_id = key
+    return _new_key((account_id, day, _DIMENSION_OF[slot], dimension_id, _METRIC_OF[slot]))
 
 
 def _raw_key(key: RollupKey) -> _Key:
-    return (key.account_id, key.date, key.dimension_type, key.dimension_id, key.metric)
+    return (key[0], key[1], _SLOT_OF[key[2], key[4]], key[3])
 
 
 def project(events: Iterable[Event], zones: Mapping[int, ZoneInfo], sign: int = 1) -> Projection:
     """Project events of accounts in `zones` (events of other accounts are ignored)."""
     projection = Projection()
-    for event in events:
-        zone = zones.get(event.account_id)
-        if zone is not None:
-            projection.add(event, zone, sign)
+    projection.add_all(events, zones, sign)
     return projection
 
 

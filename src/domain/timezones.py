@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import re
+from bisect import bisect_right
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -102,3 +104,32 @@ def local_day(day: date, zone: ZoneInfo) -> LocalDay:
 def local_days(since: date, until: date, zone: ZoneInfo) -> list[LocalDay]:
     """Every local day from `since` to `until`, both inclusive."""
     return [local_day(since + timedelta(days=n), zone) for n in range((until - since).days + 1)]
+
+
+def local_dates(zone: ZoneInfo) -> Callable[[datetime], date]:
+    """`local_date` for many instants of one zone (the live path's hot loop).
+
+    The function returned remembers the local days it has found as [start, end) UTC bounds,
+    sorted, and answers an instant inside one of them by bisection, without converting it to the
+    zone; any other instant goes through `local_date` once and teaches its day. Same answers as
+    `local_date` (which agrees with the bounds, folds included). Not for sharing between
+    threads: make one per batch. (A closure rather than a class: calls to it are cheaper.)
+    """
+    starts: list[datetime] = []  # start of each known day, ascending
+    ends: list[tuple[datetime, date]] = []  # (end, date) of the same days
+
+    def date_of(instant: datetime) -> date:
+        index = bisect_right(starts, instant) - 1
+        if index >= 0:
+            end, day = ends[index]
+            if instant < end:
+                return day
+        bounds = local_day(local_date(instant, zone), zone)
+        # Empty days (skipped dates) hold no instant, so known days never overlap.
+        if bounds.start <= instant < bounds.end:
+            index = bisect_right(starts, bounds.start)
+            starts.insert(index, bounds.start)
+            ends.insert(index, (bounds.end, bounds.date))
+        return bounds.date
+
+    return date_of
