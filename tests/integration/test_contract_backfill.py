@@ -13,7 +13,7 @@ import pytest
 from application.backfill import Backfill
 from application.ports import RebuildStats, UnitOfWork, UnitOfWorkFactory
 from application.service import Rollups
-from domain.errors import AccountNotConfiguredError, InvalidRangeError
+from domain.errors import AccountNotConfiguredError, InvalidRangeError, RollupError
 from domain.events import Event
 from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from domain.timezones import LocalDay, local_days, parse_timezone
@@ -67,6 +67,8 @@ def test_default_range_is_first_local_day_to_yesterday(backend: Rollups) -> None
         date(2026, 11, 1),
         date(2026, 12, 1),
     )
+    assert (result.plan.account_id, result.plan.timezone, result.plan.days) == (1, NY, 22)
+    assert result.plan == backend.backfiller.plan(1)
     assert result.events == 6
     assert dates(backend) == [date(2026, 11, 1), date(2026, 11, 10), date(2026, 11, 22)]
     assert_rollups_match(backend, 1, NY, NY_EVENTS[:6])
@@ -95,13 +97,14 @@ def test_yesterday_is_in_the_accounts_zone(backend: Rollups) -> None:
 def test_explicit_range_may_include_today_and_the_future(backend: Rollups) -> None:
     unbuilt(backend, NY, NY_EVENTS)
     result = backend.backfill(1, date(2026, 11, 22), date(2026, 12, 1))
+    assert (result.plan.since, result.plan.until) == (date(2026, 11, 22), date(2026, 12, 1))
     assert result.events == 3
     assert dates(backend) == [date(2026, 11, 22), date(2026, 11, 23), date(2026, 12, 1)]
 
 
 def test_since_after_until_is_an_error(backend: Rollups) -> None:
     backend.set_timezone(1, "UTC")
-    with pytest.raises(InvalidRangeError):
+    with pytest.raises(InvalidRangeError, match=r"2026-11-05.*2026-11-01"):
         backend.backfill(1, date(2026, 11, 5), date(2026, 11, 1))
     with pytest.raises(InvalidRangeError):
         backend.backfill(1, since=date(2026, 11, 23))
@@ -109,14 +112,17 @@ def test_since_after_until_is_an_error(backend: Rollups) -> None:
 
 def test_account_without_timezone_raises(backend: Rollups) -> None:
     backend.record([event(1)])
-    with pytest.raises(AccountNotConfiguredError):
+    with pytest.raises(AccountNotConfiguredError, match="account 1") as caught:
         backend.backfill(1)
+    assert caught.value.account_id == 1
+    assert isinstance(caught.value, RollupError)
 
 
 def test_account_without_events_has_nothing_to_do(backend: Rollups) -> None:
     backend.set_timezone(1, "UTC")
     result = backend.backfill(1)
-    assert (result.plan.since, result.events, result.rows) == (None, 0, 0)
+    assert (result.plan.since, result.plan.until, result.events, result.rows) == (None, None, 0, 0)
+    assert result.plan.days == 0
 
 
 def test_backfill_replaces_stale_rows_inside_the_range_only(backend: Rollups) -> None:

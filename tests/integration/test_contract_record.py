@@ -14,7 +14,7 @@ import pytest
 
 from application.live import RecordResult
 from application.service import Rollups
-from domain.errors import EventConflictError, InvalidEventError, StorageError
+from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
 from domain.events import Event
 from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from tests.builders import event, row_map, utc
@@ -153,6 +153,9 @@ def test_conflicting_redelivery_writes_nothing(configured: Rollups) -> None:
         configured.record([event(2, "reply_time"), event(1, "first_response", value=11)])
     assert caught.value.event_id == 1
     assert caught.value.differences == ["value"]
+    assert "event 1" in str(caught.value)
+    assert "value" in str(caught.value)
+    assert isinstance(caught.value, RollupError)
     assert everything(configured) == before
 
 
@@ -227,9 +230,14 @@ def test_accounts_without_a_zone_are_stored_and_rolled_up_later(backend: Rollups
     assert backend.record(events) == RecordResult(stored=2, duplicates=0, rolled_up=0, skipped=2)
     assert len(stored(backend, [1, 2])) == 2
     assert backend.rows(1) == []
-    backend.set_timezone(1, "Asia/Kolkata")
+    with backend.uow_factory() as uow:
+        assert uow.ledger.mark([(1, 1), (1, 2)]) == {1, 2}  # nothing applied yet (not committed)
+    result = backend.set_timezone(1, "Asia/Kolkata")
+    assert result is not None
+    assert result.events == 2
     assert row_map(backend.rows(1)) == {(DAY, "account", 1, "first_response"): (2, 7.0, 0.0)}
     assert backend.record(events) == RecordResult(0, 2, 0, 0)
+    assert_rollups_match(backend, 1, "Asia/Kolkata", events)
 
 
 def test_host_written_events_roll_up_exactly_once(configured: Rollups) -> None:
@@ -380,6 +388,9 @@ def test_rollup_store_add_is_an_additive_upsert(backend: Rollups) -> None:
         assert uow.rollups.rows(1) == [(k21, MetricContribution(1, 0.0, 0.0))]
         uow.commit()
     assert backend.rows(1) == [(k21, MetricContribution(1, 0.0, 0.0))]
+    with pytest.raises(StorageError), backend.uow_factory() as uow:
+        uow.rollups.add({k21: MetricContribution(-2, 0.0, 0.0)})
+    assert backend.rows(1) == [(k21, MetricContribution(1, 0.0, 0.0))]
 
 
 def test_rollup_store_refuses_negative_counts(backend: Rollups) -> None:
@@ -404,6 +415,8 @@ def test_rollup_store_members(backend: Rollups) -> None:
         assert changes(uow, {(handoffs, 5): -1, (handoffs, 7): 1}) == {}
         assert changes(uow, {(handoffs, 6): -1, (handoffs, 7): -1}) == {handoffs: -2}
         assert changes(uow, {(handoffs, 8): 1}) == {handoffs: 1}
+    with pytest.raises(StorageError), backend.uow_factory() as uow:
+        changes(uow, {(handoffs, 6): -2})
 
 
 def test_rows_are_sorted_and_filtered(backend: Rollups) -> None:

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from application.live import RetractResult
+from application.live import RecordResult, RetractResult
 from application.service import Rollups
 from domain.errors import InvalidEventError
 from tests.builders import event, row_map, utc
@@ -128,7 +128,7 @@ def test_a_retracted_event_can_be_recorded_again(configured: Rollups) -> None:
     configured.record([event(1, "reply_time", value=1)])
     configured.retract([1])
     changed = event(1, "reply_time", value=4, at=utc(2026, 11, 19, 8))
-    assert configured.record([changed]).rolled_up == 1
+    assert configured.record([changed]) == RecordResult(1, 0, 1, 0)
     assert_rollups_match(configured, 1, "UTC", [changed])
 
 

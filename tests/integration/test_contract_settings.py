@@ -135,6 +135,7 @@ def test_enable_read_path(backend: Rollups) -> None:
     assert backend.enable_read_path(1) == AccountSettings(1, "UTC", "UTC", True)
     assert backend.account(1).read_path_enabled is True
     assert backend.enable_read_path(1, False) == AccountSettings(1, "UTC", "UTC", False)
+    assert backend.account(1) == AccountSettings(1, "UTC", "UTC", False)
     backend.enable_read_path(2)
     assert backend.account(2) == AccountSettings(2, None, None, True)
     backend.set_timezone(2, "UTC")
@@ -148,6 +149,7 @@ def test_account_store(backend: Rollups) -> None:
         assert uow.accounts.lock_exclusive(3) == AccountSettings(3)
         uow.accounts.save(AccountSettings(3, "UTC", "UTC", True))
         assert uow.accounts.get(3) == AccountSettings(3, "UTC", "UTC", True)
+        assert uow.accounts.lock_exclusive(3) == AccountSettings(3, "UTC", "UTC", True)
     assert backend.account(3) == AccountSettings(3)
     with backend.uow_factory() as uow:
         uow.accounts.lock_exclusive(3)
@@ -212,7 +214,7 @@ def test_two_instances_on_one_database_see_each_others_writes(
 
 
 @pytest.mark.parametrize(
-    "url", ["", "nothing", "mysql://localhost/db", "oracle://x", "http://example.com"]
+    "url", ["", "nothing", "mysql://localhost/db", "oracle://x", "http://example.com", "memory:/"]
 )
 def test_bad_urls_raise_configuration_errors(url: str) -> None:
     with pytest.raises(ConfigurationError):

@@ -53,8 +53,10 @@ def test_account_with_zone_but_nothing_stored(backend: Rollups) -> None:
 
 
 def test_account_without_zone_raises(backend: Rollups) -> None:
+    with pytest.raises(AccountNotConfiguredError, match="account 1"):
+        backend.verify(1)
     backend.record([event(1)])
-    with pytest.raises(AccountNotConfiguredError):
+    with pytest.raises(AccountNotConfiguredError, match="account 1"):
         backend.verify(1)
 
 
@@ -108,6 +110,8 @@ def test_range_restricts_what_is_compared(recorded: Rollups) -> None:
 def test_invalid_range(recorded: Rollups) -> None:
     with pytest.raises(InvalidRangeError):
         recorded.verify(1, DAY, date(2026, 11, 1))
+    with pytest.raises(InvalidRangeError):
+        recorded.verify(1, "2026-11-01")  # type: ignore[arg-type]
 
 
 def test_verify_does_not_write(recorded: Rollups) -> None:
