@@ -42,8 +42,8 @@ from application.ports import AccountSettings, RebuildStats
 from domain.errors import ConfigurationError, StorageError
 from domain.events import Event
 from domain.metrics import DIMENSION_FIELDS, MetricContribution, RollupKey
-from domain.projection import Member
-from domain.registry import Payload, event_names, rules_for
+from domain.projection import Member, Projection
+from domain.registry import RULES, Payload
 from domain.timezones import LocalDay
 
 #: How long a writer waits for another one's write lock before giving up (milliseconds).
@@ -301,7 +301,7 @@ class SQLiteAppliedLedger(SqlAppliedLedger):
 # temp table keyed by id, from which the marks are inserted in id order, the events counted, and
 # each event read once, in table order, into partial sums per (day, name, member, validity,
 # dimension ids). Those few partials become the rollup rows and distinct members by the
-# registry's rules (`rules_for`, `DIMENSION_FIELDS`, `valid_event_row`: the generic aggregation's
+# domain's projection (`Projection.add_group`; `valid_event_row` as in the generic aggregation's
 # sources) and are inserted with `executemany`.
 
 _IDS: Final = "temp.reporting_rollup_rebuild_ids"
@@ -332,27 +332,12 @@ _REBUILD_MARKS: Final = (
     f"{_MARK_HEAD} SELECT :account, id FROM {_IDS} WHERE true "
     "ON CONFLICT (account_id, event_id) DO NOTHING"
 )
-#: Per supported event name: (metric, is_duration, is_distinct) of each rule it feeds.
-_RULES_BY_NAME: Final = {
-    name: tuple(
-        (
-            str(rule.metric),
-            rule.payload is Payload.DURATION,
-            rule.payload is Payload.DISTINCT_CONVERSATIONS,
-        )
-        for rule in rules_for(name)
-    )
-    for name in event_names()
-}
+#: Event names feeding a distinct-count rule: their partials keep the conversation as member.
 _DISTINCT_NAMES: Final = tuple(
-    name for name, rules in _RULES_BY_NAME.items() if any(rule[2] for rule in rules)
+    dict.fromkeys(r.event_name for r in RULES if r.payload is Payload.DISTINCT_CONVERSATIONS)
 )
-#: The partials' dimension-id columns (after 7 fixed ones), and each dimension's column.
+#: The partials' dimension-id columns (after 7 fixed ones): the events' dimension fields.
 _DIMENSION_COLUMNS: Final = tuple(dict.fromkeys(DIMENSION_FIELDS.values()))
-_DIMENSION_SLOTS: Final = tuple(
-    (str(dimension), 7 + _DIMENSION_COLUMNS.index(field))
-    for dimension, field in DIMENSION_FIELDS.items()
-)
 _VALID: Final = and_(*valid_event_row()).compile(dialect=sqlite_dialect(paramstyle="named"))
 #: Rows (day, name, member, valid, events, sum_value, sum_business, *dimension ids): the
 #: events summed per day, name, member (the conversation, for names feeding a distinct-count
@@ -384,49 +369,24 @@ _REBUILD_MEMBERS: Final = (
     "VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 
-#: A rebuilt row's key as stored: (date, dimension_type, dimension_id, metric).
-_DayKey = tuple[str, str, int, str]
 
-
-def _rebuilt(
-    partials: Iterable[Sequence[Any]],
-) -> tuple[dict[_DayKey, list[Any]], dict[tuple[_DayKey, int], int]]:
-    """Rollup rows ([count, sum_value, sum_business] per key) and distinct members
-    (occurrences per key and member) from partial sums, by the registry's rules (invalid
-    events and unsupported names contribute nothing)."""
-    sums: dict[_DayKey, list[Any]] = {}
-    members: dict[tuple[_DayKey, int], int] = {}
-    for row in partials:
-        rules = _RULES_BY_NAME.get(row[1])
-        if not rules or not row[3]:
-            continue
-        day, _name, member, _valid, events, total, business = row[:7]
-        for metric, duration, distinct in rules:
-            distinct = distinct and member is not None
-            for dimension, slot in _DIMENSION_SLOTS:
-                dimension_id = row[slot]
-                if dimension_id is None:
-                    continue
-                key = (day, dimension, dimension_id, metric)
-                if distinct:
-                    members[key, member] = members.get((key, member), 0) + events
-                    continue
-                sum_row = sums.get(key)
-                if sum_row is None:
-                    sums[key] = [events, total, business] if duration else [events, 0.0, 0.0]
-                elif duration:
-                    sum_row[0] += events
-                    sum_row[1] += total
-                    sum_row[2] += business
-                else:
-                    sum_row[0] += events
-    for key, _member in members:
-        sum_row = sums.get(key)
-        if sum_row is None:
-            sums[key] = [1, 0.0, 0.0]
-        else:
-            sum_row[0] += 1
-    return sums, members
+def _rebuilt(account_id: int, partials: Iterable[Sequence[Any]]) -> Projection:
+    """The projection of partial sums (rows of `_REBUILD_PARTIALS`): the domain's rules turn
+    them into rollup rows and distinct members; invalid events contribute nothing."""
+    projection = Projection()
+    for day, name, member, valid, events, total, business, *ids in partials:
+        if valid:
+            projection.add_group(
+                account_id,
+                date.fromisoformat(day),
+                name,
+                dict(zip(_DIMENSION_COLUMNS, ids, strict=True)),
+                member,
+                events,
+                total,
+                business,
+            )
+    return projection
 
 
 @functools.lru_cache(maxsize=64)
@@ -443,6 +403,12 @@ def _ids_sql(days: int, names: int) -> str:
         "AND reporting_events.created_at >= windows.start_at "
         "AND reporting_events.created_at < windows.end_at"
     )
+
+
+def _stored_key(key: RollupKey) -> tuple[int, str, str, int, str]:
+    """A rollup key as SQLite stores it (ISO date, plain strings)."""
+    account_id, day, dimension, dimension_id, metric = key
+    return account_id, day.isoformat(), str(dimension), dimension_id, str(metric)
 
 
 def _delete_days_sql(table: str, days: int) -> str:
@@ -545,18 +511,24 @@ class SQLiteRollupStore(SqlRollupStore):
             cursor.execute(_ids_sql(len(batch), len(names)), params)
         (events,) = cursor.execute(f"SELECT count(*) FROM {_IDS}").fetchone()
         cursor.execute(_REBUILD_MARKS, account)
-        sums, members = _rebuilt(cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall())
+        projection = _rebuilt(
+            account_id, cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall()
+        )
         cursor.execute(f"DELETE FROM {_IDS}")
+        rows = projection.totals()
         now = stored_time(self.ctx.now())
         cursor.executemany(
             _REBUILD_ROWS,
-            [(account_id, *key, *sums[key], now, now) for key in sorted(sums)],
+            [(*_stored_key(key), *rows[key], now, now) for key in sorted(rows)],
         )
         cursor.executemany(
             _REBUILD_MEMBERS,
-            [(account_id, *key, member, members[key, member]) for key, member in sorted(members)],
+            [
+                (*_stored_key(key), member, n)
+                for (key, member), n in sorted(projection.members.items())
+            ],
         )
-        return RebuildStats(int(events), len(sums))
+        return RebuildStats(int(events), len(rows))
 
 
 class SQLiteAccountStore(SqlAccountStore):

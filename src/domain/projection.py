@@ -127,19 +127,50 @@ class Projection:
                         values[position] += value
                         businesses[position] += business
 
+    def add_group(
+        self,
+        account_id: int,
+        day: date,
+        name: str | None,
+        dimension_ids: Mapping[str, int | None],
+        member: int | None,
+        count: int,
+        sum_value: float,
+        sum_business: float,
+    ) -> None:
+        """Fold `count` events of one name, local day and dimension ids (`dimension_ids`, keyed
+        by the events' fields) with the given sums: a backfill's partial aggregate. `member` is
+        their conversation when the name feeds a distinct-count metric (None: counted
+        additively, like a handoff without a conversation)."""
+        for field, slot, is_duration, is_distinct in _PLANS.get(name or "", ()):
+            dimension_id = dimension_ids.get(field)
+            if dimension_id is None:
+                continue
+            key = (account_id, day, slot, dimension_id)
+            if is_distinct and member is not None:
+                self._members[key, member] = self._members.get((key, member), 0) + count
+            elif is_duration:
+                self._add_row(key, count, sum_value, sum_business)
+            else:
+                self._add_row(key, count, 0.0, 0.0)
+
     def add_distinct_counts(self, counts: Mapping[RollupKey, int]) -> None:
         """Add count-only deltas (members that appeared or disappeared in storage)."""
         for key, count in counts.items():
             if count:
-                raw = _raw_key(key)
-                position = self._positions.get(raw)
-                if position is None:
-                    self._positions[raw] = len(self._counts)
-                    self._counts.append(count)
-                    self._values.append(0.0)
-                    self._business.append(0.0)
-                else:
-                    self._counts[position] += count
+                self._add_row(_raw_key(key), count, 0.0, 0.0)
+
+    def _add_row(self, key: _Key, count: int, sum_value: float, sum_business: float) -> None:
+        position = self._positions.get(key)
+        if position is None:
+            self._positions[key] = len(self._counts)
+            self._counts.append(count)
+            self._values.append(sum_value)
+            self._business.append(sum_business)
+        else:
+            self._counts[position] += count
+            self._values[position] += sum_value
+            self._business[position] += sum_business
 
     @property
     def deltas(self) -> dict[RollupKey, MetricContribution]:

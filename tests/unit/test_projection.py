@@ -169,3 +169,31 @@ def test_aggregate_agrees_with_the_plain_reference() -> None:
     rows = aggregate(events, {1: NEW_YORK})
     expected = reference_rows(events, "America/New_York")
     assert plain_rows(sorted(rows.items())) == expected
+
+
+def test_groups_of_events_project_like_the_events() -> None:
+    """`add_group` (a backfill's partial sums) gives what projecting the events one by one does."""
+    events = [
+        event(1, "reply_time", value=4, business=1, user_id=7, inbox_id=3),
+        event(2, "reply_time", value=6, user_id=7, inbox_id=3),
+        event(3, "conversation_resolved", value=10, user_id=8, inbox_id=3),
+        event(4, "conversation_bot_handoff", conversation_id=9, inbox_id=3),
+        event(5, "conversation_bot_handoff", conversation_id=9, inbox_id=3),
+        event(6, "conversation_bot_handoff", inbox_id=3),
+        event(7, "unknown_event", user_id=7),
+    ]
+    grouped = Projection()
+    for account_id, name, ids, member, count, total, business in [
+        (1, "reply_time", {"user_id": 7, "inbox_id": 3}, None, 2, 10.0, 1.0),
+        (1, "conversation_resolved", {"user_id": 8, "inbox_id": 3}, None, 1, 10.0, 0.0),
+        (1, "conversation_bot_handoff", {"inbox_id": 3}, 9, 2, 0.0, 0.0),
+        (1, "conversation_bot_handoff", {"inbox_id": 3}, None, 1, 0.0, 0.0),
+        (1, "unknown_event", {"user_id": 7}, None, 1, 0.0, 0.0),
+        (1, None, {"user_id": 7}, None, 1, 0.0, 0.0),
+    ]:
+        grouped.add_group(
+            account_id, DAY, name, {"account_id": 1, **ids}, member, count, total, business
+        )
+    by_event = project(events, {1: UTC_ZONE})
+    assert grouped.totals() == by_event.totals()
+    assert grouped.members == by_event.members
