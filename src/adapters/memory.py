@@ -337,10 +337,12 @@ class InMemoryAccountStore(_Store):
 
 
 class InMemoryUnitOfWork:
-    """One 'transaction' on an `InMemoryDatabase`: serialised, undone unless committed."""
+    """One 'transaction' on an `InMemoryDatabase`: serialised, undone unless committed. A
+    read-only one (which takes the same lock: a consistent view) cannot commit."""
 
-    def __init__(self, db: InMemoryDatabase) -> None:
+    def __init__(self, db: InMemoryDatabase, *, read_only: bool = False) -> None:
         self._db = db
+        self._read_only = read_only
         self._journal = _Journal()
         self.events = InMemoryEventStore(db, self._journal)
         self.ledger = InMemoryAppliedLedger(db, self._journal)
@@ -367,6 +369,8 @@ class InMemoryUnitOfWork:
         return store_stepwise(events, self.accounts, self.events, self.ledger)
 
     def commit(self) -> None:
+        if self._read_only:
+            raise StorageError("commit() of a read-only unit of work: it must not write")
         self._journal.undo.clear()
 
 
@@ -376,5 +380,5 @@ class InMemoryUnitOfWorkFactory:
 
     db: InMemoryDatabase = attrs.field(factory=InMemoryDatabase)
 
-    def __call__(self) -> InMemoryUnitOfWork:
-        return InMemoryUnitOfWork(self.db)
+    def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
+        return InMemoryUnitOfWork(self.db, read_only=read_only)

@@ -604,14 +604,25 @@ def postgres_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> 
 
 
 class PostgresUnitOfWork(SqlUnitOfWork):
-    """A PostgreSQL transaction; stores a batch in one round trip when it can."""
+    """A PostgreSQL transaction; stores a batch in one round trip when it can. A read-only one
+    is one REPEATABLE READ snapshot that takes no row lock."""
 
     events: PostgresEventStore
+    read_only_begin = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
-        return self.events.store_batch(events) or store_stepwise(
-            events, self.accounts, self.events, self.ledger
+        first = self.events.store_new(events)
+        if first is None:
+            return store_stepwise(events, self.accounts, self.events, self.ledger)
+        done, before = first
+        if not before:
+            return done
+        held = self.events.hold_checked(before)
+        zoned = {a for a, settings in done.settings.items() if settings.timezone is not None}
+        fresh = self.ledger.mark(
+            [(e.account_id, e.id) for e in before if e.id in held and e.account_id in zoned]
         )
+        return attrs.evolve(done, fresh=done.fresh | fresh)
 
 
 class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory):

@@ -787,8 +787,20 @@ class SqlAccountStore(SqlStore):
 # --- unit of work --------------------------------------------------------------------------------
 
 
+#: Execution option of a read-only unit of work's connection; the SQLite engine's begin hook
+#: reads it to open a read transaction instead of taking the write lock.
+READ_ONLY_OPTION: Final = "reporting_rollups_read_only"
+
+
 class SqlUnitOfWork:
-    """One database transaction over every store; rolled back unless `commit()` was called."""
+    """One database transaction over every store; rolled back unless `commit()` was called.
+
+    A read-only one (`read_only=True`) opens its connection with `READ_ONLY_OPTION`, runs
+    `read_only_begin` (if any) first in its transaction, and cannot commit.
+    """
+
+    #: The statement that makes a read-only transaction one read-only snapshot (the backend's).
+    read_only_begin: ClassVar[str | None] = None
 
     events: SqlEventStore
     ledger: SqlAppliedLedger
@@ -796,8 +808,9 @@ class SqlUnitOfWork:
     accounts: SqlAccountStore
     reports: SqlReportStore
 
-    def __init__(self, factory: SqlUnitOfWorkFactory) -> None:
+    def __init__(self, factory: SqlUnitOfWorkFactory, *, read_only: bool = False) -> None:
         self._factory = factory
+        self._read_only = read_only
         self._connection: Connection | None = None
 
     def __enter__(self) -> Self:
@@ -805,7 +818,11 @@ class SqlUnitOfWork:
         with factory.errors("opening a transaction"):
             connection = factory.engine.connect()
             try:
+                if self._read_only:
+                    connection.execution_options(**{READ_ONLY_OPTION: True})
                 connection.begin()
+                if self._read_only and self.read_only_begin is not None:
+                    connection.exec_driver_sql(self.read_only_begin)
             except BaseException:
                 connection.close()
                 raise
@@ -847,6 +864,8 @@ class SqlUnitOfWork:
         """Commit the transaction."""
         if self._connection is None:
             raise StorageError("commit() outside the unit of work's `with` block")
+        if self._read_only:
+            raise StorageError("commit() of a read-only unit of work: it must not write")
         with self._factory.errors("committing"):
             self._connection.commit()
 
@@ -867,8 +886,8 @@ class SqlUnitOfWorkFactory:
         self.engine = engine
         self.errors = errors
 
-    def __call__(self) -> SqlUnitOfWork:
-        return self.unit_of_work_class(self)
+    def __call__(self, *, read_only: bool = False) -> SqlUnitOfWork:
+        return self.unit_of_work_class(self, read_only=read_only)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.errors.where})"

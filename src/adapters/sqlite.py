@@ -1,10 +1,12 @@
 """SQLite adapter: the generic SQL stores on one database file, with the hot paths specialised.
 
 Connections run in WAL mode (readers never block the writer) with `synchronous=NORMAL` (durable
-at checkpoints, never corrupt), a 16 MiB page cache and a busy timeout. Every transaction starts
-with `BEGIN IMMEDIATE`, so writers queue for the database's single write lock up front instead of
-failing to upgrade a read transaction: units of work are serialised, which is what the account
-"locks" of `AccountStore` rely on (they are plain reads here).
+at checkpoints, never corrupt), a 16 MiB page cache and a busy timeout. Every writing transaction
+starts with `BEGIN IMMEDIATE`, so writers queue for the database's single write lock up front
+instead of failing to upgrade a read transaction: writers are serialised, which is what the
+account "locks" of `AccountStore` rely on (they are plain reads here). Read-only units of work
+start with `BEGIN DEFERRED`: one WAL snapshot, no lock that a writer waits for or that waits for
+a writer.
 
 The live path (raw events, applied marks, rollup and member upserts, account reads) and rebuilds
 run hand-written SQL on the sqlite3 connection under the unit of work's SQLAlchemy connection, in
@@ -26,6 +28,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 from adapters.sql import (
+    READ_ONLY_OPTION,
     ErrorTranslator,
     Explanation,
     SqlAccountStore,
@@ -128,7 +131,7 @@ def sqlite_path(url: str) -> str:
 
 def _configure_connection(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
-        # The library emits BEGIN itself (see `_begin_immediate`).
+        # The library emits BEGIN itself (see `_begin`).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
@@ -144,12 +147,15 @@ def _configure_connection(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def _begin_immediate(connection: Connection) -> None:
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+def _begin(connection: Connection) -> None:
+    """Writers take the write lock up front (`BEGIN IMMEDIATE`); a read-only unit of work opens
+    a deferred read transaction, one WAL snapshot that never waits for the writer."""
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def sqlite_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:
-    """An engine for ``sqlite:///path`` with the library's pragmas and `BEGIN IMMEDIATE`.
+    """An engine for ``sqlite:///path`` with the library's pragmas and `_begin`.
     Nothing is opened until first used."""
     path = sqlite_path(url)
     engine = create_engine(
@@ -158,7 +164,7 @@ def sqlite_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> E
         connect_args={"timeout": busy_timeout_ms / 1000},
     )
     event.listen(engine, "connect", _configure_connection(busy_timeout_ms))
-    event.listen(engine, "begin", _begin_immediate)
+    event.listen(engine, "begin", _begin)
     return engine
 
 

@@ -68,7 +68,7 @@ class Backfill:
         """The range a backfill covers: by default the first local day with raw events up to
         yesterday in the account's zone (or today with `through_today`)."""
         check_range(since, until)
-        with self.uow_factory() as uow:
+        with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
             span = uow.events.span(account_id)
         if settings.timezone is None:

@@ -207,7 +207,8 @@ class AccountStore(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One transaction over every store; rolls back unless `commit()` was called."""
+    """One transaction over every store; rolls back unless `commit()` was called (a read-only
+    one, see `UnitOfWorkFactory`, always rolls back)."""
 
     events: EventStore
     ledger: AppliedLedger
@@ -248,9 +249,16 @@ def store_stepwise(
 
 
 class UnitOfWorkFactory(Protocol):
-    """Opens units of work on one storage backend."""
+    """Opens units of work on one storage backend.
 
-    def __call__(self) -> UnitOfWork: ...
+    ``factory(read_only=True)`` opens a reader: one consistent snapshot of every store (SQLite: a
+    deferred WAL read transaction; PostgreSQL: REPEATABLE READ, READ ONLY) that takes no write
+    lock, so it never waits for writers and writers never wait for it. Use it for work that only
+    reads (rows, reports, verify, plans); its `commit()` raises `StorageError` and whatever it
+    might have changed is rolled back. Writers (the default) take the locks they need.
+    """
+
+    def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
 
 
 class Clock(Protocol):

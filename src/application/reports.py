@@ -405,7 +405,7 @@ class Reports:
         business_hours = _check_flag("business_hours", business_hours)
         requested = _check_timezone(timezone)
         metrics = list(REPORT_METRICS.values())
-        with self.uow_factory() as uow:
+        with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, GroupBy.DAY)
@@ -481,7 +481,7 @@ class Reports:
         requested = _check_timezone(timezone)
         first_weekday = _week_start(week_start)
         metrics = [REPORT_METRICS[report_metric]]
-        with self.uow_factory() as uow:
+        with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, grouping)

@@ -82,14 +82,19 @@ class Rollups:
         self, account_id: int, since: date | None = None, until: date | None = None
     ) -> list[tuple[RollupKey, MetricContribution]]:
         """The account's stored rollup rows, sorted by key."""
-        with self.uow_factory() as uow:
+        with self.uow_factory(read_only=True) as uow:
             return uow.rollups.rows(account_id, since, until)
 
     def verify(
-        self, account_id: int, since: date | None = None, until: date | None = None
+        self,
+        account_id: int,
+        since: date | None = None,
+        until: date | None = None,
+        progress: Progress | None = None,
     ) -> list[Mismatch]:
-        """Rows where rollups and raw aggregation differ; empty when exact."""
-        return self.verifier(account_id, since, until)
+        """Rows where rollups and raw aggregation differ; empty when exact. Reads one snapshot
+        and takes no lock: writers of the account proceed meanwhile."""
+        return self.verifier(account_id, since, until, progress)
 
     def migrate(self) -> None:
         """Create or upgrade the library's tables (idempotent; done on open by default)."""

@@ -18,7 +18,7 @@ class AccountSettingsService:
 
     def get(self, account_id: int) -> AccountSettings:
         """The account's settings."""
-        with self.uow_factory() as uow:
+        with self.uow_factory(read_only=True) as uow:
             return uow.accounts.get(account_id)
 
     def set_timezone(
