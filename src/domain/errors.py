@@ -7,6 +7,23 @@ class RollupError(Exception):
     """Base class of every error the library raises on purpose."""
 
 
+#: Longest representation of a value shown in a message (the error keeps the value itself).
+SHOWN_LENGTH = 120
+
+
+def shown(value: object, limit: int = SHOWN_LENGTH) -> str:
+    """`repr(value)` for a message: cut to `limit` characters, and never failing (an int with
+    more digits than Python turns into text is described by its size)."""
+    if isinstance(value, int) and value.bit_length() > 10_000:
+        text = f"<int of {value.bit_length()} bits>"
+    else:
+        try:
+            text = repr(value)
+        except Exception:  # a message must not fail on a hostile __repr__
+            text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 class InvalidEventError(RollupError, ValueError):
     """An event field holds a value the model does not accept."""
 
@@ -15,7 +32,7 @@ class InvalidEventError(RollupError, ValueError):
         self.value = value
         self.event_id = event_id
         self.reason = reason
-        super().__init__(f"event {event_id!r}: field {field!r} = {value!r}: {reason}")
+        super().__init__(f"event {shown(event_id)}: field {field!r} = {shown(value)}: {reason}")
 
 
 class InvalidTimezoneError(RollupError, ValueError):

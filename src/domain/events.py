@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
 from domain.errors import InvalidEventError
+from domain.limits import (
+    MAX_ABS_VALUE,
+    MAX_CREATED_AT,
+    MAX_EVENT_ID,
+    MAX_NAME_LENGTH,
+    MAX_REFERENCE_ID,
+    MIN_CREATED_AT,
+)
 
-#: Largest event id: the reference schema's `reporting_events.id` is a BIGINT.
-MAX_EVENT_ID = 2**63 - 1
-#: Largest account, user, inbox or conversation id: those columns are INTEGER in the reference.
-MAX_REFERENCE_ID = 2**31 - 1
+__all__ = ["MAX_EVENT_ID", "MAX_REFERENCE_ID", "Event"]
 
 
 def _check_id(
@@ -34,15 +38,67 @@ def _check_value(field: str, value: object, event_id: object) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidEventError(field, value, event_id, "must be a number of seconds or None")
-    number = float(value)
-    if not math.isfinite(number):
+    if isinstance(value, float) and not math.isfinite(value):
         raise InvalidEventError(field, value, event_id, "must be finite")
-    return number
+    # Compared before converting: an int too large for a float compares exactly.
+    if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+        raise InvalidEventError(
+            field, value, event_id, f"must be at most {MAX_ABS_VALUE:g} seconds in magnitude"
+        )
+    return float(value)
+
+
+def _check_name(name: object, event_id: object) -> None:
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidEventError("name", name, event_id, "must be a non-empty string")
+    if len(name) > MAX_NAME_LENGTH:
+        raise InvalidEventError(
+            "name", name, event_id, f"must be at most {MAX_NAME_LENGTH} characters"
+        )
+    if "\x00" in name:
+        raise InvalidEventError("name", name, event_id, "must not contain NUL characters")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidEventError(
+            "name", name, event_id, "must be valid Unicode text (it holds a lone surrogate)"
+        ) from None
+
+
+def _check_created_at(created_at: object, event_id: object) -> datetime:
+    """`created_at` in UTC, or `InvalidEventError`."""
+    if not isinstance(created_at, datetime):
+        raise InvalidEventError("created_at", created_at, event_id, "must be a datetime")
+    try:
+        offset = created_at.utcoffset()
+        instant = created_at if created_at.tzinfo is UTC else created_at.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # The instant in UTC is before year 1 or after year 9999, or the tzinfo is broken.
+        instant, offset = None, timedelta()
+    if created_at.tzinfo is None or offset is None:
+        raise InvalidEventError(
+            "created_at", created_at, event_id, "naive datetime; give it a time zone (UTC)"
+        )
+    if instant is None or not MIN_CREATED_AT <= instant < MAX_CREATED_AT:
+        raise InvalidEventError(
+            "created_at",
+            created_at,
+            event_id,
+            f"must be from {MIN_CREATED_AT:%Y-%m-%d} (inclusive) to {MAX_CREATED_AT:%Y-%m-%d} "
+            "(exclusive) UTC",
+        )
+    return instant
 
 
 @attrs.frozen(slots=True)
 class Event:
     """One `reporting_events` row. Validated on construction; `created_at` is kept in UTC.
+
+    Accepted ranges (`domain.limits`): positive ids up to the reference's BIGINT (`id`) and
+    INTEGER (the others) columns; `created_at` aware, from 1900-01-01 (inclusive) to 2200-01-01
+    (exclusive) UTC; values finite with magnitude at most 1e9 seconds, or None; a name of 1 to
+    255 characters, not blank, without NUL, encodable as UTF-8. Anything else raises
+    `InvalidEventError` naming the field, the value and the event id.
 
     Unknown names are valid events that contribute nothing to any rollup.
     """
@@ -60,20 +116,13 @@ class Event:
     def __attrs_post_init__(self) -> None:
         event_id = self.id
         _check_id("id", self.id, event_id, optional=False, limit=MAX_EVENT_ID)
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise InvalidEventError("name", self.name, event_id, "must be a non-empty string")
+        _check_name(self.name, event_id)
         _check_id("account_id", self.account_id, event_id, optional=False)
         for field in ("user_id", "inbox_id", "conversation_id"):
             _check_id(field, getattr(self, field), event_id, optional=True)
-        created_at: Any = self.created_at
-        if not isinstance(created_at, datetime):
-            raise InvalidEventError("created_at", created_at, event_id, "must be a datetime")
-        if created_at.tzinfo is None or created_at.utcoffset() is None:
-            raise InvalidEventError(
-                "created_at", created_at, event_id, "naive datetime; give it a time zone (UTC)"
-            )
-        if created_at.tzinfo is not UTC:
-            object.__setattr__(self, "created_at", created_at.astimezone(UTC))
+        created_at = _check_created_at(self.created_at, event_id)
+        if created_at is not self.created_at:
+            object.__setattr__(self, "created_at", created_at)
         for field in ("value", "value_in_business_hours"):
             object.__setattr__(self, field, _check_value(field, getattr(self, field), event_id))
 

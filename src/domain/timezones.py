@@ -11,17 +11,35 @@ import re
 from bisect import bisect_right
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
 
 from domain.errors import InvalidTimezoneError
 
 _NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
+#: Names a zoneinfo tree may hold that are not IANA zone or link names: the placeholder zone
+#: `Factory`, the host's `localtime` and `posixrules` files, and the `posix/` and `right/`
+#: copies of the whole tree (`right/` counts leap seconds, so its days are not civil days).
+NOT_ZONES: Final = frozenset({"Factory", "localtime", "posixrules"})
+NOT_ZONE_TREES: Final = ("posix/", "right/")
+
+
+@functools.cache
+def iana_names() -> frozenset[str]:
+    """The accepted zone names: the IANA zone and link names (`UTC`, `Asia/Calcutta` and
+    `US/Eastern` included) that `zoneinfo` knows, from `tzdata` or the system's tree."""
+    return frozenset(
+        name
+        for name in available_timezones()
+        if name not in NOT_ZONES and not name.startswith(NOT_ZONE_TREES)
+    )
 
 
 def parse_timezone(name: str) -> ZoneInfo:
-    """The `ZoneInfo` for an IANA name; `InvalidTimezoneError` for anything else."""
+    """The `ZoneInfo` for an IANA zone or link name (`iana_names()`); `InvalidTimezoneError`
+    for anything else, such as `localtime`, `Factory` or `posix/...`."""
     if not isinstance(name, str):
         raise InvalidTimezoneError(name, "must be an IANA time zone name such as 'Asia/Kolkata'")
     return _parse_name(name)
@@ -33,6 +51,13 @@ def _parse_name(name: str) -> ZoneInfo:
         raise InvalidTimezoneError(
             name, "not an IANA time zone name (letters, digits, '_', '+', '-' and '/' only)"
         )
+    if name in NOT_ZONES or name.startswith(NOT_ZONE_TREES):
+        raise InvalidTimezoneError(
+            name,
+            "not an IANA time zone name (a placeholder or a zoneinfo file); use one such as 'Europe/Berlin'",
+        )
+    if name not in iana_names():
+        raise InvalidTimezoneError(name, "unknown IANA time zone")
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError) as error:

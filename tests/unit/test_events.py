@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from domain.errors import InvalidEventError, RollupError
+from domain.errors import SHOWN_LENGTH, InvalidEventError, RollupError, shown
 from domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
+from domain.limits import MAX_ABS_VALUE, MAX_CREATED_AT, MAX_NAME_LENGTH, MIN_CREATED_AT
+from domain.timezones import local_date, local_day
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 
@@ -210,3 +212,109 @@ def test_event_ids_beyond_bigint_are_rejected() -> None:
     with pytest.raises(InvalidEventError, match="at most") as caught:
         make(id=MAX_EVENT_ID + 1)
     check_error(caught.value, "id", MAX_EVENT_ID + 1, MAX_EVENT_ID + 1)
+
+
+# --- accepted ranges (domain.limits) ----------------------------------------------------------
+
+EAST = timezone(timedelta(hours=14))
+WEST = timezone(timedelta(hours=-12))
+
+#: Values just outside the accepted ranges, and hostile ones that used to escape as
+#: OverflowError, UnicodeEncodeError or ValueError (or were accepted).
+OUT_OF_RANGE = [
+    ("value", 10**400),
+    ("value", -(10**400)),
+    ("value", 10**5000),  # more digits than Python turns into text
+    ("value_in_business_hours", 2**1024),
+    ("value", MAX_ABS_VALUE * (1 + 2**-52)),
+    ("value", -1_000_000_001),
+    ("value", 1e308),
+    ("value_in_business_hours", -1e10),
+    ("created_at", datetime(1, 1, 1, tzinfo=UTC)),
+    ("created_at", datetime(1, 1, 1, 3, 0, tzinfo=EAST)),  # before year 1 in UTC
+    ("created_at", datetime(9999, 12, 31, 23, 0, tzinfo=WEST)),  # after year 9999 in UTC
+    ("created_at", datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)),
+    ("created_at", datetime(1, 1, 2, tzinfo=ZoneInfo("Asia/Tokyo"))),
+    ("created_at", datetime(9999, 12, 31, tzinfo=ZoneInfo("America/Los_Angeles"))),
+    ("created_at", MIN_CREATED_AT - timedelta(microseconds=1)),
+    ("created_at", MAX_CREATED_AT),
+    ("created_at", datetime(2200, 1, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))),  # == MAX
+    ("name", "first_response\ud800"),  # lone surrogate: not encodable as UTF-8
+    ("name", "\udfff"),
+    ("name", "first\x00response"),
+    ("name", "\x00"),
+    ("name", "x" * (MAX_NAME_LENGTH + 1)),
+    ("name", "é" * 10_000),
+]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), OUT_OF_RANGE, ids=[f"{f}-{i}" for i, (f, _) in enumerate(OUT_OF_RANGE)]
+)
+def test_values_outside_the_accepted_ranges_raise_invalid_event_error(
+    field: str, value: object
+) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        make(**{field: value})
+    error = caught.value
+    assert (error.field, error.value, error.event_id) == (field, value, 7)
+    assert field in str(error)
+    assert len(str(error)) < 400  # one readable line, whatever the value
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "stored"),
+    [
+        ("value", MAX_ABS_VALUE, 1e9),
+        ("value", -(10**9), -1e9),
+        ("value_in_business_hours", 10**9, 1e9),
+        ("value", 999_999_999.999_999_9, 999_999_999.999_999_9),
+        ("value", 5e-324, 5e-324),
+        ("created_at", MIN_CREATED_AT, MIN_CREATED_AT),
+        ("created_at", MAX_CREATED_AT - timedelta(microseconds=1), None),
+        ("created_at", datetime(1900, 1, 1, 0, 0, tzinfo=WEST), None),
+        ("created_at", datetime(2199, 12, 31, 23, 0, tzinfo=EAST), None),
+        ("name", "x" * MAX_NAME_LENGTH, None),
+        ("name", "🙂" * MAX_NAME_LENGTH, None),  # 1,020 UTF-8 bytes
+        ("name", "résolu\tà\u200b", None),
+    ],
+)
+def test_values_at_the_bounds_are_accepted(field: str, value: object, stored: object) -> None:
+    event = make(**{field: value})
+    expected = value if stored is None else stored
+    if field == "created_at":
+        assert event.created_at == expected
+        assert event.created_at.tzinfo is UTC
+    else:
+        assert getattr(event, field) == expected
+
+
+def test_every_accepted_instant_has_a_local_day_in_every_zone() -> None:
+    # The extreme accepted instants in the zones with the largest offsets either way (and the
+    # local mean times of the 1900s): their local day and the day's bounds are computable.
+    extremes = [MIN_CREATED_AT, MAX_CREATED_AT - timedelta(microseconds=1)]
+    for name in ("Pacific/Kiritimati", "Etc/GMT+12", "Asia/Manila", "America/Sitka", "UTC"):
+        zone = ZoneInfo(name)
+        for instant in extremes:
+            created_at = make(created_at=instant).created_at
+            day = local_date(created_at, zone)
+            bounds = local_day(day, zone)
+            assert bounds.start <= created_at < bounds.end
+
+
+def test_ids_and_other_ints_keep_their_rules() -> None:
+    event = make(id=MAX_EVENT_ID, value=10**9, value_in_business_hours=0, user_id=1)
+    assert (event.id, event.value, event.value_in_business_hours) == (MAX_EVENT_ID, 1e9, 0.0)
+    with pytest.raises(InvalidEventError) as caught:
+        make(id=10**400)
+    assert (caught.value.field, caught.value.event_id) == ("id", 10**400)
+    with pytest.raises(InvalidEventError) as caught:
+        make(conversation_id=10**5000)
+    assert caught.value.field == "conversation_id"
+
+
+def test_an_error_message_never_fails_on_a_hostile_value() -> None:
+    assert shown(10**5000) == f"<int of {(10**5000).bit_length()} bits>"
+    assert shown("x" * 1000).endswith("...")
+    assert len(shown("x" * 1000)) == SHOWN_LENGTH
+    assert shown(1.5) == "1.5"
