@@ -153,8 +153,18 @@ class InMemoryEventStore(_Store):
                 found.append(self.db.events[account][event_id])
         return found
 
-    def remove(self, ids: Collection[int]) -> list[Event]:
-        removed = self.get(ids)
+    def hold(self, ids: Collection[int]) -> set[int]:
+        # Units of work are serialised: what is stored stays stored until this one ends.
+        known = self.db.event_accounts
+        return {event_id for event_id in ids if event_id in known}
+
+    def owners(self, ids: Collection[int]) -> set[int]:
+        known = self.db.event_accounts
+        return {known[event_id] for event_id in ids if event_id in known}
+
+    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+        accounts = set(account_ids)
+        removed = [event for event in self.get(ids) if event.account_id in accounts]
         by_account: dict[int, list[int]] = {}
         for event in removed:
             by_account.setdefault(event.account_id, []).append(event.id)

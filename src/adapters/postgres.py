@@ -10,8 +10,10 @@ statement (`adapters.sql_aggregation.postgres_rebuild_statement`).
 
 Locking (READ COMMITTED). Each account has a row in `reporting_rollup_accounts`:
 - live writers and retractions take it FOR SHARE (`lock_shared`): many run at once;
-- backfill chunks, `set_timezone`, `rebuild` and `verify` take it FOR UPDATE (`lock_exclusive`), so
-  while a day is being replaced no writer of that account is between its reads and its commit.
+- backfill chunks, `set_timezone` and `rebuild` take it FOR UPDATE (`lock_exclusive`), so
+  while a day is being replaced no writer of that account is between its reads and its commit;
+- readers (`rows`, reports, `verify`, plans) take no lock: one REPEATABLE READ, READ ONLY
+  snapshot (`PostgresUnitOfWork.read_only_begin`).
 Exactly-once: marking is INSERT ... ON CONFLICT DO NOTHING RETURNING on the (account_id, event_id)
 key in the writer's transaction: of two transactions marking one event, the second waits for the
 first and gets nothing back if it commits.
@@ -26,11 +28,12 @@ account_id).
 
 from __future__ import annotations
 
+import select
 import time
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final, Self, cast
-from urllib.parse import quote
 
+import attrs
 import psycopg
 from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
 from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
@@ -59,7 +62,7 @@ from adapters.sql import (
     operation,
 )
 from adapters.sql_aggregation import naive_utc, postgres_rebuild_statement
-from adapters.urls import redact
+from adapters.urls import password_forms, redact
 from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
 from domain.errors import ConfigurationError, StorageError
 from domain.events import Event
@@ -92,20 +95,6 @@ inserted AS (
 )
 SELECT coalesce(array_agg(u.id), '{{}}') FROM u
 WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
-"""
-
-#: The first already-stored event whose content differs from the one sent, or NULL (a separate
-#: statement after the insert, so that it sees rows other transactions committed while the insert
-#: waited). An aggregate, not ORDER BY ... LIMIT 1, which invites a nested loop over the table.
-_FIRST_CONFLICT: Final = f"""
-SELECT min(e.id)
-FROM {_EVENT_ARRAYS}
-JOIN reporting_events e ON e.id = u.id
-WHERE (e.name, e.value, e.account_id, e.inbox_id, e.user_id, e.conversation_id, e.created_at,
-       e.value_in_business_hours)
-      IS DISTINCT FROM
-      (u.name, u.value, u.account_id, u.inbox_id, u.user_id, u.conversation_id, u.created_at,
-       u.value_in_business_hours)
 """
 
 #: Mark events applied; return the ids that were marked before (usually none).
@@ -199,10 +188,12 @@ WITH created AS (
     INSERT INTO reporting_rollup_accounts (account_id)
     SELECT a FROM unnest(%(ids)b::integer[]) AS u(a) ORDER BY a
     ON CONFLICT (account_id) DO NOTHING
-    RETURNING account_id, reporting_timezone, rollup_timezone, read_path_enabled
+    RETURNING account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+       timezone_generation
 ),
 locked AS (
-    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+       timezone_generation
     FROM reporting_rollup_accounts
     WHERE account_id = ANY(%(ids)b::integer[])
     ORDER BY account_id
@@ -213,15 +204,18 @@ UNION ALL
 SELECT * FROM locked
 """
 
-#: The storing half of `record` in one statement (`PostgresEventStore.store_batch`), in the
+#: The storing half of `record` in one statement (`PostgresEventStore.store_new`), in the
 #: global lock order: lock the account rows FOR SHARE, then insert the raw events (only if every
-#: account row exists), then mark applied the events of accounts with a zone. The scalar
-#: subqueries in the WHERE clauses are one-time filters: each step starts once the one before it
-#: ran to completion. One row per account: its settings, whether every account row was there,
-#: how many raw rows were inserted and the ids marked by this statement.
+#: account row exists), then mark applied the events it inserted of accounts with a zone. The
+#: scalar subquery in the insert's WHERE clause is a one-time filter: the insert starts once the
+#: accounts are locked. One row per account: its settings, whether every account row was there,
+#: how many raw rows were inserted, the ids marked by this statement, and (only when some id was
+#: stored before) the ids it did not insert: the caller holds those (`_HOLD_EVENTS`) before
+#: marking them, so that an event a concurrent retraction deletes is never folded.
 _STORE_BATCH: Final = f"""
 WITH locked AS (
-    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+    SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+           timezone_generation
     FROM reporting_rollup_accounts
     WHERE account_id = ANY(%(accounts)b::integer[])
     ORDER BY account_id
@@ -236,27 +230,48 @@ inserted AS (
     FROM {_EVENT_ARRAYS}
     WHERE (SELECT ok FROM complete)
     ON CONFLICT (id) DO NOTHING
-    RETURNING 1
+    RETURNING id, account_id
 ),
 stored AS (SELECT count(*) AS n FROM inserted),
 marked AS (
     INSERT INTO reporting_rollup_applied_events (account_id, event_id)
-    SELECT u.account_id, u.id
-    FROM unnest(%(account_id)b::bigint[], %(id)b::bigint[]) AS u(account_id, id)
-    JOIN locked ON locked.account_id = u.account_id AND locked.reporting_timezone IS NOT NULL
-    WHERE (SELECT ok FROM complete) AND (SELECT n IS NOT NULL FROM stored)
-    ORDER BY u.account_id, u.id
+    SELECT i.account_id, i.id
+    FROM inserted i
+    JOIN locked ON locked.account_id = i.account_id AND locked.reporting_timezone IS NOT NULL
+    ORDER BY i.account_id, i.id
     ON CONFLICT (account_id, event_id) DO NOTHING
     RETURNING event_id
 )
-SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled, timezone_generation,
        (SELECT ok FROM complete), (SELECT n FROM stored),
-       (SELECT coalesce(array_agg(event_id), '{{}}') FROM marked)
+       (SELECT coalesce(array_agg(event_id), '{{}}') FROM marked),
+       CASE WHEN (SELECT n FROM stored) < cardinality(%(id)b::bigint[]) THEN (
+           SELECT coalesce(array_agg(u.id), '{{}}')
+           FROM unnest(%(id)b::bigint[]) AS u(id)
+           WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
+       ) END
 FROM locked
 """
 
+#: Lock FOR SHARE, in id order, the stored rows of events a batch did not insert (a retraction's
+#: DELETE waits for the lock; a row it deleted first is skipped), with whether each row's content
+#: differs from the event sent.
+_HOLD_EVENTS: Final = f"""
+SELECT e.id,
+       (e.name, e.value, e.account_id, e.inbox_id, e.user_id, e.conversation_id, e.created_at,
+        e.value_in_business_hours)
+       IS DISTINCT FROM
+       (u.name, u.value, u.account_id, u.inbox_id, u.user_id, u.conversation_id, u.created_at,
+        u.value_in_business_hours)
+FROM reporting_events e
+JOIN {_EVENT_ARRAYS} ON u.id = e.id
+ORDER BY e.id
+FOR SHARE OF e
+"""
+
 _RELOCK_ACCOUNTS: Final = """
-SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled
+SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+       timezone_generation
 FROM reporting_rollup_accounts
 WHERE account_id = ANY(%(ids)b::integer[])
 ORDER BY account_id
@@ -320,9 +335,12 @@ class PostgresEventStore(SqlEventStore):
     """Raw events: one `unnest` INSERT per batch, conflicts found in SQL."""
 
     @operation("storing raw events")
-    def store_batch(self, events: Sequence[Event]) -> StoredBatch | None:
-        """`UnitOfWork.store_batch` in one statement; None (nothing written, the present account
-        rows locked) when an account row is missing: the caller then goes step by step."""
+    def store_new(self, events: Sequence[Event]) -> tuple[StoredBatch, list[Event]] | None:
+        """Lock the accounts, insert the new events and mark those of zoned accounts, in one
+        statement; also return the events that were stored before (usually none: the caller
+        holds them, `hold_checked`, before marking them). None (nothing written, the present
+        account rows locked) when an account row is missing: the caller then goes step by step.
+        """
         ordered = sorted(events, key=_event_id)
         accounts = sorted({event.account_id for event in ordered})
         params: dict[str, Any] = {
@@ -331,16 +349,34 @@ class PostgresEventStore(SqlEventStore):
             "now": self.ctx.now(),
         }
         rows = run(self.connection, _STORE_BATCH, params).fetchall()
-        if not rows or not rows[0][4]:
+        if not rows or not rows[0][5]:
             return None
-        _, _, _, _, _, stored, fresh = rows[0]
-        if stored < len(ordered):  # some ids were stored before: same content?
-            self._check_duplicates(ordered)
+        *_, stored, fresh, existing = rows[0]
         settings = {
-            account_id: AccountSettings(account_id, zone, rollup_zone, read_path)
-            for account_id, zone, rollup_zone, read_path, *_ in rows
+            account_id: AccountSettings(account_id, zone, rollup_zone, read_path, generation)
+            for account_id, zone, rollup_zone, read_path, generation, *_ in rows
         }
-        return StoredBatch(settings, stored, set(fresh))
+        before = set(existing or ())
+        return (
+            StoredBatch(settings, stored, set(fresh)),
+            [event for event in ordered if event.id in before],
+        )
+
+    @operation("holding raw events")
+    def hold_checked(self, events: Sequence[Event]) -> set[int]:
+        """`hold` for events sent again, in one statement that also checks their content
+        (`EventConflictError` for the first that differs)."""
+        if not events:
+            return set()
+        rows = run(self.connection, _HOLD_EVENTS, _event_arrays(events)).fetchall()
+        differing = [int(event_id) for event_id, differs in rows if differs]
+        if differing:
+            event_id = min(differing)
+            event = next(event for event in events if event.id == event_id)
+            error = conflict(self._rows([event_id])[0], event)
+            if error is not None:
+                raise error
+        return {int(event_id) for event_id, _ in rows}
 
     def _insert_new(self, events: Sequence[Event]) -> list[int]:
         params: dict[str, Any] = {**_event_arrays(events), "now": self.ctx.now()}
@@ -348,17 +384,7 @@ class PostgresEventStore(SqlEventStore):
         return [event.id for event in events if event.id not in existing]
 
     def _check_duplicates(self, events: Sequence[Event]) -> None:
-        if not events:
-            return
-        found = _one(run(self.connection, _FIRST_CONFLICT, _event_arrays(events)))
-        if found[0] is None:
-            return
-        event_id = int(found[0])
-        row = self._rows([event_id])[0]
-        event = next(event for event in events if event.id == event_id)
-        error = conflict(row, event)
-        if error is not None:
-            raise error
+        self.hold_checked(events)
 
 
 class PostgresAppliedLedger(SqlAppliedLedger):
@@ -537,7 +563,8 @@ def explain_postgres(error: BaseException) -> Explanation | None:
 
 def postgres_url(url: str) -> URL:
     """The SQLAlchemy URL for ``postgresql://`` / ``postgres://`` / ``postgresql+psycopg://``,
-    on the psycopg 3 driver. `ConfigurationError` (password redacted) when malformed."""
+    on the psycopg 3 driver. `ConfigurationError` (password redacted) when malformed or when it
+    names no database (in the path, or as ``?dbname=`` / ``?service=``)."""
     shown = redact(url)
     scheme = url.split("://", 1)[0].lower() if isinstance(url, str) and "://" in url else ""
     if scheme not in _SCHEMES:
@@ -549,6 +576,16 @@ def postgres_url(url: str) -> URL:
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise ConfigurationError(
             f"database URL {shown!r}: port {parsed.port} is out of range; {_USAGE}"
+        )
+    if "@" in (parsed.host or ""):
+        raise ConfigurationError(
+            f"database URL {shown!r} has an '@' after the user name and password; write an '@' "
+            f"in the user name or password as %40 (and ':' in the password as %3A); {_USAGE}"
+        )
+    if not (parsed.database or parsed.query.get("dbname") or parsed.query.get("service")):
+        raise ConfigurationError(
+            f"database URL {shown!r} names no database (PostgreSQL would pick a default one and "
+            f"the library would create its tables there); name the database: {_USAGE}"
         )
     return parsed
 
@@ -565,13 +602,27 @@ def _note_checkin(_dbapi_connection: object, record: Any) -> None:
     record.info["checked_in_at"] = time.monotonic()
 
 
+def _has_input(dbapi_connection: Any) -> bool:
+    """Whether the server sent something to a connection that is idle in the pool (one
+    non-blocking poll of its socket). An idle connection is sent nothing unless the server
+    closes it (the FATAL message of `pg_terminate_backend`, a shutdown or an idle timeout, then
+    end of file) or reports a parameter change or a notice."""
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    return bool(poller.poll(0))
+
+
 def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: object) -> None:
-    """Pre-ping, for connections that sat idle in the pool: a busy pool pays no round trip per
-    unit of work; a connection the server dropped while idle is replaced, not handed out."""
+    """Check a pooled connection before use; SQLAlchemy replaces one that fails, so a
+    connection the server closed is never handed out. The hot path pays one non-blocking poll
+    of the socket; a round trip (``SELECT 1``) is made only when the server sent something
+    while the connection sat in the pool, or when it sat there longer than
+    `IDLE_PING_SECONDS` (a peer that vanished without closing the socket sends nothing)."""
     if dbapi_connection.closed or dbapi_connection.broken:
         raise sa_exc.DisconnectionError("connection closed")
     checked_in_at = record.info.get("checked_in_at")
-    if checked_in_at is None or time.monotonic() - checked_in_at < IDLE_PING_SECONDS:
+    idle = checked_in_at is not None and time.monotonic() - checked_in_at >= IDLE_PING_SECONDS
+    if not (idle or _has_input(dbapi_connection)):
         return
     try:
         dbapi_connection.execute("SELECT 1")
@@ -581,8 +632,8 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: object) -> None:
 
 
 def postgres_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
-    """A pooled engine (psycopg 3; connections idle for a while are pinged before use) for a
-    PostgreSQL URL. Nothing is opened until first used."""
+    """A pooled engine (psycopg 3; pooled connections are checked before use, see
+    `_ping_if_idle`) for a PostgreSQL URL. Nothing is opened until first used."""
     parsed = postgres_url(url)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in parsed.query:
@@ -625,6 +676,12 @@ class PostgresUnitOfWork(SqlUnitOfWork):
         return attrs.evolve(done, fresh=done.fresh | fresh)
 
 
+def postgres_errors(url: str) -> ErrorTranslator:
+    """The error translator for a PostgreSQL URL: names the database with its password
+    redacted, and scrubs every form of the password from the driver's messages."""
+    return ErrorTranslator(f"PostgreSQL {redact(url)}", explain_postgres, password_forms(url))
+
+
 class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory):
     """Units of work on a PostgreSQL database, from a connection pool."""
 
@@ -640,11 +697,8 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory):
     ) -> Self:
         """Open ``postgresql://...``: create or upgrade the schema (`migrate`), or check that it
         is current. Raises `StorageError` when the server cannot be reached."""
-        password = postgres_url(url).password
-        secrets = (str(password), quote(str(password), safe="")) if password else ()
         engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
-        errors = ErrorTranslator(f"PostgreSQL {redact(url)}", explain_postgres, secrets)
-        factory = cls(engine, errors)
+        factory = cls(engine, postgres_errors(url))
         factory.prepare(migrate=migrate)
         return factory
 
@@ -658,5 +712,6 @@ __all__ = [
     "PostgresUnitOfWorkFactory",
     "explain_postgres",
     "postgres_engine",
+    "postgres_errors",
     "postgres_url",
 ]

@@ -39,6 +39,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     values,
 )
@@ -369,18 +370,45 @@ class SqlEventStore(SqlStore):
         rows.sort(key=lambda row: int(row.id))
         return rows
 
+    @operation("holding raw events")
+    def hold(self, ids: Collection[int]) -> set[int]:
+        e = reporting_events
+        held: set[int] = set()
+        for condition in self.ctx.id_filters(e.c.id, ids):
+            # FOR SHARE in id order (a plain read on SQLite, whose writers are serialised).
+            query = select(e.c.id).where(condition).order_by(e.c.id).with_for_update(read=True)
+            held.update(int(row[0]) for row in self.connection.execute(query))
+        return held
+
+    @operation("reading the accounts of raw events")
+    def owners(self, ids: Collection[int]) -> set[int]:
+        e = reporting_events
+        found: set[int] = set()
+        for condition in self.ctx.id_filters(e.c.id, ids):
+            query = select(e.c.account_id).where(condition, e.c.account_id.is_not(None))
+            found.update(int(row[0]) for row in self.connection.execute(query.distinct()))
+        return found
+
     @operation("reading raw events")
     def get(self, ids: Collection[int]) -> list[Event]:
         events = (event_from_row(row) for row in self._rows(ids))
         return [event for event in events if event is not None]
 
     @operation("removing raw events")
-    def remove(self, ids: Collection[int]) -> list[Event]:
+    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
         e = reporting_events
         removed: list[Row[Any]] = []
+        of_locked_accounts = or_(
+            e.c.account_id.is_(None), e.c.account_id.in_(sorted(set(account_ids)))
+        )
         for condition in self.ctx.id_filters(e.c.id, ids):
             # Lock the rows in id order before deleting them, so that removers cannot deadlock.
-            locked = select(e.c.id).where(condition).order_by(e.c.id).with_for_update()
+            locked = (
+                select(e.c.id)
+                .where(condition, of_locked_accounts)
+                .order_by(e.c.id)
+                .with_for_update()
+            )
             removed.extend(
                 self.connection.execute(delete(e).where(e.c.id.in_(locked)).returning(e))
             )
@@ -734,6 +762,7 @@ class SqlAccountStore(SqlStore):
             row.reporting_timezone,
             row.rollup_timezone,
             bool(row.read_path_enabled),
+            int(row.timezone_generation),
         )
 
     def _read(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
@@ -768,6 +797,7 @@ class SqlAccountStore(SqlStore):
             reporting_timezone=settings.timezone,
             rollup_timezone=settings.rollup_timezone,
             read_path_enabled=settings.read_path_enabled,
+            timezone_generation=settings.generation,
             updated_at=self.ctx.now(),
         )
         excluded = statement.excluded
@@ -778,6 +808,7 @@ class SqlAccountStore(SqlStore):
                     "reporting_timezone": excluded.reporting_timezone,
                     "rollup_timezone": excluded.rollup_timezone,
                     "read_path_enabled": excluded.read_path_enabled,
+                    "timezone_generation": excluded.timezone_generation,
                     "updated_at": excluded.updated_at,
                 },
             )

@@ -547,12 +547,14 @@ class SQLiteAccountStore(SqlAccountStore):
         for start in range(0, len(wanted), MAX_VARIABLES):
             part = wanted[start : start + MAX_VARIABLES]
             marks = ", ".join(["?"] * len(part))
-            for account_id, zone, rollup_zone, enabled in cursor.execute(
-                "SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled "
-                f"FROM reporting_rollup_accounts WHERE account_id IN ({marks})",
+            for account_id, zone, rollup_zone, enabled, generation in cursor.execute(
+                "SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled, "
+                f"timezone_generation FROM reporting_rollup_accounts WHERE account_id IN ({marks})",
                 part,
             ):
-                found[account_id] = AccountSettings(account_id, zone, rollup_zone, bool(enabled))
+                found[account_id] = AccountSettings(
+                    account_id, zone, rollup_zone, bool(enabled), int(generation)
+                )
         return {
             account_id: found.get(account_id) or AccountSettings(account_id)
             for account_id in wanted

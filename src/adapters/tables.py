@@ -87,6 +87,9 @@ rollup_accounts = Table(
     Column("rollup_timezone", String),
     Column("read_path_enabled", Boolean, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=False)),
+    #: +1 at every change of reporting_timezone: the identity of the zone setting (A -> B -> A
+    #: is a new generation), checked by backfills and rebuilds that span a change.
+    Column("timezone_generation", BigInteger, nullable=False, server_default="0"),
 )
 
 #: Exactly-once bookkeeping: one row per raw event folded into the rollups.

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from application.ports import Clock, Progress, UnitOfWorkFactory, iter_chunks
-from domain.errors import AccountNotConfiguredError, InvalidRangeError, RollupError
+from application.ports import AccountSettings, Clock, Progress, UnitOfWorkFactory, iter_chunks
+from domain.errors import AccountNotConfiguredError, InvalidRangeError, ZoneChangedError
 from domain.timezones import local_date, local_days, parse_timezone
 
 
@@ -22,6 +22,8 @@ class BackfillPlan:
     until: date | None
     first_event: date | None  #: local date of the account's first and last raw events
     last_event: date | None
+    #: the account's timezone generation the plan was made in: every chunk checks it
+    generation: int = 0
 
     @property
     def days(self) -> int:
@@ -47,6 +49,13 @@ def check_range(since: date | None, until: date | None) -> None:
             raise InvalidRangeError(f"{name} = {value!r}: must be a datetime.date")
     if since is not None and until is not None and since > until:
         raise InvalidRangeError(f"since {since} is after until {until}")
+
+
+def check_generation(plan: BackfillPlan, settings: AccountSettings) -> None:
+    """`ZoneChangedError` when the account's zone changed since `plan` was made (A -> B -> A
+    included: the days built before the change were cleared by it)."""
+    if settings.generation != plan.generation:
+        raise ZoneChangedError(plan.account_id, settings.timezone)
 
 
 @attrs.frozen
@@ -85,8 +94,12 @@ class Backfill:
         if since is None or since > until:
             if explicit_since:
                 raise InvalidRangeError(f"since {since} is after until {until}")
-            return BackfillPlan(account_id, settings.timezone, None, None, first, last)
-        return BackfillPlan(account_id, settings.timezone, since, until, first, last)
+            return BackfillPlan(
+                account_id, settings.timezone, None, None, first, last, settings.generation
+            )
+        return BackfillPlan(
+            account_id, settings.timezone, since, until, first, last, settings.generation
+        )
 
     def run(self, plan: BackfillPlan, progress: Progress | None = None) -> BackfillResult:
         """Carry out a plan. Each chunk of days is replaced atomically; a failure leaves the
@@ -98,12 +111,7 @@ class Backfill:
         events = rows = done = 0
         for chunk in iter_chunks(days, self.chunk_days):
             with self.uow_factory() as uow:
-                settings = uow.accounts.lock_exclusive(plan.account_id)
-                if settings.timezone != plan.timezone:
-                    raise RollupError(
-                        f"account {plan.account_id}: reporting_timezone changed to "
-                        f"{settings.timezone!r} during the backfill; run it again"
-                    )
+                check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
                 stats = uow.rollups.rebuild_days(plan.account_id, chunk)
                 uow.commit()
             events += stats.events

@@ -11,6 +11,7 @@ from application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
 from domain.errors import EventConflictError, InvalidEventError
 from domain.events import Event
 from domain.projection import project
+from domain.registry import rules_for
 from domain.timezones import parse_timezone
 
 
@@ -20,8 +21,11 @@ class RecordResult:
 
     stored: int  #: events newly written to the raw table
     duplicates: int  #: events already stored (same id and content), in the batch or before
-    rolled_up: int  #: events folded into the rollups by this call
+    rolled_up: int  #: events of supported names folded into the rollups by this call
     skipped: int  #: events of accounts without a reporting time zone (stored, not rolled up)
+    #: events whose name the registry does not know: stored, contributing nothing (in neither
+    #: `rolled_up` nor `skipped`)
+    unsupported: int = 0
 
 
 @attrs.frozen
@@ -94,12 +98,16 @@ class LiveRollup:
             to_fold = [event for event in batch if event.id in fresh]
             fold(uow, to_fold, zones, 1)
             uow.commit()
-        skipped = sum(1 for event in batch if event.account_id not in zones)
+        unsupported = {event.id for event in batch if not rules_for(event.name)}
+        skipped = sum(
+            1 for e in batch if e.account_id not in zones and e.id not in unsupported
+        )
         return RecordResult(
             stored=done.stored,
             duplicates=repeats + len(batch) - done.stored,
-            rolled_up=len(to_fold),
+            rolled_up=sum(1 for event in to_fold if event.id not in unsupported),
             skipped=skipped,
+            unsupported=len(unsupported),
         )
 
     def retract(self, event_ids: Iterable[int]) -> RetractResult:
@@ -112,9 +120,11 @@ class LiveRollup:
         if not ids:
             return RetractResult(0, 0, 0)
         with self.uow_factory() as uow:
-            accounts = {event.account_id for event in uow.events.get(ids)}
-            settings = uow.accounts.lock_shared(accounts)
-            removed = uow.events.remove(ids)
+            # Lock the accounts first (the global lock order), then delete only rows of those
+            # accounts: a row another transaction commits after `owners` read stays, as if this
+            # retraction had come before its record (its account's zone is not locked here).
+            settings = uow.accounts.lock_shared(uow.events.owners(ids))
+            removed = uow.events.remove(ids, settings.keys())
             unmarked = uow.ledger.unmark([(event.account_id, event.id) for event in removed])
             zones = zones_of(settings)
             to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]

@@ -24,13 +24,16 @@ class AccountSettings:
     """Per-account settings the library keeps.
 
     `rollup_timezone` is the zone the stored rollups are complete and correct in; None while they
-    are being rebuilt (reads then come from raw events).
+    are being rebuilt (reads then come from raw events). `generation` grows by one at every change
+    of `timezone` (A -> B -> A is two): work that read the settings before a change sees that the
+    days it built were cleared since, which comparing zone names cannot tell.
     """
 
     account_id: int
     timezone: str | None = None
     rollup_timezone: str | None = None
     read_path_enabled: bool = False
+    generation: int = 0
 
 
 @attrs.frozen
@@ -61,12 +64,31 @@ class EventStore(Protocol):
         """
         ...
 
+    def hold(self, ids: Collection[int]) -> set[int]:
+        """Of `ids` (events already stored, not by this unit of work), the ones still stored,
+        locked against `remove` until the transaction ends.
+
+        Only events this unit of work inserted, or held, may be marked applied: an event that a
+        concurrent retraction deleted must not be folded.
+        """
+        ...
+
     def get(self, ids: Collection[int]) -> list[Event]:
         """The stored events among `ids`, sorted by id."""
         ...
 
-    def remove(self, ids: Collection[int]) -> list[Event]:
-        """Delete the stored events among `ids`; return them, sorted by id."""
+    def owners(self, ids: Collection[int]) -> set[int]:
+        """The accounts of the stored raw rows among `ids` (rows that are not valid events
+        included). No lock."""
+        ...
+
+    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+        """Delete the stored rows among `ids` whose account is one of `account_ids` (locked by
+        the caller) or NULL; return the events among them, sorted by id.
+
+        A row of another account (committed after the caller read `owners`) stays: the
+        retraction is ordered before its record.
+        """
         ...
 
     def span(self, account_id: int) -> tuple[datetime, datetime] | None:
@@ -227,9 +249,9 @@ class UnitOfWork(Protocol):
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """The storing half of `record`: lock the events' accounts shared, store the events
-        (`EventStore.add`) and mark applied those of accounts with a reporting time zone
-        (`AppliedLedger.mark`). `store_stepwise` is the reference; a backend may do it in one
-        round trip."""
+        (`EventStore.add`), hold those stored before (`EventStore.hold`) and mark applied the
+        ones of accounts with a reporting time zone (`AppliedLedger.mark`). `store_stepwise` is
+        the reference; a backend may do it in fewer round trips."""
         ...
 
     def commit(self) -> None:
@@ -240,12 +262,18 @@ class UnitOfWork(Protocol):
 def store_stepwise(
     events: Sequence[Event], accounts: AccountStore, store: EventStore, ledger: AppliedLedger
 ) -> StoredBatch:
-    """`UnitOfWork.store_batch` from the stores' methods, one step at a time."""
+    """`UnitOfWork.store_batch` from the stores' methods, one step at a time: lock the accounts
+    shared, insert the new events, hold the ones already stored, and mark applied those of both
+    kinds that belong to accounts with a zone."""
     settings = accounts.lock_shared({event.account_id for event in events})
-    stored = store.add(events)
+    inserted = set(store.add(events))
+    kept = [event.id for event in events if event.id not in inserted]
+    present = inserted | (store.hold(kept) if kept else set())
     zoned = {account_id for account_id, s in settings.items() if s.timezone is not None}
-    fresh = ledger.mark([(e.account_id, e.id) for e in events if e.account_id in zoned])
-    return StoredBatch(settings, len(stored), fresh)
+    fresh = ledger.mark(
+        [(e.account_id, e.id) for e in events if e.account_id in zoned and e.id in present]
+    )
+    return StoredBatch(settings, len(inserted), fresh)
 
 
 class UnitOfWorkFactory(Protocol):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from application.backfill import Backfill, BackfillResult
+from application.backfill import Backfill, BackfillResult, check_generation
 from application.ports import AccountSettings, Progress, UnitOfWorkFactory
 from domain.timezones import parse_timezone
 
@@ -42,7 +42,12 @@ class AccountSettingsService:
             if settings.timezone != timezone:
                 uow.rollups.clear_account(account_id)
                 uow.ledger.clear_account(account_id)
-                settings = attrs.evolve(settings, timezone=timezone, rollup_timezone=None)
+                settings = attrs.evolve(
+                    settings,
+                    timezone=timezone,
+                    rollup_timezone=None,
+                    generation=settings.generation + 1,
+                )
                 uow.accounts.save(settings)
                 uow.commit()
         if timezone is None or not rebuild or settings.rollup_timezone == timezone:
@@ -50,14 +55,17 @@ class AccountSettingsService:
         return self.rebuild(account_id, progress)
 
     def rebuild(self, account_id: int, progress: Progress | None = None) -> BackfillResult:
-        """Rebuild every day of the account, through today, then mark its rollups current."""
+        """Rebuild every day of the account, through today, then mark its rollups current.
+
+        `ZoneChangedError` (nothing marked current) when the zone changes while it runs.
+        """
         plan = self.backfill.plan(account_id, through_today=True)
         result = self.backfill.run(plan, progress)
         with self.uow_factory() as uow:
             settings = uow.accounts.lock_exclusive(account_id)
-            if settings.timezone == plan.timezone:
-                uow.accounts.save(attrs.evolve(settings, rollup_timezone=plan.timezone))
-                uow.commit()
+            check_generation(plan, settings)
+            uow.accounts.save(attrs.evolve(settings, rollup_timezone=plan.timezone))
+            uow.commit()
         return result
 
     def enable_read_path(self, account_id: int, enabled: bool = True) -> AccountSettings:

@@ -9,6 +9,7 @@ from domain.errors import (
     InvalidTimezoneError,
     RollupError,
     StorageError,
+    ZoneChangedError,
 )
 from domain.events import Event
 from domain.metrics import DIMENSION_FIELDS, DimensionType, Metric, MetricContribution, RollupKey
@@ -33,6 +34,7 @@ __all__ = [
     "RollupError",
     "RollupKey",
     "StorageError",
+    "ZoneChangedError",
     "aggregate",
     "event_names",
     "local_date",

@@ -67,6 +67,19 @@ class EventConflictError(RollupError):
         )
 
 
+class ZoneChangedError(RollupError):
+    """The account's reporting zone changed while a backfill or rebuild of it ran: the days it
+    had built were cleared, so its work is void. Nothing is marked current; run it again."""
+
+    def __init__(self, account_id: int, timezone: str | None) -> None:
+        self.account_id = account_id
+        self.timezone = timezone
+        super().__init__(
+            f"account {account_id}: reporting_timezone changed (now {timezone!r}) while its "
+            "rollups were being rebuilt; run the backfill or rebuild again"
+        )
+
+
 class ConfigurationError(RollupError):
     """The library was configured wrongly (bad database URL, unknown backend...)."""
 

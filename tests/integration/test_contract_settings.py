@@ -34,7 +34,9 @@ def test_set_timezone_rebuilds_through_today(backend: Rollups) -> None:
     assert result is not None
     assert result.events == 4
     assert (result.plan.since, result.plan.until) == (date(2026, 11, 19), date(2026, 11, 23))
-    assert backend.account(1) == AccountSettings(1, "America/New_York", "America/New_York", False)
+    assert backend.account(1) == AccountSettings(
+        1, "America/New_York", "America/New_York", False, generation=1
+    )
     assert_rollups_match(backend, 1, "America/New_York", EVENTS)
 
 
@@ -45,7 +47,7 @@ def test_invalid_zone_changes_nothing(backend: Rollups, bad: object) -> None:
     rows = backend.rows(1)
     with pytest.raises(InvalidTimezoneError):
         backend.set_timezone(1, bad)  # type: ignore[arg-type]
-    assert backend.account(1) == AccountSettings(1, "UTC", "UTC", False)
+    assert backend.account(1) == AccountSettings(1, "UTC", "UTC", False, generation=1)
     assert backend.rows(1) == rows
 
 
@@ -53,7 +55,7 @@ def test_none_clears_the_zone_and_the_rollups(backend: Rollups) -> None:
     backend.record(EVENTS)
     backend.set_timezone(1, "UTC")
     assert backend.set_timezone(1, None) is None
-    assert backend.account(1) == AccountSettings(1, None, None, False)
+    assert backend.account(1) == AccountSettings(1, None, None, False, generation=2)
     assert backend.rows(1) == []
     assert backend.record([event(5)]).skipped == 1
     assert backend.retract([1]).rolled_back == 0
@@ -85,7 +87,7 @@ def test_rebuild_false_leaves_rollups_empty_until_rebuild(backend: Rollups) -> N
     backend.record(EVENTS)
     backend.set_timezone(1, "UTC")
     assert backend.set_timezone(1, "Asia/Tokyo", rebuild=False) is None
-    assert backend.account(1) == AccountSettings(1, "Asia/Tokyo", None, False)
+    assert backend.account(1) == AccountSettings(1, "Asia/Tokyo", None, False, generation=2)
     assert backend.rows(1) == []
     late = event(9, "reply_time", value=1, at=utc(2026, 11, 21, 1))
     assert backend.record([late]).rolled_up == 1
@@ -126,20 +128,20 @@ def test_other_accounts_are_untouched(backend: Rollups) -> None:
     backend.set_timezone(1, "Asia/Tokyo")
     backend.set_timezone(1, None)
     assert backend.rows(2) == rows
-    assert backend.account(2) == AccountSettings(2, "UTC", "UTC", False)
+    assert backend.account(2) == AccountSettings(2, "UTC", "UTC", False, generation=1)
     assert backend.record([other]).rolled_up == 0
 
 
 def test_enable_read_path(backend: Rollups) -> None:
     backend.set_timezone(1, "UTC")
-    assert backend.enable_read_path(1) == AccountSettings(1, "UTC", "UTC", True)
+    assert backend.enable_read_path(1) == AccountSettings(1, "UTC", "UTC", True, generation=1)
     assert backend.account(1).read_path_enabled is True
-    assert backend.enable_read_path(1, False) == AccountSettings(1, "UTC", "UTC", False)
-    assert backend.account(1) == AccountSettings(1, "UTC", "UTC", False)
+    assert backend.enable_read_path(1, False) == AccountSettings(1, "UTC", "UTC", False, 1)
+    assert backend.account(1) == AccountSettings(1, "UTC", "UTC", False, generation=1)
     backend.enable_read_path(2)
     assert backend.account(2) == AccountSettings(2, None, None, True)
     backend.set_timezone(2, "UTC")
-    assert backend.account(2) == AccountSettings(2, "UTC", "UTC", True)
+    assert backend.account(2) == AccountSettings(2, "UTC", "UTC", True, generation=1)
 
 
 def test_account_store(backend: Rollups) -> None:
@@ -158,9 +160,9 @@ def test_account_store(backend: Rollups) -> None:
     with backend.uow_factory() as uow:
         assert uow.accounts.lock_shared([3]) == {3: AccountSettings(3, "UTC", None, True)}
         uow.accounts.lock_exclusive(3)
-        uow.accounts.save(AccountSettings(3, "Asia/Tokyo", "Asia/Tokyo", False))
+        uow.accounts.save(AccountSettings(3, "Asia/Tokyo", "Asia/Tokyo", False, generation=7))
         uow.commit()
-    assert backend.account(3) == AccountSettings(3, "Asia/Tokyo", "Asia/Tokyo", False)
+    assert backend.account(3) == AccountSettings(3, "Asia/Tokyo", "Asia/Tokyo", False, 7)
 
 
 # --- open_rollups ----------------------------------------------------------------------------
@@ -177,7 +179,7 @@ def test_everything_survives_reopening(
     rows = backend.rows(1)
     backend.close()
     with open_backend() as reopened:
-        assert reopened.account(1) == AccountSettings(1, "Asia/Tokyo", "Asia/Tokyo", True)
+        assert reopened.account(1) == AccountSettings(1, "Asia/Tokyo", "Asia/Tokyo", True, 1)
         assert reopened.rows(1) == rows
         assert reopened.record(EVENTS).rolled_up == 0
         assert reopened.verify(1) == []

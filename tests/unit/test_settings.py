@@ -47,7 +47,7 @@ def test_none_clears_the_zone_and_the_rollups(rollups: Rollups, db: InMemoryData
     rollups.record(EVENTS)
     rollups.set_timezone(1, "UTC")
     assert rollups.set_timezone(1, None) is None
-    assert rollups.account(1) == AccountSettings(1, None, None, False)
+    assert rollups.account(1) == AccountSettings(1, None, None, False, generation=2)
     assert rollups.rows(1) == []
     assert db.applied == {}
     assert db.members.get(1, {}) == {}

@@ -1,0 +1,153 @@
+"""Forced interleavings on PostgreSQL: each test holds a lock on a side connection so that two
+library calls on their own connections meet at exactly the moment that used to break the
+invariant, then releases it and checks the rollups against a plain aggregation of the raw rows.
+
+Every test here failed on the code before the fix it names (issue 8, items 1, 2 and 4).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from adapters import open_rollups
+from application.service import Rollups
+from tests.builders import event, utc
+from tests.conftest import create_database, drop_database, fixed_clock
+from tests.integration import workers
+
+pytestmark = pytest.mark.postgres
+
+T = TypeVar("T")
+WAIT_SECONDS = 30
+
+
+@pytest.fixture
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh, migrated database for one test, dropped afterwards."""
+    name, url = create_database(postgres_server_url)
+    try:
+        open_rollups(url, clock=fixed_clock).close()
+        yield url
+    finally:
+        drop_database(postgres_server_url, name)
+
+
+@pytest.fixture
+def connect(database_url: str) -> Iterator[Callable[[], Rollups]]:
+    """Opens `Rollups` instances (each with its own pool) on the test's database."""
+    opened: list[Rollups] = []
+
+    def opener() -> Rollups:
+        rollups = open_rollups(database_url, migrate=False, clock=fixed_clock)
+        opened.append(rollups)
+        return rollups
+
+    yield opener
+    for rollups in opened:
+        rollups.close()
+
+
+@pytest.fixture
+def side(database_url: str) -> Iterator[psycopg.Connection[Any]]:
+    """A plain connection that holds locks for the test (in an open transaction)."""
+    with psycopg.connect(database_url) as connection:
+        yield connection
+
+
+def waiting_for_locks(url: str) -> int:
+    """Sessions of this database waiting for a heavyweight lock (row locks included)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def start_blocked(
+    pool: ThreadPoolExecutor, url: str, call: Callable[[], T], waiting: int = 1
+) -> Future[T]:
+    """Run `call` in a thread and return once `waiting` sessions wait for a lock (the call has
+    reached the held lock); fail if the call finishes or never blocks."""
+    future = pool.submit(call)
+    deadline = time.monotonic() + WAIT_SECONDS
+    while waiting_for_locks(url) < waiting:
+        if future.done():
+            future.result()  # raises the call's error, if any
+            pytest.fail("the call finished without waiting for the held lock")
+        if time.monotonic() > deadline:
+            pytest.fail("the call never reached the held lock")
+        time.sleep(0.01)
+    return future
+
+
+def assert_exact(url: str, rollups: Rollups, account_id: int, zone: str = "UTC") -> None:
+    """The account's rollups equal a plain aggregation of its raw rows."""
+    raw = workers.read_raw(url, account_id)
+    stored = workers.as_reference(rollups.rows(account_id))
+    assert workers.differences(stored, workers.reference_rows(raw, zone)) == []
+    assert rollups.verify(account_id) == []
+
+
+def test_retract_racing_a_record_of_the_same_id_takes_back_what_it_deletes(
+    database_url: str, connect: Callable[[], Rollups], side: psycopg.Connection[Any]
+) -> None:
+    """Item 1. retract([E, F]) reads the raw rows (F only: E is not stored yet), then waits for
+    F's account; meanwhile record(E) of another account commits. The retraction must not delete
+    E while leaving its contribution (it used to: E's account was never locked or unfolded)."""
+    writer, retracter = connect(), connect()
+    writer.set_timezone(1, "UTC")
+    writer.set_timezone(2, "UTC")
+    e = event(10, "conversation_resolved", value=30.0, account_id=1, at=utc(2026, 11, 20, 9))
+    f = event(20, "reply_time", value=5.0, account_id=2, at=utc(2026, 11, 20, 9))
+    writer.record([f])
+    side.execute("SELECT 1 FROM reporting_rollup_accounts WHERE account_id = 2 FOR UPDATE")
+    with ThreadPoolExecutor(1) as pool:
+        retraction = start_blocked(pool, database_url, lambda: retracter.retract([10, 20]))
+        assert writer.record([e]).rolled_up == 1  # account 1 is not locked by anyone
+        side.commit()
+        result = retraction.result(WAIT_SECONDS)
+    assert result.retracted >= 1
+    assert_exact(database_url, writer, 1)
+    assert_exact(database_url, writer, 2)
+    # Whatever the retraction decided about E, a later retraction takes it back exactly once.
+    writer.retract([10])
+    assert writer.rows(1) == []
+    assert_exact(database_url, writer, 1)
+
+
+def test_redelivery_racing_a_retract_never_folds_a_deleted_event(
+    database_url: str, connect: Callable[[], Rollups], side: psycopg.Connection[Any]
+) -> None:
+    """Item 2. A batch redelivers E (stored, applied) with a new event H. The batch is held
+    after its raw insert, waiting on H's applied mark (an uncommitted mark on the side
+    connection); a retraction of E commits meanwhile. The batch must not mark and fold E,
+    which is no longer stored (it used to: E ended up counted, not stored, and with a stale
+    mark that kept a later legitimate record of E from ever being folded)."""
+    writer, retracter = connect(), connect()
+    writer.set_timezone(1, "UTC")
+    h = event(5, "reply_time", value=7.0, account_id=1, at=utc(2026, 11, 20, 8))
+    e = event(10, "conversation_resolved", value=30.0, account_id=1, at=utc(2026, 11, 20, 9))
+    writer.record([e])
+    side.execute(
+        "INSERT INTO reporting_rollup_applied_events (account_id, event_id) VALUES (1, 5)"
+    )
+    with ThreadPoolExecutor(2) as pool:
+        batch = start_blocked(pool, database_url, lambda: writer.record([h, e]))
+        retraction = pool.submit(retracter.retract, [10])
+        retracted = retraction.result(WAIT_SECONDS)  # it does not wait for the held batch
+        side.rollback()
+        batch.result(WAIT_SECONDS)
+    assert retracted.retracted == 1
+    assert_exact(database_url, writer, 1)
+    # A legitimate later record of E is stored and folded exactly once.
+    writer.record([e])
+    assert_exact(database_url, writer, 1)
+    assert {key.metric for key, _ in writer.rows(1)} >= {"resolutions_count", "reply_time"}
