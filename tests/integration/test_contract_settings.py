@@ -10,7 +10,12 @@ import pytest
 from adapters import open_rollups
 from application.ports import AccountSettings
 from application.service import Rollups
-from domain.errors import AccountNotConfiguredError, ConfigurationError, InvalidTimezoneError
+from domain.errors import (
+    AccountNotConfiguredError,
+    ConfigurationError,
+    InvalidTimezoneError,
+    ZoneChangedError,
+)
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 from tests.reference import assert_rollups_match
@@ -227,3 +232,68 @@ def test_configuration_errors_do_not_show_passwords() -> None:
     with pytest.raises(ConfigurationError) as caught:
         open_rollups("mysql://user:s3cret@localhost/db")
     assert "s3cret" not in str(caught.value)
+
+
+# --- a zone change while a rebuild runs ------------------------------------------------------
+
+
+def test_zone_changed_away_and_back_during_a_rebuild_is_never_marked_current(
+    backend_name: str, open_backend: Callable[..., Rollups]
+) -> None:
+    """Issue 8, item 3. While `rebuild` runs chunk by chunk, a second caller sets the zone to B
+    and back to A with rebuild=False, clearing the days already built. The rebuild must not
+    mark the rollups current in A (it used to: the zone names compared equal, and reports
+    were served from rollups that missed the first chunk's events)."""
+    builder = open_backend(chunk_days=2)
+    other = builder if backend_name == "memory" else open_backend()  # memory: one database
+    resolutions = [
+        event(100 + n, "conversation_resolved", value=60.0, at=utc(2026, 11, 10 + n, 12))
+        for n in range(10)
+    ]
+    builder.record(resolutions)
+    builder.set_timezone(1, "UTC", rebuild=False)
+    builder.enable_read_path(1)
+    changed: list[date] = []
+
+    def change_zone_after_the_first_chunk(done: int, total: int, day: date) -> None:
+        if not changed:
+            other.set_timezone(1, "Asia/Tokyo", rebuild=False)
+            other.set_timezone(1, "UTC", rebuild=False)
+        changed.append(day)
+
+    with pytest.raises(ZoneChangedError):
+        builder.rebuild(1, change_zone_after_the_first_chunk)
+    assert changed, "the rebuild ran no chunk"
+    settings = builder.account(1)
+    assert (settings.timezone, settings.rollup_timezone) == ("UTC", None)
+    report = builder.reports.summary(1, "account", date(2026, 11, 1), date(2026, 11, 30))
+    assert report.source.value == "raw"
+    assert report.rows[0].resolutions_count == 10
+    # Run again, undisturbed: current, exact, and served from rollups.
+    builder.rebuild(1)
+    assert builder.account(1).rollup_timezone == "UTC"
+    assert builder.verify(1) == []
+    report = builder.reports.summary(1, "account", date(2026, 11, 1), date(2026, 11, 30))
+    assert (report.source.value, report.rows[0].resolutions_count) == ("rollups", 10)
+
+
+def test_a_backfill_spanning_a_zone_change_away_and_back_stops(
+    backend_name: str, open_backend: Callable[..., Rollups]
+) -> None:
+    """The same for `backfill`: the chunk after the change raises instead of going on in a
+    generation whose earlier days were cleared."""
+    builder = open_backend(chunk_days=2)
+    other = builder if backend_name == "memory" else open_backend()
+    builder.record(EVENTS)
+    builder.set_timezone(1, "UTC")
+    calls: list[int] = []
+
+    def change_zone_once(done: int, total: int, day: date) -> None:
+        if not calls:
+            other.set_timezone(1, "Asia/Tokyo", rebuild=False)
+            other.set_timezone(1, "UTC", rebuild=False)
+        calls.append(done)
+
+    with pytest.raises(ZoneChangedError):
+        builder.backfill(1, date(2026, 11, 15), date(2026, 11, 22), change_zone_once)
+    assert calls == [2]
