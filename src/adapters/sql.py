@@ -33,14 +33,17 @@ from sqlalchemy import (
     Integer,
     Row,
     Table,
+    and_,
     any_,
     bindparam,
+    case,
     column,
     delete,
     func,
     literal,
     or_,
     select,
+    type_coerce,
     values,
 )
 from sqlalchemy import exc as sa_exc
@@ -49,7 +52,13 @@ from sqlalchemy.sql.dml import Insert
 
 from adapters import migrate as migrations
 from adapters.clock import system_clock
-from adapters.sql_aggregation import aggregate_select, members_select, naive_utc
+from adapters.sql_aggregation import (
+    aggregate_select,
+    created_at_in_range,
+    members_select,
+    naive_utc,
+    valid_event_row,
+)
 from adapters.sql_reports import SqlReportStore
 from adapters.tables import (
     reporting_events,
@@ -259,8 +268,19 @@ def event_row(event: Event, now: datetime) -> dict[str, Any]:
     }
 
 
+def event_columns() -> list[ColumnElement[Any]]:
+    """The `reporting_events` columns to read rows for `event_from_row` and `conflict` with:
+    a `created_at` outside the accepted range reads as NULL, so that a PostgreSQL timestamp
+    Python cannot hold (year 10000 on, BC, +-infinity), which the driver fails to load, makes
+    the row "not an event" instead of failing the read."""
+    e = reporting_events
+    guarded = type_coerce(case((and_(*created_at_in_range()), e.c.created_at)), DateTime())
+    return [guarded.label("created_at") if c.name == "created_at" else c for c in e.c]
+
+
 def stored_fields(row: Any) -> dict[str, Any]:
-    """A raw row's compared fields, with created_at aware."""
+    """A raw row's compared fields, with created_at aware (None when it is NULL or, read
+    through `event_columns`, outside the accepted range)."""
     fields = {name: getattr(row, name) for name in EVENT_FIELDS}
     if fields["created_at"] is not None:
         fields["created_at"] = aware(fields["created_at"])
@@ -268,7 +288,10 @@ def stored_fields(row: Any) -> dict[str, Any]:
 
 
 def event_from_row(row: Any) -> Event | None:
-    """The `Event` a raw row holds, or None when the row cannot be one (NULL name...)."""
+    """The `Event` a raw row holds, or None when the row cannot be one: `Event` applies the
+    accepted ranges of `domain.limits` (the rule `valid_event_row` states in SQL), so a row
+    outside them (NULL name, year 1, a value of 1e308...) is not an event and contributes
+    nothing."""
     fields = stored_fields(row)
     if fields["created_at"] is None:
         return None
@@ -440,10 +463,12 @@ class SqlEventStore(SqlStore):
 
     @operation("reading the span of raw events")
     def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+        """First and last `created_at` of the account's raw rows that can be events (rows
+        outside the accepted ranges contribute nothing, so they widen no range)."""
         e = reporting_events
         first, last = self.connection.execute(
             select(func.min(e.c.created_at), func.max(e.c.created_at)).where(
-                e.c.account_id == account_id
+                e.c.account_id == account_id, *valid_event_row()
             )
         ).one()
         if first is None or last is None:

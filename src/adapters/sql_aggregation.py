@@ -4,8 +4,9 @@ One query builder serves the backfill (rebuild a day's rows and members), `verif
 from raw events, on SQLite and PostgreSQL alike. The rules come from `domain.registry.RULES` and
 the dimensions from `domain.metrics.DIMENSION_FIELDS`, so the SQL cannot drift from the live path.
 Raw rows with a NULL or unknown name contribute nothing; NULL values count as 0. Rows that
-cannot be an `Event` (a non-positive id, a non-finite value) contribute nothing either, exactly as
-the live path, which only ever sees valid events, would have it.
+cannot be an `Event` (outside the ranges of `domain.limits`: a non-positive id, a value beyond
+1e9 s, a created_at before 1900 or from 2200 on...) contribute nothing either, exactly as the
+live path, which only ever sees valid events, would have it (`valid_event_row`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
     CTE,
+    Boolean,
     ColumnElement,
     Integer,
     Select,
@@ -33,8 +36,18 @@ from sqlalchemy import (
 )
 from sqlalchemy import DateTime as SADateTime
 from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from adapters.tables import reporting_events
+from domain.limits import (
+    MAX_ABS_VALUE,
+    MAX_CREATED_AT,
+    MAX_NAME_LENGTH,
+    MAX_REFERENCE_ID,
+    MIN_CREATED_AT,
+)
 from domain.metrics import DIMENSION_FIELDS, Metric
 from domain.registry import RULES, Payload
 
@@ -77,19 +90,65 @@ def _rules_cte(metrics: Collection[Metric] | None) -> CTE:
     )
 
 
-#: The largest finite float: `abs(x) <= _MAX_FLOAT` is false for NaN and the infinities.
-_MAX_FLOAT = 1.7976931348623157e308
+def _naive_literal(instant: datetime) -> ColumnElement[datetime]:
+    """A UTC instant as an inline timestamp literal ('YYYY-MM-DD HH:MM:SS'): PostgreSQL casts
+    it to `timestamp`, SQLite compares it with its stored text (the same form, plus
+    microseconds), and the statements compiled once with bound parameters carry no datetime."""
+    return literal_column(f"'{naive_utc(instant):%Y-%m-%d %H:%M:%S}'", SADateTime())
+
+
+def created_at_in_range() -> list[ColumnElement[bool]]:
+    """MIN_CREATED_AT <= `reporting_events.created_at` < MAX_CREATED_AT (`domain.limits`)."""
+    created_at = reporting_events.c.created_at
+    return [
+        created_at >= _naive_literal(MIN_CREATED_AT),
+        created_at < _naive_literal(MAX_CREATED_AT),
+    ]
+
+
+class _HasNoNul(FunctionElement[bool]):
+    """`name` holds no NUL character: SQLite text can (its `length()` stops at the first one),
+    PostgreSQL text cannot, so there the condition is true."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_HasNoNul)
+def _has_no_nul(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> str:
+    return "true"
+
+
+@compiles(_HasNoNul, "sqlite")
+def _has_no_nul_sqlite(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(instr({compiler.process(element.clauses, **kw)}, char(0)) = 0)"
 
 
 def valid_event_row() -> list[ColumnElement[bool]]:
-    """Conditions a `reporting_events` row must meet to be a valid `Event` (besides a supported
-    name and the account): positive ids where present, finite values where present."""
+    """Conditions a `reporting_events` row must meet to be a valid `Event`, with the ranges of
+    `domain.limits`: positive ids (at most the reference's INTEGER for user, inbox and
+    conversation), values within +-MAX_ABS_VALUE where present (so never NaN or infinite),
+    MIN_CREATED_AT <= created_at < MAX_CREATED_AT, a name of 1 to MAX_NAME_LENGTH characters
+    without NUL.
+
+    Rows failing them contribute nothing to any aggregation and are outside `EventStore.span`,
+    as if they were not stored. (The aggregations also count only names the registry knows,
+    which covers a name's remaining rules: not blank, valid UTF-8.)
+    """
     e = reporting_events
-    conditions: list[ColumnElement[bool]] = [e.c.id > 0]
+    conditions: list[ColumnElement[bool]] = [
+        e.c.id > 0,
+        *created_at_in_range(),
+        e.c.name.is_not(None),
+        func.char_length(e.c.name).between(1, MAX_NAME_LENGTH),
+        _HasNoNul(e.c.name),
+    ]
     for field in ("user_id", "inbox_id", "conversation_id"):
-        conditions.append(or_(e.c[field].is_(None), e.c[field] > 0))
+        conditions.append(or_(e.c[field].is_(None), e.c[field].between(1, MAX_REFERENCE_ID)))
     for field in ("value", "value_in_business_hours"):
-        conditions.append(or_(e.c[field].is_(None), func.abs(e.c[field]) <= _MAX_FLOAT))
+        conditions.append(
+            or_(e.c[field].is_(None), e.c[field].between(-MAX_ABS_VALUE, MAX_ABS_VALUE))
+        )
     return conditions
 
 
