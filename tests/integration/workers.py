@@ -373,6 +373,8 @@ _REFERENCE_RULES: dict[str, list[tuple[str, str]]] = {
     "conversation_bot_resolved": [("bot_resolutions_count", "count")],
     HANDOFF: [("bot_handoffs_count", "distinct")],
 }
+#: Names that contribute to some rollup (the others are recorded as `unsupported`).
+SUPPORTED_NAMES = frozenset(_REFERENCE_RULES)
 
 
 def read_raw(url: str, account_id: int) -> list[RawRow]:
@@ -522,3 +524,104 @@ def wait_until(condition: Any, timeout: float, what: str, interval: float = 0.01
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+# --- the stress run: paired record/retract, redelivery, rebuilds and zone flips -------------
+
+
+@attrs.frozen
+class StressScenario:
+    """Two accounts; the same ids recorded, redelivered and retracted by racing processes, while
+    one account is rebuilt over and over and its zone flipped away and back without rebuilds."""
+
+    seed: int = 20261201
+    steady: tuple[int, str] = (31, "America/New_York")  #: recorded, retracted, backfilled
+    flipped: tuple[int, str] = (32, "Asia/Kolkata")  #: also rebuilt while its zone flips
+    detour_zone: str = "Pacific/Chatham"
+    first_day: date = date(2026, 10, 30)
+    days: int = 4
+    events_per_account: int = 400
+    rounds: int = 2  #: passes the recorder makes over the ids
+
+    def events(self) -> dict[int, Event]:
+        """Every event of the run, by id (the steady account's first)."""
+        found: dict[int, Event] = {}
+        for number, (account_id, zone) in enumerate((self.steady, self.flipped)):
+            for event in make_events(
+                self.seed + number,
+                1 + number * self.events_per_account,
+                self.events_per_account,
+                account_id,
+                zone,
+                self.first_day,
+                self.days,
+                conversations=15,
+            ):
+                found[event.id] = event
+        return found
+
+
+def run_stress_role(
+    url: str,
+    scenario: StressScenario,
+    role: str,
+    barrier: Any,
+    cursor: Any,
+    finished: Any,
+    results: Any,
+) -> None:
+    """One racer of the stress run. The "recorder" walks the ids in order, one event per call
+    (with the next id redelivered), publishing the id it is at in `cursor`; the "retracter"
+    retracts the ids at the cursor and the "redeliverer" records them again, so that their calls
+    collide with the recorder's; the "rebuilder" rebuilds the flipped account and backfills the
+    steady one; the "flipper" moves the flipped account's zone away and back with
+    rebuild=False. Every role but the recorder runs until `finished` is set."""
+
+    def work() -> dict[str, int]:
+        from domain.errors import ZoneChangedError
+
+        events = scenario.events()
+        ids = sorted(events)
+        rng = random.Random(f"{scenario.seed}-{role}")
+        done: Counter[str] = Counter()
+
+        def around_cursor(*offsets: int) -> list[int]:
+            at = int(cursor.value)
+            return [at + offset for offset in offsets if at + offset in events]
+
+        with open_rollups(url, migrate=False, clock=fixed_clock, chunk_days=1) as rollups:
+            barrier.wait(timeout=120)
+            if role == "recorder":
+                for _ in range(scenario.rounds):
+                    for index, event_id in enumerate(ids):
+                        cursor.value = event_id
+                        batch = [events[i] for i in ids[index : index + 2]]
+                        done.update(attrs.asdict(rollups.record(batch)))
+                finished.set()
+            while role != "recorder" and not finished.is_set():
+                if role == "retracter":
+                    done.update(attrs.asdict(rollups.retract(around_cursor(0, 1, -1))))
+                elif role == "redeliverer":
+                    batch = [events[i] for i in around_cursor(-1, 0, -2)]
+                    done.update(attrs.asdict(rollups.record(batch)))
+                elif role == "rebuilder":
+                    try:
+                        rollups.rebuild(scenario.flipped[0])
+                        done["rebuilds"] += 1
+                    except ZoneChangedError:
+                        done["rebuilds_interrupted"] += 1
+                    rollups.backfill(
+                        scenario.steady[0],
+                        scenario.first_day,
+                        scenario.first_day + timedelta(days=scenario.days - 1),
+                    )
+                    done["backfills"] += 1
+                elif role == "flipper":
+                    account_id, zone = scenario.flipped
+                    rollups.set_timezone(account_id, scenario.detour_zone, rebuild=False)
+                    rollups.set_timezone(account_id, zone, rebuild=False)
+                    done["flips"] += 1
+                    time.sleep(rng.uniform(0, 0.05))
+        return dict(done)
+
+    _report(results, role, work)
