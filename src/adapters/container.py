@@ -20,16 +20,38 @@ from application.settings import AccountSettingsService
 from application.verify import Verify
 
 
-def _sqlite_factory(url: str, migrate: bool) -> Any:
+def _with_reference_indexes(factory: Any, migrate: bool, reference_indexes: bool) -> Any:
+    """With `reference_indexes`, create (`migrate`) or require the reference application's
+    `reporting_events` indexes; on failure release the factory's engine and raise."""
+    if not reference_indexes:
+        return factory
+    from adapters import migrate as migrations
+
+    try:
+        if migrate:
+            with factory.errors("creating the reference indexes"):
+                migrations.add_reference_indexes(factory.engine)
+        else:
+            with factory.errors("checking the reference indexes"):
+                migrations.require_reference_indexes(factory.engine)
+    except BaseException:
+        factory.close()
+        raise
+    return factory
+
+
+def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
     from adapters.sqlite import SQLiteUnitOfWorkFactory
 
-    return SQLiteUnitOfWorkFactory.from_url(url, migrate=migrate)
+    factory = SQLiteUnitOfWorkFactory.from_url(url, migrate=migrate)
+    return _with_reference_indexes(factory, migrate, reference_indexes)
 
 
-def _postgres_factory(url: str, migrate: bool) -> Any:
+def _postgres_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
     from adapters.postgres import PostgresUnitOfWorkFactory
 
-    return PostgresUnitOfWorkFactory.from_url(url, migrate=migrate)
+    factory = PostgresUnitOfWorkFactory.from_url(url, migrate=migrate)
+    return _with_reference_indexes(factory, migrate, reference_indexes)
 
 
 def _closer(uow_factory: Any) -> Any:
@@ -41,7 +63,8 @@ def _migrator(uow_factory: Any) -> Any:
 
 
 class ApplicationContainer(containers.DeclarativeContainer):
-    """Providers for one database. `config`: url, backend, migrate, chunk_days."""
+    """Providers for one database. `config`: url, backend, migrate, reference_indexes,
+    chunk_days."""
 
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
@@ -49,8 +72,12 @@ class ApplicationContainer(containers.DeclarativeContainer):
     uow_factory = providers.Selector(
         config.backend,
         memory=providers.Singleton(InMemoryUnitOfWorkFactory),
-        sqlite=providers.Singleton(_sqlite_factory, config.url, config.migrate),
-        postgres=providers.Singleton(_postgres_factory, config.url, config.migrate),
+        sqlite=providers.Singleton(
+            _sqlite_factory, config.url, config.migrate, config.reference_indexes
+        ),
+        postgres=providers.Singleton(
+            _postgres_factory, config.url, config.migrate, config.reference_indexes
+        ),
     )
     live = providers.Factory(LiveRollup, uow_factory=uow_factory)
     backfill = providers.Factory(
@@ -75,12 +102,18 @@ class ApplicationContainer(containers.DeclarativeContainer):
 
 
 def build_container(
-    url: str, *, migrate: bool = True, chunk_days: int = 31
+    url: str, *, migrate: bool = True, reference_indexes: bool = False, chunk_days: int = 31
 ) -> ApplicationContainer:
     """A container configured for the database at `url`."""
     parsed = DatabaseURL.parse(url)
     container = ApplicationContainer()
     container.config.from_dict(
-        {"url": parsed.url, "backend": parsed.backend, "migrate": migrate, "chunk_days": chunk_days}
+        {
+            "url": parsed.url,
+            "backend": parsed.backend,
+            "migrate": migrate,
+            "reference_indexes": reference_indexes,
+            "chunk_days": chunk_days,
+        }
     )
     return container

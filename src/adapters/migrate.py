@@ -4,23 +4,32 @@ The version table is `reporting_rollup_alembic_version`, so a host's own `alembi
 never read or written. On PostgreSQL a transaction-level advisory lock serialises concurrent
 migrators (two processes opening a fresh database at once); on SQLite `BEGIN IMMEDIATE` does.
 Each upgrade runs in one transaction: a failure leaves the schema as it was.
+
+A new database gets the `reporting_events` indexes the library's queries use; the reference
+application's full set is an option (`add_reference_indexes`, ``rollups migrate
+--reference-indexes``) for a database a reference-schema host will share. Messages name the
+database with its passwords redacted (`adapters.urls.redact`).
 """
 
 from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, inspect, text
 
-from adapters.urls import DatabaseURL
+from adapters.tables import REFERENCE_EVENT_INDEXES
+from adapters.urls import DatabaseURL, redact
 from domain.errors import ConfigurationError, StorageError
+
+if TYPE_CHECKING:
+    from adapters.sql import ErrorTranslator
 
 VERSION_TABLE: Final = "reporting_rollup_alembic_version"
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
@@ -68,7 +77,7 @@ def lock_migrations(connection: Connection) -> None:
 
 
 def _where(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return redact(engine.url.render_as_string(hide_password=False))
 
 
 def _newer_schema(engine: Engine, revision: str) -> StorageError:
@@ -116,6 +125,61 @@ def require_current(engine: Engine) -> None:
     raise StorageError(
         f"{_where(engine)}: the schema is at revision {current!r}, this version of "
         f"reporting-rollups needs {head!r}; {_ADVICE}"
+    )
+
+
+def missing_reference_indexes(connection: Connection) -> list[str]:
+    """The reference application's `reporting_events` indexes the database lacks (an index on
+    the same columns under another name counts as present)."""
+    indexes = inspect(connection).get_indexes("reporting_events")
+    names = {index["name"] for index in indexes}
+    columns = {tuple(index["column_names"]) for index in indexes}
+    return [
+        name
+        for name, indexed in REFERENCE_EVENT_INDEXES.items()
+        if name not in names and indexed not in columns
+    ]
+
+
+def add_reference_indexes(engine: Engine) -> list[str]:
+    """Create the reference application's `reporting_events` indexes that are missing (for a
+    database a reference-schema host shares; also on an existing table, since it is asked
+    for), in one transaction. Returns the names created."""
+    with engine.connect() as connection, connection.begin():
+        lock_migrations(connection)
+        missing = missing_reference_indexes(connection)
+        for name in missing:
+            columns = ", ".join(REFERENCE_EVENT_INDEXES[name])
+            connection.execute(text(f"CREATE INDEX {name} ON reporting_events ({columns})"))
+    return missing
+
+
+def require_reference_indexes(engine: Engine) -> None:
+    """`StorageError` unless `reporting_events` has the reference application's indexes."""
+    with engine.connect() as connection:
+        missing = missing_reference_indexes(connection)
+    if missing:
+        raise StorageError(
+            f"{_where(engine)}: reporting_events lacks the reference index(es) "
+            f"{', '.join(missing)}; run `rollups migrate --reference-indexes` (or open with "
+            "migrate=True)"
+        )
+
+
+def error_translator(url: str) -> ErrorTranslator:
+    """The error translator the library's adapter for `url` uses (names the database, hides
+    its passwords, says what to do)."""
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend == "sqlite":
+        from adapters.sqlite import sqlite_errors
+
+        return sqlite_errors(url)
+    if parsed.backend == "postgres":
+        from adapters.postgres import postgres_errors
+
+        return postgres_errors(url)
+    raise ConfigurationError(
+        f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
     )
 
 

@@ -607,8 +607,11 @@ def _has_input(dbapi_connection: Any) -> bool:
     non-blocking poll of its socket). An idle connection is sent nothing unless the server
     closes it (the FATAL message of `pg_terminate_backend`, a shutdown or an idle timeout, then
     end of file) or reports a parameter change or a notice."""
+    fd = dbapi_connection.fileno()
+    if not hasattr(select, "poll"):  # pragma: no cover - Windows
+        return bool(select.select([fd], [], [fd], 0)[0])
     poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     return bool(poller.poll(0))
 
 

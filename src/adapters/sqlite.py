@@ -561,6 +561,11 @@ class SQLiteAccountStore(SqlAccountStore):
         }
 
 
+def sqlite_errors(url: str) -> ErrorTranslator:
+    """The error translator for a ``sqlite:///path`` URL (names the file)."""
+    return ErrorTranslator(f"SQLite database {sqlite_path(url)}", explain_sqlite)
+
+
 class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory):
     """Units of work on an SQLite file (serialised writers, WAL readers)."""
 
@@ -587,7 +592,7 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory):
                 "or fix the URL"
             )
         engine = sqlite_engine(url, busy_timeout_ms)
-        factory = cls(engine, ErrorTranslator(f"SQLite database {path}", explain_sqlite))
+        factory = cls(engine, sqlite_errors(url))
         factory.prepare(migrate=migrate)
         return factory
 
@@ -601,5 +606,6 @@ __all__ = [
     "SQLiteUnitOfWorkFactory",
     "explain_sqlite",
     "sqlite_engine",
+    "sqlite_errors",
     "sqlite_path",
 ]

@@ -7,6 +7,9 @@ Tables the library owns are prefixed `reporting_rollup_`. Every key starts with 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Final
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -23,6 +26,30 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+
+#: The reference application's indexes on `reporting_events` (name: columns), as in its
+#: db/schema.rb. `rollups migrate --reference-indexes` creates the missing ones.
+REFERENCE_EVENT_INDEXES: Final[Mapping[str, tuple[str, ...]]] = {
+    "reporting_events__account_id__name__created_at": ("account_id", "name", "created_at"),
+    "index_reporting_events_for_response_distribution": (
+        "account_id",
+        "name",
+        "inbox_id",
+        "created_at",
+    ),
+    "index_reporting_events_on_account_id": ("account_id",),
+    "index_reporting_events_on_conversation_id": ("conversation_id",),
+    "index_reporting_events_on_created_at": ("created_at",),
+    "index_reporting_events_on_inbox_id": ("inbox_id",),
+    "index_reporting_events_on_name": ("name",),
+    "index_reporting_events_on_user_id": ("user_id",),
+}
+
+#: The `reporting_events` indexes a new database gets: only those the library's own queries use
+#: (tests/integration/test_indexes.py shows each plan). Every read of raw events by account and
+#: time (reports from raw, backfill and rebuild, verify, the span of an account's history) uses
+#: (account_id, name, created_at); reads, writes and retractions by id use the primary key.
+LIBRARY_EVENT_INDEXES: Final = ("reporting_events__account_id__name__created_at",)
 
 #: Integer primary keys: BIGINT on PostgreSQL, INTEGER (rowid alias) on SQLite.
 _BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -42,13 +69,7 @@ reporting_events = Table(
     Column("value_in_business_hours", Float),
     Column("event_start_time", DateTime(timezone=False)),
     Column("event_end_time", DateTime(timezone=False)),
-    Index("index_reporting_events_on_account_id", "account_id"),
-    Index("index_reporting_events_on_created_at", "created_at"),
-    Index("index_reporting_events_on_conversation_id", "conversation_id"),
-    Index("index_reporting_events_on_inbox_id", "inbox_id"),
-    Index("index_reporting_events_on_name", "name"),
-    Index("index_reporting_events_on_user_id", "user_id"),
-    Index("reporting_events__account_id__name__created_at", "account_id", "name", "created_at"),
+    *(Index(name, *REFERENCE_EVENT_INDEXES[name]) for name in LIBRARY_EVENT_INDEXES),
 )
 
 reporting_events_rollups = Table(

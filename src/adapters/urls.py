@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import attrs
 
@@ -19,30 +20,83 @@ _SCHEMES: dict[str, Backend] = {
     "postgres": "postgres",
 }
 
+#: A ``key=value`` parameter of a URL query or of a libpq ``key=value`` string (values may be
+#: single-quoted there, with backslash escapes).
+_PARAMETER = re.compile(
+    r"(?P<lead>^|[?&;\s])(?P<key>[^=?&;\s]+)(?P<eq>\s*=\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*'?|[^&;\s]*)"
+)
 
-_PASSWORD_PARAMETER = re.compile(r"((?:^|[?&;\s])password=)[^&;\s]*", re.IGNORECASE)
+
+def _is_secret(key: str) -> bool:
+    """A parameter whose value is secret: ``password``, ``sslpassword`` (after percent-decoding,
+    case-insensitively, so that no spelling slips through)."""
+    return "password" in unquote_plus(key).lower()
+
+
+def _split(url: str) -> tuple[str, str]:
+    """(scheme with '://' or '', the rest)."""
+    scheme, separator, rest = url.partition("://")
+    return (scheme + separator, rest) if separator else ("", url)
+
+
+def _userinfo_password(rest: str) -> str | None:
+    """What `redact` hides of the userinfo: between the first ':' and the last '@'."""
+    userinfo, at, _host = rest.rpartition("@")
+    if at and ":" in userinfo:
+        return userinfo.split(":", 1)[1]
+    return None
 
 
 def redact(url: str) -> str:
-    """The URL with any password replaced by '***' (safe for messages and logs).
+    """The URL with every password replaced by '***' (safe for messages and logs).
 
-    Covers ``scheme://user:pw@host``, the same without a scheme, and ``password=`` query
-    parameters. Errs on the side of hiding: anything between the first ':' and the last '@' of
+    Covers ``scheme://user:pw@host``, the same without a scheme, and ``password=`` /
+    ``sslpassword=`` parameters (query or libpq ``key=value`` form, any case or percent-encoding
+    of the name). Errs on the side of hiding: anything between the first ':' and the last '@' of
     the part after the scheme goes.
     """
-    scheme, separator, rest = url.partition("://") if "://" in url else ("", "", url)
-    userinfo, at, host = rest.rpartition("@")
-    if at and ":" in userinfo:
+    scheme, rest = _split(url)
+    if _userinfo_password(rest) is not None:
+        userinfo, _at, host = rest.rpartition("@")
         rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    rest = _PASSWORD_PARAMETER.sub(r"\1***", rest)
-    return f"{scheme}{separator}{rest}"
+
+    def hide(match: re.Match[str]) -> str:
+        if not _is_secret(match["key"]):
+            return match[0]
+        return f"{match['lead']}{match['key']}{match['eq']}***"
+
+    return scheme + _PARAMETER.sub(hide, rest)
+
+
+def password_forms(url: str) -> tuple[str, ...]:
+    """Every form in which a password of `url` could appear in a driver's message: as written,
+    percent-decoded and percent-encoded; longest first (replace them in this order)."""
+    _scheme, rest = _split(url)
+    found: set[str] = set()
+    raw = _userinfo_password(rest)
+    if raw is not None:
+        found.add(raw)
+        # SQLAlchemy (and libpq) end the password at the first '@' after it.
+        found.add(raw.split("@", 1)[0])
+    for match in _PARAMETER.finditer(rest):
+        if _is_secret(match["key"]):
+            value = match["value"]
+            found.add(value)
+            if value.startswith("'"):
+                found.add(re.sub(r"\\(.)", r"\1", value.strip("'")))
+    forms: set[str] = set()
+    for value in found:
+        for decoded in (value, unquote(value), unquote_plus(value)):
+            forms.update((decoded, quote(decoded, safe=""), quote_plus(decoded), quote(decoded)))
+    return tuple(sorted((form for form in forms if form), key=lambda form: (-len(form), form)))
 
 
 @attrs.frozen
 class DatabaseURL:
-    """A parsed database URL."""
+    """A parsed database URL (its repr hides the password)."""
 
-    url: str
+    url: str = attrs.field(repr=redact)
     backend: Backend
 
     @classmethod

@@ -2,51 +2,83 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 from rich.markup import escape
 
-from adapters.cli.app import command, open_database, sqlite_file, state_of
+from adapters import open_rollups
+from adapters.cli.app import command, sqlite_file, state_of
 from adapters.urls import DatabaseURL, redact
 
+#: (the library's schema revision, the database's tables, reference indexes missing).
+Schema = tuple[str | None, set[str], list[str]]
 
-def _schema(url: str) -> tuple[str | None, set[str]] | None:
-    """The library's schema revision and the tables of a SQL database (None for memory://)."""
-    if DatabaseURL.parse(url).backend == "memory":
-        return None
+
+def _schema(url: str) -> Schema:
+    """What `rollups migrate` reports of a SQL database; driver errors are translated as the
+    adapters translate them (unreachable server, missing database: what to do)."""
     import sqlalchemy
 
-    from adapters.migrate import current_revision, engine_for_url
+    from adapters.migrate import (
+        current_revision,
+        engine_for_url,
+        error_translator,
+        missing_reference_indexes,
+    )
 
+    errors = error_translator(url)
     engine = engine_for_url(url)
     try:
-        with engine.connect() as connection:
-            return current_revision(connection), set(
-                sqlalchemy.inspect(connection).get_table_names()
-            )
+        with errors("reading the schema"), engine.connect() as connection:
+            tables = set(sqlalchemy.inspect(connection).get_table_names())
+            missing = missing_reference_indexes(connection) if "reporting_events" in tables else []
+            return current_revision(connection), tables, missing
     finally:
         engine.dispose()
 
 
 @command()
-def migrate(ctx: typer.Context) -> None:
+def migrate(
+    ctx: typer.Context,
+    reference_indexes: Annotated[
+        bool,
+        typer.Option(
+            "--reference-indexes",
+            help=(
+                "Also create the reference application's eight reporting_events indexes "
+                "(for a database a reference-schema host will share; by default a new database "
+                "gets only the index the library's queries use)."
+            ),
+        ),
+    ] = False,
+) -> None:
     """Create or upgrade the library's tables (a host's existing tables are never altered)."""
     state = state_of(ctx)
     where = escape(redact(state.url))
-    path = sqlite_file(state.url)
-    fresh = path is not None and not path.exists()
-    before: tuple[str | None, set[str]] | None = (None, set()) if fresh else _schema(state.url)
-    with open_database(state, migrate=True):
-        pass
-    after = _schema(state.url)
-    if before is None or after is None:
+    if DatabaseURL.parse(state.url).backend == "memory":
         state.out.print(f"{where}: in-memory database, nothing to migrate")
         return
-    (old, old_tables), (new, new_tables) = before, after
-    if old == new:
+    path = sqlite_file(state.url)
+    fresh = path is not None and not path.exists()
+    before: Schema = (None, set(), []) if fresh else _schema(state.url)
+    with open_rollups(state.url, migrate=True, reference_indexes=reference_indexes):
+        pass
+    (old, old_tables, old_missing), (new, new_tables, new_missing) = before, _schema(state.url)
+    indexed = (
+        sorted(set(old_missing) - set(new_missing)) if "reporting_events" in old_tables else []
+    )
+    created = sorted(new_tables - old_tables)
+    if old == new and not created and not indexed:
         state.out.print(f"{where}: schema up to date (revision {new}, {len(new_tables)} tables)")
         return
-    created = sorted(new_tables - old_tables)
+    changes = [f"created {', '.join(created)}"] if created else []
+    if indexed:
+        changes.append(f"created the index(es) {', '.join(indexed)}")
+    if reference_indexes and "reporting_events" in created:
+        changes.append("reporting_events with the reference application's indexes")
     state.out.print(
-        f"{where}: schema migrated from {old or 'nothing'} to revision {new}"
-        + (f"; created {', '.join(created)}" if created else "")
+        f"{where}: schema "
+        + (f"migrated from {old or 'nothing'} to revision {new}" if old != new else "up to date")
+        + (f"; {'; '.join(changes)}" if changes else "")
     )

@@ -4,8 +4,10 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-23
 
-`reporting_events` and `reporting_events_rollups` are created (with the reference application's
-indexes) only when missing; when the host already has them they are checked, never altered. The
+`reporting_events` and `reporting_events_rollups` are created only when missing: the rollups with
+the reference application's indexes, the raw events with the indexes the library's queries use
+(`adapters.tables.LIBRARY_EVENT_INDEXES`; databases created by earlier versions keep the
+indexes they have). When the host already has them they are checked, never altered. The
 library's tables, prefixed `reporting_rollup_`, are created when missing.
 """
 
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from domain.errors import StorageError
 
 revision: str = "0001"
@@ -65,17 +68,47 @@ def _check_host_table(inspector: sa.Inspector, table: str, columns: Sequence[str
         )
 
 
+def _unique_keys(inspector: sa.Inspector, table: str) -> set[frozenset[str]]:
+    """The column sets of `table` that can serve as an ``ON CONFLICT`` target: its primary key,
+    unique constraints and unique indexes on plain columns without a WHERE clause."""
+    keys: list[Sequence[str | None]] = [
+        inspector.get_pk_constraint(table).get("constrained_columns") or []
+    ]
+    keys += [constraint["column_names"] for constraint in inspector.get_unique_constraints(table)]
+    keys += [
+        index["column_names"]
+        for index in inspector.get_indexes(table)
+        if index["unique"]
+        and not any(key.endswith("_where") for key in index.get("dialect_options", {}))
+    ]
+    return {
+        frozenset(column for column in key if column is not None)
+        for key in keys
+        if key and None not in key
+    }
+
+
+def _check_host_events(inspector: sa.Inspector) -> None:
+    _check_host_table(inspector, "reporting_events", _EVENT_COLUMNS)
+    keys = _unique_keys(inspector, "reporting_events")
+    if frozenset({"id"}) in keys:
+        return
+    found = (
+        "a unique key on (account_id, id) but none on id alone"
+        if frozenset({"account_id", "id"}) in keys
+        else "no unique key on id"
+    )
+    raise StorageError(
+        f"the existing table reporting_events has {found}; reporting-rollups stores events "
+        "idempotently by id (INSERT ... ON CONFLICT (id)), so every record() would fail. Add "
+        "one (after removing duplicate ids): CREATE UNIQUE INDEX index_reporting_events_on_id "
+        "ON reporting_events (id), or use another database"
+    )
+
+
 def _check_host_rollups(inspector: sa.Inspector) -> None:
     _check_host_table(inspector, "reporting_events_rollups", _ROLLUP_COLUMNS)
-    unique_sets = [
-        tuple(index["column_names"])
-        for index in inspector.get_indexes("reporting_events_rollups")
-        if index["unique"]
-    ] + [
-        tuple(constraint["column_names"])
-        for constraint in inspector.get_unique_constraints("reporting_events_rollups")
-    ]
-    if _ROLLUP_KEY not in unique_sets:
+    if frozenset(_ROLLUP_KEY) not in _unique_keys(inspector, "reporting_events_rollups"):
         raise StorageError(
             "the existing table reporting_events_rollups has no unique index on "
             f"({', '.join(_ROLLUP_KEY)}); create it: CREATE UNIQUE INDEX index_rollup_unique_key "
@@ -99,13 +132,8 @@ def _create_reporting_events() -> None:
         sa.Column("event_start_time", sa.DateTime(timezone=False)),
         sa.Column("event_end_time", sa.DateTime(timezone=False)),
     )
-    for column in ("account_id", "created_at", "conversation_id", "inbox_id", "name", "user_id"):
-        op.create_index(f"index_reporting_events_on_{column}", "reporting_events", [column])
-    op.create_index(
-        "reporting_events__account_id__name__created_at",
-        "reporting_events",
-        ["account_id", "name", "created_at"],
-    )
+    for name in LIBRARY_EVENT_INDEXES:
+        op.create_index(name, "reporting_events", list(REFERENCE_EVENT_INDEXES[name]))
 
 
 def _create_reporting_events_rollups() -> None:
@@ -174,7 +202,7 @@ def upgrade() -> None:
     inspector = sa.inspect(op.get_bind())
     existing = set(inspector.get_table_names())
     if "reporting_events" in existing:
-        _check_host_table(inspector, "reporting_events", _EVENT_COLUMNS)
+        _check_host_events(inspector)
     else:
         _create_reporting_events()
     if "reporting_events_rollups" in existing:
