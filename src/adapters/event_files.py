@@ -3,9 +3,13 @@
 Field names are the reference `reporting_events` columns: id, name, value, account_id, inbox_id,
 user_id, conversation_id, created_at, value_in_business_hours (updated_at, event_start_time and
 event_end_time are accepted and ignored). `created_at` is ISO 8601 with a zone; a naive time is an
-error. Nothing here holds more than one line in memory: parsing yields `ParsedLine`s lazily, and a
-bad line becomes an `EventFileError` naming the file, the line and the field instead of stopping
-the stream, so that callers can choose to validate a whole file or to skip bad lines.
+error. Numbers may also be given as strings (CSV has nothing else), in plain ASCII notation only:
+`1_000`, `١٢٣`, `nan` or `infinity` are errors, not numbers. A JSON object that names a field
+twice is an error (no "last one wins"). Nothing here holds more than one line in memory: parsing
+yields `ParsedLine`s lazily, and a bad line becomes an `EventFileError` naming the file, the line
+and the field instead of stopping the stream, so that callers can choose to validate a whole file or
+to skip bad lines. Whatever a line holds, parsing it never raises. The values accepted are those
+`domain.events.Event` accepts: every event is built through it.
 """
 
 from __future__ import annotations
@@ -14,10 +18,10 @@ import codecs
 import csv
 import itertools
 import json
-import math
+import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -48,6 +52,16 @@ _KNOWN: Final = frozenset(FIELDS) | frozenset(IGNORED_FIELDS)
 _INT_FIELDS: Final = ("id", "account_id", "inbox_id", "user_id", "conversation_id")
 _FLOAT_FIELDS: Final = ("value", "value_in_business_hours")
 
+#: Integers and decimals as strings: ASCII digits only (`int()` and `float()` also take `1_000`,
+#: other scripts' digits, `nan` and `infinity`, which are not numbers in an event file).
+_INTEGER: Final = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_DECIMAL: Final = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+#: Longer digit strings are refused before conversion: no accepted id or value comes near, and
+#: Python's `int()` refuses more than 4300 digits with a bare ValueError.
+_MAX_DIGITS: Final = 100
+#: Values are shown in messages up to this many characters.
+_SHOWN: Final = 60
+
 #: The name used for standard input in messages.
 STDIN_NAME: Final = "<stdin>"
 
@@ -69,6 +83,14 @@ _EXTENSIONS: Final[dict[str, EventFormat]] = {
 }
 
 
+def _show(value: object) -> str:
+    """`repr(value)`, cut short: a line may hold megabytes."""
+    shown = repr(value)
+    if len(shown) <= _SHOWN:
+        return shown
+    return f"{shown[: _SHOWN - 15]}... ({len(shown):,} characters)"
+
+
 class EventFileError(RollupError, ValueError):
     """A line of an event file (or the file itself) that cannot be read as an event."""
 
@@ -78,7 +100,7 @@ class EventFileError(RollupError, ValueError):
         self.field = field
         self.reason = reason
         where = source if line is None else f"{source}:{line}"
-        what = f"field {field!r}: " if field else ""
+        what = f"field {_show(field)}: " if field else ""
         super().__init__(f"{where}: {what}{reason}")
 
 
@@ -158,59 +180,101 @@ class _Lines:
                 raise EventFileError(source, number, None, f"not valid UTF-8 ({reason})")
 
 
+@attrs.frozen(slots=True, repr=False)
+class _LongNumber:
+    """A JSON number literal with more than `_MAX_DIGITS` characters, left unconverted."""
+
+    text: str
+
+    def __repr__(self) -> str:
+        return f"a number of {len(self.text):,} characters"
+
+
+def _json_int(text: str) -> int | _LongNumber:
+    return _LongNumber(text) if len(text) > _MAX_DIGITS else int(text)
+
+
+def _json_float(text: str) -> float | _LongNumber:
+    return _LongNumber(text) if len(text) > _MAX_DIGITS else float(text)
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return record
+
+
+def _number_text(field: str, value: str, pattern: re.Pattern[str], source: str, line: int) -> str:
+    """The stripped text of a number given as a string ('' when blank); an error unless it is
+    plain ASCII notation of reasonable length."""
+    text = value.strip()
+    kind = "an integer (ASCII digits)" if pattern is _INTEGER else "a number (ASCII, as 1.5 or 2e3)"
+    if len(text) > _MAX_DIGITS:
+        raise EventFileError(source, line, field, f"{_show(value)} has too many digits")
+    if text and not pattern.fullmatch(text):
+        raise EventFileError(source, line, field, f"{_show(value)} is not {kind}")
+    return text
+
+
+def _too_long(field: str, value: _LongNumber, source: str, line: int) -> EventFileError:
+    return EventFileError(source, line, field, f"{value!r} has too many digits")
+
+
 def _parse_int(field: str, value: object, source: str, line: int) -> int | None:
     if value is None:
         return None
+    if isinstance(value, _LongNumber):
+        raise _too_long(field, value, source, line)
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            return int(text, 10)
-        except ValueError:
-            raise EventFileError(source, line, field, f"{value!r} is not an integer") from None
+        text = _number_text(field, value, _INTEGER, source, line)
+        return int(text) if text else None
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    raise EventFileError(source, line, field, f"{value!r} is not an integer")
+    raise EventFileError(source, line, field, f"{_show(value)} is not an integer")
 
 
-def _parse_float(field: str, value: object, source: str, line: int) -> float | None:
+def _parse_float(field: str, value: object, source: str, line: int) -> float | int | None:
+    """A value field: a JSON number (passed on: `Event` checks its range, exactly for an int),
+    or a number string converted to a float."""
     if value is None:
         return None
+    if isinstance(value, _LongNumber):
+        raise _too_long(field, value, source, line)
     if isinstance(value, str):
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = float(text)
-        except ValueError:
-            raise EventFileError(source, line, field, f"{value!r} is not a number") from None
-    elif isinstance(value, int | float) and not isinstance(value, bool):
-        number = float(value)
-    else:
-        raise EventFileError(source, line, field, f"{value!r} is not a number")
-    if not math.isfinite(number):
-        raise EventFileError(source, line, field, f"{value!r} is not a finite number")
-    return number
+        text = _number_text(field, value, _DECIMAL, source, line)
+        return float(text) if text else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value
+    raise EventFileError(source, line, field, f"{_show(value)} is not a number")
 
 
 def _parse_time(value: object, source: str, line: int) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise EventFileError(
-            source, line, "created_at", f"{value!r} is not an ISO 8601 time string"
+            source, line, "created_at", f"{_show(value)} is not an ISO 8601 time string"
         )
     try:
         instant = datetime.fromisoformat(value.strip())
     except ValueError:
         raise EventFileError(
-            source, line, "created_at", f"{value!r} is not an ISO 8601 time"
+            source, line, "created_at", f"{_show(value)} is not an ISO 8601 time"
         ) from None
     if instant.tzinfo is None or instant.utcoffset() is None:
         raise EventFileError(
             source,
             line,
             "created_at",
-            f"{value!r} has no time zone; add 'Z' or an offset such as '+00:00'",
+            f"{_show(value)} has no time zone; add 'Z' or an offset such as '+00:00'",
         )
     return instant
 
@@ -238,7 +302,7 @@ def event_from_record(record: Mapping[str, object], source: str, line: int) -> E
             raise EventFileError(source, line, field, "missing")
     name = record["name"]
     if not isinstance(name, str):
-        raise EventFileError(source, line, "name", f"{name!r} is not a string")
+        raise EventFileError(source, line, "name", f"{_show(name)} is not a string")
     ints = {field: _parse_int(field, record.get(field), source, line) for field in _INT_FIELDS}
     floats = {
         field: _parse_float(field, record.get(field), source, line) for field in _FLOAT_FIELDS
@@ -260,17 +324,26 @@ def event_from_record(record: Mapping[str, object], source: str, line: int) -> E
             conversation_id=ints["conversation_id"],
         )
     except InvalidEventError as error:
-        reason = f"{error.reason} (got {error.value!r})"
+        given = record.get(error.field, error.value)  # the file's text, not the parsed value
+        reason = f"{error.reason} (got {_show(given)})"
         raise EventFileError(source, line, error.field, reason) from None
 
 
 def _parse_json_line(text: str, source: str, line: int) -> Event:
     try:
-        record = json.loads(text)
+        record = json.loads(
+            text, object_pairs_hook=_json_object, parse_int=_json_int, parse_float=_json_float
+        )
     except json.JSONDecodeError as error:
         raise EventFileError(
             source, line, None, f"invalid JSON at column {error.colno}: {error.msg}"
         ) from None
+    except _DuplicateKeyError as error:
+        raise EventFileError(
+            source, line, error.key, "appears twice in the object (say each field once)"
+        ) from None
+    except RecursionError:
+        raise EventFileError(source, line, None, "JSON nested too deeply") from None
     if not isinstance(record, dict):
         kind = "an array" if isinstance(record, list) else type(record).__name__
         raise EventFileError(
@@ -282,6 +355,20 @@ def _parse_json_line(text: str, source: str, line: int) -> Event:
     return event_from_record(record, source, line)
 
 
+def _parsed(line: int, source: str, parse: Callable[[T, str, int], Event], data: T) -> ParsedLine:
+    """The line's event, `parse(data, source, line)`, or what is wrong with it: `parse` raising
+    anything else than `EventFileError` (a value the checks above let through and Python or
+    `Event` refuses in its own way) is still an error of this line, never an exception out of
+    the stream."""
+    try:
+        return ParsedLine(line, parse(data, source, line))
+    except EventFileError as error:
+        return ParsedLine(line, error)
+    except (ValueError, TypeError, ArithmeticError, RecursionError) as error:
+        reason = f"cannot be read as an event ({type(error).__name__}: {_show(str(error))})"
+        return ParsedLine(line, EventFileError(source, line, None, reason))
+
+
 def _jsonl(lines: _Lines, source: str) -> Iterator[ParsedLine]:
     for text in lines:
         line = lines.number
@@ -289,9 +376,10 @@ def _jsonl(lines: _Lines, source: str) -> Iterator[ParsedLine]:
             continue
         try:
             lines.check(source, line, line)
-            yield ParsedLine(line, _parse_json_line(text, source, line))
         except EventFileError as error:
             yield ParsedLine(line, error)
+            continue
+        yield _parsed(line, source, _parse_json_line, text)
 
 
 def _csv_header(row: list[str], source: str) -> list[str]:
@@ -350,12 +438,7 @@ def _csv(lines: _Lines, source: str) -> Iterator[ParsedLine]:
             )
             yield ParsedLine(start, problem)
             continue
-        try:
-            yield ParsedLine(
-                start, event_from_record(dict(zip(header, row, strict=True)), source, start)
-            )
-        except EventFileError as error:
-            yield ParsedLine(start, error)
+        yield _parsed(start, source, event_from_record, dict(zip(header, row, strict=True)))
 
 
 def parse_events(

@@ -6,12 +6,16 @@ import io
 import json
 import tracemalloc
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from adapters.event_files import (
+    REQUIRED_FIELDS,
     CountingReader,
     EventFileError,
     EventFormat,
@@ -152,7 +156,7 @@ def test_numbers_may_be_strings_and_blank_lines_are_skipped() -> None:
         ({"id": 0}, "id", "must be a positive integer"),
         ({"user_id": -3}, "user_id", "must be a positive integer"),
         ({"value": "fast"}, "value", "is not a number"),
-        ({"value": "NaN"}, "value", "is not a finite number"),
+        ({"value": "NaN"}, "value", "is not a number"),
         ({"value_in_business_hours": [1]}, "value_in_business_hours", "is not a number"),
         ({"acount_id": 2}, "acount_id", "unknown field"),
     ],
@@ -345,3 +349,165 @@ def test_spool_makes_a_stream_readable_twice() -> None:
     assert copy.read() == b"a\nb\n"
     copy.seek(0)
     assert list(copy) == [b"a\n", b"b\n"]
+
+
+# -- hostile input: every line is an event or a line error, never an exception ---------------------
+
+
+def _json_line(**fields: object) -> str:
+    """A JSON Lines line with `fields` over a valid record, values written verbatim."""
+    base = {"id": "1", "name": '"first_response"', "account_id": "2"}
+    base["created_at"] = '"2026-11-20T12:00:00Z"'
+    base.update({key: str(value) for key, value in fields.items()})
+    return "{" + ", ".join(f'"{key}": {value}' for key, value in base.items()) + "}\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "reason"),
+    [
+        (_json_line(id="9" * 5000), "id", "a number of 5,000 characters has too many digits"),
+        (_json_line(id=f'"{"9" * 5000}"'), "id", "has too many digits"),
+        (_json_line(value="9" * 400), "value", "has too many digits"),
+        (_json_line(value="1" + "0" * 40), "value", "at most 1e+09 seconds"),
+        (_json_line(value="-2e9"), "value", "at most 1e+09 seconds"),
+        (_json_line(value="1e400"), "value", "must be finite"),
+        (_json_line(name='"reply\\ud800"'), "name", "lone surrogate"),
+        (_json_line(name='"reply\\u0000time"'), "name", "NUL"),
+        (_json_line(name=f'"{"n" * 256}"'), "name", "at most 255 characters"),
+        (_json_line(id='"1_000"'), "id", "is not an integer"),
+        (_json_line(id='"\u0661\u0662\u0663"'), "id", "is not an integer"),
+        (_json_line(account_id='"\uff12"'), "account_id", "is not an integer"),
+        (_json_line(value='"1_5"'), "value", "is not a number"),
+        (_json_line(value='"infinity"'), "value", "is not a number"),
+        (_json_line(created_at='"0001-01-01T00:00:00+05:00"'), "created_at", "must be from"),
+        (_json_line(created_at='"9999-12-31T23:00:00-05:00"'), "created_at", "must be from"),
+    ],
+)
+def test_hostile_json_values_are_errors_naming_the_field(
+    line: str, field: str, reason: str
+) -> None:
+    error = only_error(parse(line, EventFormat.JSONL, "in.jsonl"))
+    assert (error.source, error.line, error.field) == ("in.jsonl", 1, field)
+    assert reason in error.reason
+    assert len(str(error)) < 400  # a megabyte value is not copied into the message
+
+
+def test_a_field_given_twice_in_one_object_is_an_error_not_last_wins() -> None:
+    line = _json_line(id='1, "id": 2')
+    error = only_error(parse(line, EventFormat.JSONL))
+    assert error.field == "id"
+    assert "appears twice" in error.reason
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+def test_json_nested_too_deeply_is_a_line_error(depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    lines = parse(f"{_json_line(value=nested)}{nested}\n", EventFormat.JSONL)
+    assert [line.line for line in lines if line.error is not None] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("cell", "field", "reason"),
+    [
+        ("id=1_000", "id", "is not an integer"),
+        ("id=\u0661\u0662\u0663", "id", "is not an integer"),
+        ("id=" + "9" * 5000, "id", "has too many digits"),
+        ("account_id=+\u0662", "account_id", "is not an integer"),
+        ("value=\u0661\u0662", "value", "is not a number"),
+        ("value=1_0", "value", "is not a number"),
+        ("value=nan", "value", "is not a number"),
+        ("value=" + "9" * 400, "value", "has too many digits"),
+        ("value=2e9", "value", "at most 1e+09 seconds"),
+        ("name=reply\x00time", "name", "NUL"),
+        ("name=" + "n" * 256, "name", "at most 255 characters"),
+    ],
+)
+def test_hostile_csv_cells_are_errors_naming_the_field(cell: str, field: str, reason: str) -> None:
+    values = {"id": "1", "name": "reply_time", "account_id": "2", "value": "5"}
+    values["created_at"] = "2026-11-20T12:00:00Z"
+    column, value = cell.split("=", 1)
+    values[column] = value
+    text = ",".join(values) + "\n" + ",".join(values.values()) + "\n"
+    error = only_error(parse(text, EventFormat.CSV, "in.csv"))
+    assert (error.line, error.field) == (2, field)
+    assert reason in error.reason
+
+
+def test_plain_ascii_numbers_in_strings_are_still_numbers() -> None:
+    text = "id,name,account_id,created_at,value\n+7, reply_time ,2,2026-11-20T12:00:00Z, -1.5e3 \n"
+    [line] = parse(text, EventFormat.CSV)
+    assert line.event is not None
+    assert (line.event.id, line.event.value) == (7, -1500.0)
+
+
+@dataclass(frozen=True)
+class _Literal:
+    text: str
+
+
+_JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=1, max_value=6000).map(lambda digits: _Literal("9" * digits))
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(st.characters(codec=None, exclude_categories=()), max_size=300)
+    | st.sampled_from(
+        ["1_000", "\u0661\u0662", "2026-11-20T12:00:00Z", "0001-01-01T00:00:00+14:00", "1e400"]
+    )
+)
+_JSON_VALUES = st.recursive(
+    _JSON_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=8,
+)
+_VALID = {"id": 1, "name": "reply_time", "account_id": 2, "created_at": "2026-11-20T12:00:00Z"}
+#: A valid record with up to two fields replaced or added, so that some lines are accepted.
+_RECORDS = st.dictionaries(
+    st.sampled_from([*REQUIRED_FIELDS, "value", "user_id", "inbox_id", "updated_at", "other"]),
+    _JSON_VALUES,
+    max_size=2,
+).map(lambda changes: {**_VALID, **changes})
+
+
+def _dump(value: object) -> str:
+    """JSON text of `value`; `_Literal` numbers are written as they are (`json.dumps` refuses
+    integers of more than 4300 digits)."""
+    if isinstance(value, _Literal):
+        return value.text
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_dump(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_dump(item) for item in value) + "]"
+    return json.dumps(value)
+
+
+def _check_outcome(lines: list[ParsedLine]) -> None:
+    for parsed in lines:
+        assert isinstance(parsed.result, Event | EventFileError)
+        if parsed.error is not None:
+            assert parsed.error.line == parsed.line
+            str(parsed.error)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(_RECORDS.map(_dump), st.text(max_size=200)), max_size=5))
+def test_any_json_line_is_an_event_or_a_line_error(lines: list[str]) -> None:
+    data = "\n".join(lines).encode("utf-8", "surrogatepass")
+    _check_outcome(parse(data, EventFormat.JSONL))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=500), st.sampled_from(list(EventFormat)))
+def test_any_bytes_are_events_or_line_errors(data: bytes, event_format: EventFormat) -> None:
+    _check_outcome(parse(data, event_format))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.text(max_size=30), min_size=4, max_size=4), max_size=5))
+def test_any_csv_cells_are_events_or_line_errors(rows: list[list[str]]) -> None:
+    header = "id,name,account_id,created_at\n"
+    body = "".join(",".join(json.dumps(cell) for cell in row) + "\n" for row in rows)
+    _check_outcome(parse((header + body).encode("utf-8", "surrogatepass"), EventFormat.CSV))
