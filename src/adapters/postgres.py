@@ -57,11 +57,16 @@ from adapters.sql import (
     SqlRollupStore,
     SqlUnitOfWork,
     SqlUnitOfWorkFactory,
+    aggregated_rows,
     conflict,
     driver_message,
     operation,
 )
-from adapters.sql_aggregation import naive_utc, postgres_rebuild_statement
+from adapters.sql_aggregation import (
+    naive_utc,
+    postgres_aggregate_statement,
+    postgres_rebuild_statement,
+)
 from adapters.urls import password_forms, redact
 from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
 from domain.errors import ConfigurationError, StorageError
@@ -332,7 +337,23 @@ def _key_arrays(keys: Sequence[RollupKey]) -> dict[str, TypedArray]:
 
 
 class PostgresEventStore(SqlEventStore):
-    """Raw events: one `unnest` INSERT per batch, conflicts found in SQL."""
+    """Raw events: one `unnest` INSERT per batch, conflicts found in SQL; aggregations
+    (`verify`) with the rebuild's own aggregation (`postgres_aggregate_statement`)."""
+
+    @operation("aggregating raw events")
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        if not days:
+            return {}
+        params = {
+            "account": account_id,
+            "start": naive_utc(days[0].start),
+            "end": naive_utc(days[-1].end),
+            "starts": TimestampArray([day.start for day in days]),
+        }
+        statement = postgres_aggregate_statement(self.connection.dialect)
+        return aggregated_rows(account_id, days, run(self.connection, statement, params), first=1)
 
     @operation("storing raw events")
     def store_new(self, events: Sequence[Event]) -> tuple[StoredBatch, list[Event]] | None:

@@ -350,6 +350,27 @@ def negative_count(what: str, key: object) -> StorageError:
     )
 
 
+def aggregated_rows(
+    account_id: int, days: Sequence[LocalDay], rows: Iterable[Sequence[Any]], first: int = 0
+) -> dict[RollupKey, MetricContribution]:
+    """Rows (day index, dimension_type, dimension_id, metric, count, sum_value,
+    sum_value_business_hours) of an aggregation as rollup rows; day indexes count from `first`,
+    rows with count 0 are left out."""
+    found: dict[RollupKey, MetricContribution] = {}
+    for index, dimension, dimension_id, metric, count, total, business in rows:
+        if int(count) == 0:
+            continue
+        key = RollupKey(
+            account_id,
+            days[int(index) - first].date,
+            DimensionType(dimension),
+            int(dimension_id),
+            Metric(metric),
+        )
+        found[key] = MetricContribution(int(count), float(total or 0), float(business or 0))
+    return found
+
+
 # --- stores --------------------------------------------------------------------------------------
 
 
@@ -482,20 +503,7 @@ class SqlEventStore(SqlStore):
         if not days:
             return {}
         query = aggregate_select(account_id, [(day.start, day.end) for day in days])
-        found: dict[RollupKey, MetricContribution] = {}
-        for row in self.connection.execute(query):
-            index, dimension, dimension_id, metric, count, total, business = row
-            if int(count) == 0:
-                continue
-            key = RollupKey(
-                account_id,
-                days[int(index)].date,
-                DimensionType(dimension),
-                int(dimension_id),
-                Metric(metric),
-            )
-            found[key] = MetricContribution(int(count), float(total or 0), float(business or 0))
-        return found
+        return aggregated_rows(account_id, days, self.connection.execute(query))
 
 
 class SqlAppliedLedger(SqlStore):

@@ -248,7 +248,17 @@ _ROLLUP_UPSERT: Final = (
 
 class SQLiteEventStore(SqlEventStore):
     """Raw events: one `executemany` insert when every id is new (the usual case), else a
-    multi-row ``ON CONFLICT DO NOTHING RETURNING id`` that tells which ones are."""
+    multi-row ``ON CONFLICT DO NOTHING RETURNING id`` that tells which ones are. Aggregations
+    (`verify`) run the rebuild's search and projection (`aggregate_days`)."""
+
+    @operation("aggregating raw events")
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        if not days:
+            return {}
+        found = aggregate_days(driver_cursor(self.connection), account_id, days)
+        return super().aggregate(account_id, days) if found is None else found
 
     def _insert_new(self, events: Sequence[Event]) -> list[int]:
         now = stored_time(self.ctx.now())
@@ -411,6 +421,67 @@ def _ids_sql(days: int, names: int) -> str:
     )
 
 
+def _searched_names(cursor: sqlite3.Cursor, account_id: int) -> list[str | None] | None:
+    """The event names the id search covers (the account's, and NULL), or None when it cannot
+    run on this database (no reference index; more names than bound values)."""
+    indexed = [row[0] for row in cursor.execute(_INDEX_COLUMNS, [_EVENT_INDEX])]
+    if indexed[:3] != _EVENT_INDEX_COLUMNS:  # a host schema without the reference index
+        return None
+    names: list[str | None] = [
+        row[0] for row in cursor.execute(_ACCOUNT_NAMES, {"account": account_id})
+    ]
+    names.append(None)
+    if (MAX_VARIABLES - len(names) - 1) // 3 < 1:
+        return None
+    return names
+
+
+def _find_ids(
+    cursor: sqlite3.Cursor, account_id: int, days: Sequence[LocalDay], names: Sequence[str | None]
+) -> int:
+    """Fill the ids table with the (id, day) of the account's raw rows on `days`, searched in the
+    reference index per day and name; return how many."""
+    per_statement = min(_WINDOWS_PER_STATEMENT, (MAX_VARIABLES - len(names) - 1) // 3)
+    cursor.execute(_CREATE_IDS)
+    cursor.execute(f"DELETE FROM {_IDS}")
+    windows = [
+        (day.date.isoformat(), stored_time(naive_utc(day.start)), stored_time(naive_utc(day.end)))
+        for day in days
+        if day.start < day.end
+    ]
+    searched = {"account": account_id, **{f"name{i}": name for i, name in enumerate(names)}}
+    for start in range(0, len(windows), per_statement):
+        batch = windows[start : start + per_statement]
+        params = dict(searched)
+        for i, (day, begin, end) in enumerate(batch):
+            params[f"day{i}"], params[f"start{i}"], params[f"end{i}"] = day, begin, end
+        cursor.execute(_ids_sql(len(batch), len(names)), params)
+    (events,) = cursor.execute(f"SELECT count(*) FROM {_IDS}").fetchone()
+    return int(events)
+
+
+def _found_projection(cursor: sqlite3.Cursor, account_id: int) -> Projection:
+    """The projection of the events in the ids table (each read once); empties the table."""
+    projection = _rebuilt(
+        account_id, cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall()
+    )
+    cursor.execute(f"DELETE FROM {_IDS}")
+    return projection
+
+
+def aggregate_days(
+    cursor: sqlite3.Cursor, account_id: int, days: Sequence[LocalDay]
+) -> dict[RollupKey, MetricContribution] | None:
+    """What rebuilding `days` would write (the rebuild's search and projection, nothing
+    written but the temp ids table), or None when the search cannot run on this database.
+    Runs in a read transaction: the temp table is not the database file."""
+    names = _searched_names(cursor, account_id)
+    if names is None:
+        return None
+    _find_ids(cursor, account_id, days, names)
+    return _found_projection(cursor, account_id).totals()
+
+
 def _stored_key(key: RollupKey) -> tuple[int, str, str, int, str]:
     """A rollup key as SQLite stores it (ISO date, plain strings)."""
     account_id, day, dimension, dimension_id, metric = key
@@ -483,44 +554,17 @@ class SQLiteRollupStore(SqlRollupStore):
         if not days:
             return RebuildStats(0, 0)
         cursor = driver_cursor(self.connection)
-        account = {"account": account_id}
-        indexed = [row[0] for row in cursor.execute(_INDEX_COLUMNS, [_EVENT_INDEX])]
-        if indexed[:3] != _EVENT_INDEX_COLUMNS:  # a host schema without the reference index
-            return super().rebuild_days(account_id, days)
-        names = [row[0] for row in cursor.execute(_ACCOUNT_NAMES, account)]
-        names.append(None)
-        per_statement = min(_WINDOWS_PER_STATEMENT, (MAX_VARIABLES - len(names) - 1) // 3)
-        if per_statement < 1:  # more event names than bound values
+        names = _searched_names(cursor, account_id)
+        if names is None:
             return super().rebuild_days(account_id, days)
         dates = sorted(day.date.isoformat() for day in days)
         for start in range(0, len(dates), MAX_VARIABLES - 1):
             part = dates[start : start + MAX_VARIABLES - 1]
             for table in ("reporting_events_rollups", "reporting_rollup_members"):
                 cursor.execute(_delete_days_sql(table, len(part)), [account_id, *part])
-        cursor.execute(_CREATE_IDS)
-        cursor.execute(f"DELETE FROM {_IDS}")
-        windows = [
-            (
-                day.date.isoformat(),
-                stored_time(naive_utc(day.start)),
-                stored_time(naive_utc(day.end)),
-            )
-            for day in days
-            if day.start < day.end
-        ]
-        searched = {**account, **{f"name{i}": name for i, name in enumerate(names)}}
-        for start in range(0, len(windows), per_statement):
-            batch = windows[start : start + per_statement]
-            params = dict(searched)
-            for i, (day, begin, end) in enumerate(batch):
-                params[f"day{i}"], params[f"start{i}"], params[f"end{i}"] = day, begin, end
-            cursor.execute(_ids_sql(len(batch), len(names)), params)
-        (events,) = cursor.execute(f"SELECT count(*) FROM {_IDS}").fetchone()
-        cursor.execute(_REBUILD_MARKS, account)
-        projection = _rebuilt(
-            account_id, cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall()
-        )
-        cursor.execute(f"DELETE FROM {_IDS}")
+        events = _find_ids(cursor, account_id, days, names)
+        cursor.execute(_REBUILD_MARKS, {"account": account_id})
+        projection = _found_projection(cursor, account_id)
         rows = projection.totals()
         now = stored_time(self.ctx.now())
         cursor.executemany(

@@ -266,8 +266,8 @@ def test_a_failure_leaves_committed_days_done_and_the_failing_day_as_it_was(
     calls: list[date] = []
     inner: UnitOfWorkFactory = backend.uow_factory
 
-    def factory() -> UnitOfWork:
-        return _FailingUnitOfWork(inner(), calls, fail_on=2)  # type: ignore[return-value]
+    def factory(*, read_only: bool = False) -> UnitOfWork:
+        return _FailingUnitOfWork(inner(read_only=read_only), calls, fail_on=2)  # type: ignore[return-value]
 
     backfill = Backfill(uow_factory=factory, clock=fixed_clock, chunk_days=1)
     progress: list[date] = []

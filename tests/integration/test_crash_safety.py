@@ -408,8 +408,8 @@ class FailingRebuilds:
         self._inner = inner
         self._fail_on = fail_on
 
-    def __call__(self) -> Any:
-        return _FailingUnitOfWork(self._inner(), self._fail_on)
+    def __call__(self, *, read_only: bool = False) -> Any:
+        return _FailingUnitOfWork(self._inner(read_only=read_only), self._fail_on)
 
 
 @pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=postgres)])
