@@ -136,9 +136,7 @@ def test_redelivery_racing_a_retract_never_folds_a_deleted_event(
     h = event(5, "reply_time", value=7.0, account_id=1, at=utc(2026, 11, 20, 8))
     e = event(10, "conversation_resolved", value=30.0, account_id=1, at=utc(2026, 11, 20, 9))
     writer.record([e])
-    side.execute(
-        "INSERT INTO reporting_rollup_applied_events (account_id, event_id) VALUES (1, 5)"
-    )
+    side.execute("INSERT INTO reporting_rollup_applied_events (account_id, event_id) VALUES (1, 5)")
     with ThreadPoolExecutor(2) as pool:
         batch = start_blocked(pool, database_url, lambda: writer.record([h, e]))
         retraction = pool.submit(retracter.retract, [10])
@@ -151,3 +149,74 @@ def test_redelivery_racing_a_retract_never_folds_a_deleted_event(
     writer.record([e])
     assert_exact(database_url, writer, 1)
     assert {key.metric for key, _ in writer.rows(1)} >= {"resolutions_count", "reply_time"}
+
+
+# --- the global lock order (item 4) -------------------------------------------------------------
+
+
+def test_batches_naming_the_same_new_ids_in_opposite_orders_do_not_deadlock(
+    database_url: str, connect: Callable[[], Rollups], side: psycopg.Connection[Any]
+) -> None:
+    """Raw events are locked in id order. The side connection holds an uncommitted insert of
+    id 1; two batches of ids {1, 2}, given in opposite orders, both wait for it. Had the
+    second inserted in the order given, it would hold 2 while waiting for 1, and the first,
+    which gets 1 when the side transaction rolls back, would wait for 2: a deadlock."""
+    first, second = connect(), connect()
+    first.set_timezone(1, "UTC")
+    one = event(1, "conversation_resolved", value=10.0, at=utc(2026, 11, 20, 9))
+    two = event(2, "conversation_resolved", value=20.0, at=utc(2026, 11, 21, 9))
+    workers.insert_raw_uncommitted(side, [one])
+    with ThreadPoolExecutor(2) as pool:
+        # The batch in id order waits first, so it gets id 1 first once the side rolls back.
+        forwards = start_blocked(pool, database_url, lambda: second.record([one, two]))
+        backwards = start_blocked(pool, database_url, lambda: first.record([two, one]), 2)
+        side.rollback()
+        results = [backwards.result(WAIT_SECONDS), forwards.result(WAIT_SECONDS)]
+    assert sorted(result.stored for result in results) == [0, 2]
+    assert sum(result.rolled_up for result in results) == 2
+    assert_exact(database_url, first, 1)
+
+
+def test_batches_touching_the_same_rollup_rows_in_opposite_orders_do_not_deadlock(
+    database_url: str, connect: Callable[[], Rollups], side: psycopg.Connection[Any]
+) -> None:
+    """Rollup rows (and distinct members) are locked in key order. The side connection holds
+    the row of the earlier day; two batches of new events on both days, the second given latest
+    day first, wait for it. A writer going in its own order would hold the later day's row
+    while waiting, and deadlock with the first once the side transaction commits."""
+    first, second = connect(), connect()
+    first.set_timezone(1, "UTC")
+    first.record(
+        [
+            event(1, "conversation_bot_handoff", conversation_id=7, at=utc(2026, 11, 20, 9)),
+            event(2, "conversation_bot_handoff", conversation_id=7, at=utc(2026, 11, 21, 9)),
+        ]
+    )
+    side.execute(
+        "UPDATE reporting_events_rollups SET updated_at = updated_at "
+        "WHERE account_id = 1 AND date = '2026-11-20'"
+    )
+    side.execute(
+        "UPDATE reporting_rollup_members SET occurrences = occurrences "
+        "WHERE account_id = 1 AND date = '2026-11-20'"
+    )
+
+    def batch(first_id: int, *days: int) -> list[Any]:
+        return [
+            event(
+                first_id + n,
+                "conversation_bot_handoff",
+                conversation_id=8 + n,
+                at=utc(2026, 11, day, 10),
+            )
+            for n, day in enumerate(days)
+        ]
+
+    with ThreadPoolExecutor(2) as pool:
+        # The batch in key order waits first, so it gets the earlier day's row first.
+        early_first = start_blocked(pool, database_url, lambda: second.record(batch(20, 20, 21)))
+        late_first = start_blocked(pool, database_url, lambda: first.record(batch(10, 21, 20)), 2)
+        side.commit()
+        assert late_first.result(WAIT_SECONDS).rolled_up == 2
+        assert early_first.result(WAIT_SECONDS).rolled_up == 2
+    assert_exact(database_url, first, 1)

@@ -475,6 +475,30 @@ def on_dates(rows: dict[RefKey, RefRow], dates: Iterable[date]) -> dict[RefKey, 
     return {key: value for key, value in rows.items() if key[1] in wanted}
 
 
+def insert_raw_uncommitted(connection: psycopg.Connection[Any], events: Sequence[Event]) -> None:
+    """Insert events into `reporting_events` in `connection`'s open transaction (the caller
+    commits or rolls back): a held row lock on each id."""
+    for e in events:
+        at = e.created_at.replace(tzinfo=None)
+        connection.execute(
+            "INSERT INTO reporting_events (id, name, value, account_id, inbox_id, user_id,"
+            " conversation_id, created_at, updated_at, value_in_business_hours)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                e.id,
+                e.name,
+                e.value,
+                e.account_id,
+                e.inbox_id,
+                e.user_id,
+                e.conversation_id,
+                at,
+                at,
+                e.value_in_business_hours,
+            ),
+        )
+
+
 def insert_raw(url: str, events: Sequence[Event]) -> None:
     """Write events straight into `reporting_events`, as the host application does."""
     with (
