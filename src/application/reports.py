@@ -84,6 +84,10 @@ WEEKDAYS: Final[tuple[str, ...]] = (
     "sunday",
 )
 
+#: Most periods one time series may have (an hourly series of about 11 years, a daily one of 270),
+#: checked before any period is built: a longer series would hold every period in memory.
+MAX_PERIODS: Final = 100_000
+
 Value = int | float | None
 
 
@@ -225,6 +229,32 @@ def bucket_start(day: date, group_by: GroupBy, week_start: int = 6) -> date:
     if group_by is GroupBy.YEAR:
         return day.replace(month=1, day=1)
     raise InvalidRangeError(f"group_by {group_by.value!r}: has no date buckets")
+
+
+def period_count(since: date, until: date, group_by: GroupBy, week_start: int = 6) -> int:
+    """How many periods a time series of local dates [since, until] has (hours counted as 24 a
+    day; a DST change adds or removes one), computed without building them."""
+    days = (until - since).days + 1
+    if group_by is GroupBy.HOUR:
+        return 24 * days
+    if group_by is GroupBy.DAY:
+        return days
+    if group_by is GroupBy.WEEK:
+        first, last = (bucket_start(day, group_by, week_start) for day in (since, until))
+        return (last - first).days // 7 + 1
+    if group_by is GroupBy.MONTH:
+        return (until.year - since.year) * 12 + until.month - since.month + 1
+    return until.year - since.year + 1
+
+
+def check_period_count(since: date, until: date, group_by: GroupBy, week_start: int = 6) -> None:
+    """`InvalidRangeError` when the series would have more than `MAX_PERIODS` periods."""
+    count = period_count(since, until, group_by, week_start)
+    if count > MAX_PERIODS:
+        raise InvalidRangeError(
+            f"a time series by {group_by.value} from {since} to {until} has {count:,} periods; "
+            f"at most {MAX_PERIODS:,} are allowed: narrow the range or group by a longer period"
+        )
 
 
 def report_value(
@@ -480,6 +510,7 @@ class Reports:
         business_hours = _check_flag("business_hours", business_hours)
         requested = _check_timezone(timezone)
         first_weekday = _week_start(week_start)
+        check_period_count(since, until, grouping, first_weekday)
         metrics = [REPORT_METRICS[report_metric]]
         with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
@@ -560,6 +591,7 @@ class Reports:
 
 __all__ = [
     "AVERAGES",
+    "MAX_PERIODS",
     "REPORT_METRICS",
     "WEEKDAYS",
     "GroupBy",
@@ -571,6 +603,8 @@ __all__ = [
     "TimeseriesPoint",
     "TimeseriesReport",
     "bucket_start",
+    "check_period_count",
     "choose_source",
+    "period_count",
     "report_value",
 ]

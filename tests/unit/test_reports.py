@@ -14,6 +14,8 @@ import pytest
 from adapters.memory import InMemoryDatabase
 from application.ports import AccountSettings
 from application.reports import (
+    MAX_PERIODS,
+    WEEKDAYS,
     GroupBy,
     ReportMetric,
     Reports,
@@ -22,7 +24,9 @@ from application.reports import (
     SummaryRow,
     TimeseriesReport,
     bucket_start,
+    check_period_count,
     choose_source,
+    period_count,
     report_value,
 )
 from application.service import Rollups
@@ -753,3 +757,60 @@ def test_hours_restart_at_each_local_midnight(rollups: Rollups) -> None:
     )
     assert len(kolkata.points) == 48
     assert {p.period_start.minute for p in kolkata.points} == {0}  # type: ignore[union-attr]
+
+
+# --- the number of periods of a time series is capped (issue 8, item 15) -----------------------
+
+
+def test_an_hourly_series_over_centuries_is_refused_before_anything_is_built(
+    rollups: Rollups,
+) -> None:
+    configure(rollups)
+    opened: list[bool] = []
+
+    def no_unit_of_work(**_options: Any) -> Any:
+        opened.append(True)
+        raise AssertionError("the series was being built")
+
+    reports = Reports(no_unit_of_work)
+    with pytest.raises(InvalidRangeError, match=f"at most {MAX_PERIODS:,}") as raised:
+        reports.timeseries(
+            ACCOUNT, "resolutions_count", date(1900, 1, 1), date(2200, 12, 31), "hour"
+        )
+    assert f"{24 * ((date(2200, 12, 31) - date(1900, 1, 1)).days + 1):,} periods" in str(
+        raised.value
+    )
+    assert "narrow the range or group by a longer period" in str(raised.value)
+    assert opened == []
+
+
+def test_the_cap_counts_periods_of_each_grouping() -> None:
+    since = date(2000, 1, 1)
+    last = since + timedelta(days=MAX_PERIODS - 1)
+    check_period_count(since, last, GroupBy.DAY)  # exactly the cap: allowed
+    with pytest.raises(InvalidRangeError, match="100,001 periods"):
+        check_period_count(since, last + timedelta(days=1), GroupBy.DAY)
+    check_period_count(date(1, 1, 1), date(9999, 12, 31), GroupBy.YEAR)
+    with pytest.raises(InvalidRangeError, match="119,988 periods"):
+        check_period_count(date(1, 1, 1), date(9999, 12, 31), GroupBy.MONTH)
+
+
+@pytest.mark.parametrize("group_by", list(GroupBy))
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        (date(2026, 1, 1), date(2026, 1, 1)),
+        (date(2025, 12, 27), date(2026, 3, 4)),  # a Saturday to a Wednesday, across a year
+        (date(2024, 2, 29), date(2026, 11, 22)),
+    ],
+)
+def test_period_count_is_the_number_of_points(
+    rollups: Rollups, group_by: GroupBy, since: date, until: date
+) -> None:
+    configure(rollups, "UTC")
+    for week_start in ("sunday", "wednesday"):
+        series = rollups.reports.timeseries(
+            ACCOUNT, "resolutions_count", since, until, group_by, week_start=week_start
+        )
+        weekday = WEEKDAYS.index(week_start)
+        assert period_count(since, until, group_by, weekday) == len(series.points)
