@@ -116,3 +116,11 @@ class Rollups:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+    def known(self, account_id: int) -> bool:
+        """Whether the database knows the account: it has settings other than the defaults, or
+        raw events. Accounts are implicit (as in the reference): this only tells a mistyped id."""
+        with self.uow_factory(read_only=True) as uow:
+            if uow.accounts.get(account_id) != AccountSettings(account_id):
+                return True
+            return uow.events.span(account_id) is not None

@@ -7,7 +7,9 @@ DST change of 30 March, so that no test depends on today's date.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -16,12 +18,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from adapters import cli, open_rollups
-from adapters.cli import EXIT_DATABASE, EXIT_MISMATCH, EXIT_OK, EXIT_USAGE, ROW_COLUMNS, app
+from adapters.cli import (
+    EXIT_DATABASE,
+    EXIT_INTERRUPTED,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_USAGE,
+    ROW_COLUMNS,
+    app,
+)
+from adapters.cli import ingest as ingest_command
+from adapters.event_files import EventFormat, parse_events
 from adapters.migrate import engine_for_url
+from application.service import Rollups
+from domain.events import Event
 from tests.conftest import reset_postgres
 
 PARIS = "Europe/Paris"
@@ -188,6 +203,12 @@ def stored_ids(db: str, ids: Sequence[int]) -> list[int]:
         return [event.id for event in uow.events.get(ids)]
 
 
+def parse_records(records: Sequence[dict[str, Any]]) -> list[Event]:
+    data = "".join(json.dumps(record) + "\n" for record in records).encode()
+    parsed = list(parse_events(io.BytesIO(data), EventFormat.JSONL, "test"))
+    return [line.event for line in parsed if line.event is not None]
+
+
 def ingest_sample(db: str, tmp_path: Path) -> None:
     """Account 7 in Paris, then the sample events (three from JSON Lines, three from CSV)."""
     ok(db, "set-timezone", str(ACCOUNT), PARIS)
@@ -352,15 +373,39 @@ def test_an_id_stored_with_other_content_is_a_bad_line(db: str, tmp_path: Path) 
     assert account_rows(db) == ACCOUNT_ROWS
 
 
-def test_a_conflict_between_batches_stops_the_ingest_where_it_is_found(
+def test_a_conflict_between_batches_or_files_is_found_before_anything_is_written(
     db: str, tmp_path: Path
 ) -> None:
     ok(db, "set-timezone", str(ACCOUNT), PARIS)
     path = write_jsonl(tmp_path / "e.jsonl", [*EVENTS[:3], {**EVENTS[0], "value": 1.0}])
+    other = write_jsonl(tmp_path / "f.jsonl", [EVENTS[3], {**EVENTS[1], "inbox_id": 9}])
+    result = run(db, "ingest", str(path), str(other), "--batch-size", "2")
+    assert result.exit_code == EXIT_USAGE
+    assert f"{path}:4: field 'id': event 1 is on {path}:1 with other content" in result.stderr
+    assert f"{other}:2: field 'id': event 2 is on {path}:2 with other content" in result.stderr
+    assert "error: 2 of 6 lines are bad; nothing was written" in result.stderr
+    assert stored_ids(db, range(1, 7)) == []
+
+
+def test_a_conflicting_write_between_the_two_passes_stops_the_second_where_it_is_found(
+    db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process storing an id with other content after the check is still caught."""
+    ok(db, "set-timezone", str(ACCOUNT), PARIS)
+    path = write_jsonl(tmp_path / "e.jsonl", EVENTS[:4])
+    validate = ingest_command._validate
+
+    def validate_then_race(*args: Any, **kwargs: Any) -> int:
+        lines = validate(*args, **kwargs)
+        with open_rollups(db, migrate=False) as other_writer:
+            [changed] = parse_records([{**EVENTS[2], "value": 1.0}])
+            other_writer.record([changed])
+        return lines
+
+    monkeypatch.setattr(ingest_command, "_validate", validate_then_race)
     message = fails(db, EXIT_USAGE, "ingest", str(path), "--batch-size", "2")
-    assert f"{path}:4; 2 events were recorded, nothing from {path}:3 on" in message
-    assert stored_ids(db, range(1, 7)) == [1, 2]
-    assert "0 mismatches" in ok(db, "verify", "-a", str(ACCOUNT)).stdout
+    assert f"{path}:3; 2 events were recorded, nothing from {path}:3 on" in message
+    assert stored_ids(db, range(1, 7)) == [1, 2, 3]
 
 
 @pytest.mark.parametrize(
@@ -751,3 +796,154 @@ def test_a_process_reports_mismatches_with_exit_1_and_errors_with_3(
     missing = _process(f"sqlite:///{tmp_path / 'nope.db'}", "rows", "--account", "7")
     assert missing.returncode == EXIT_DATABASE
     assert missing.stderr.startswith("error: ")
+
+
+# -- hostile input, every error one line, closed pipes ---------------------------------------------
+
+
+def test_hostile_lines_are_all_listed_and_nothing_is_written(db: str, tmp_path: Path) -> None:
+    ok(db, "set-timezone", str(ACCOUNT), PARIS)
+    good = json.dumps(EVENTS[0])[1:-1]  # the fields of a good event, to override
+    lines = [
+        f'{{{good}, "id": {"9" * 5000}}}',  # Python's int() refuses over 4300 digits
+        f'{{{good}, "value": {"9" * 400}}}',  # too large for a float
+        f'{{{good}, "value": 1e12}}',  # out of range
+        f'{{{good}, "name": "reply\\ud800"}}',  # lone surrogate
+        f'{{{good}, "name": "reply\\u0000time"}}',  # NUL
+        f'{{{good}, "name": "{"n" * 300}"}}',  # longer than an index holds
+        f'{{{good}, "created_at": "0001-01-01T00:00:00+05:00"}}',  # no UTC instant
+        f'{{{good}, "id": "1_000"}}',
+        f'{{{good}, "id": "\\u0661\\u0662\\u0663"}}',
+        f'{{{good}, "id": 2}}',  # a field twice: an error, not "last wins"
+        "[" * 100_000 + "]" * 100_000,
+        json.dumps(EVENTS[1]),
+    ]
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run(db, "ingest", str(path), "--max-errors", "0")
+    assert result.exit_code == EXIT_USAGE
+    assert "Traceback" not in result.output
+    for number, field in enumerate(
+        ["id", "value", "value", "name", "name", "name", "created_at", "id", "id", "id"], start=1
+    ):
+        assert f"{path}:{number}: field '{field}': " in result.stderr
+    assert f"{path}:11: JSON nested too deeply" in result.stderr
+    assert "error: 11 of 12 lines are bad; nothing was written" in result.stderr
+    assert stored_ids(db, range(1, 7)) == []
+
+
+def test_csv_ids_in_other_notations_are_errors_not_numbers(db: str, tmp_path: Path) -> None:
+    ok(db, "set-timezone", str(ACCOUNT), PARIS)
+    path = tmp_path / "ids.csv"
+    path.write_text(
+        "id,name,account_id,created_at\n"
+        "1_000,reply_time,7,2025-03-30T10:00:00Z\n"
+        "\u0661\u0662\u0663,reply_time,7,2025-03-30T10:00:00Z\n"
+        "5,reply_time,\uff17,2025-03-30T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    result = run(db, "ingest", str(path))
+    assert result.exit_code == EXIT_USAGE
+    assert f"{path}:2: field 'id': '1_000' is not an integer" in result.stderr
+    assert f"{path}:3: field 'id': " in result.stderr
+    assert f"{path}:4: field 'account_id': " in result.stderr
+    assert stored_ids(db, [5, 123, 1000]) == []
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "message"),
+    [
+        (RuntimeError("boom"), EXIT_DATABASE, "error: internal error: RuntimeError: boom"),
+        (AttributeError(), EXIT_DATABASE, "error: internal error: AttributeError"),
+        (typer.Abort(), EXIT_INTERRUPTED, "error: interrupted"),
+    ],
+)
+def test_an_unexpected_exception_is_one_error_line_not_a_traceback(
+    db: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    error: BaseException,
+    code: int,
+    message: str,
+) -> None:
+    ingest_sample(db, tmp_path)
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(Rollups, "rows", broken)
+    assert fails(db, code, "rows", "--account", str(ACCOUNT)).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (("rows", "--account", "x"), "Invalid value for '--account'"),
+        (("rows",), "Missing option '--account'"),
+        (("frobnicate",), "No such command 'frobnicate'"),
+        (("--db",), "Option '--db' requires an argument"),
+    ],
+)
+def test_usage_errors_are_one_error_line(args: tuple[str, ...], reason: str) -> None:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == EXIT_USAGE
+    assert result.stderr.startswith(f"error: {reason}"), result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_setter_on_an_account_the_database_does_not_know_warns(db: str, tmp_path: Path) -> None:
+    first = ok(db, "read-path", "999", "on")
+    assert "warning: account 999 has no events and no settings" in first.stderr
+    assert "warning" not in ok(db, "read-path", "999", "off").stderr  # known since the first
+    assert "warning: account 998" in ok(db, "set-timezone", "998", "UTC").stderr
+    assert "warning" not in ok(db, "set-timezone", "998", PARIS).stderr
+    ingest_sample(db, tmp_path)  # account 7: events, and a zone
+    assert "warning" not in ok(db, "read-path", str(ACCOUNT), "on").stderr
+    for account in ("998", str(ACCOUNT)):  # settings only, or events: known to every reader
+        assert rows_json(db, int(account)) is not None
+        ok(db, "verify", "--account", account)
+        ok(db, "report", "summary", "--account", account, *RANGE)
+
+
+def test_backfill_says_that_reports_stay_raw_until_a_rebuild(db: str, tmp_path: Path) -> None:
+    ok(db, "set-timezone", str(ACCOUNT), PARIS, "--no-rebuild")
+    ok(db, "ingest", str(write_jsonl(tmp_path / "a.jsonl", EVENTS)))
+    result = ok(db, "backfill", "--account", str(ACCOUNT), *RANGE, "--yes")
+    assert "reports come from raw events until `rollups rebuild --account 7`" in result.stderr
+    ok(db, "rebuild", "--account", str(ACCOUNT))
+    again = ok(db, "backfill", "--account", str(ACCOUNT), *RANGE, "--yes")
+    assert "rebuild" not in again.stderr
+
+
+def _closed_pipe(db: str, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run the console entry point with standard output a pipe whose reader is already gone."""
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", "from adapters.cli import main; main()", "--db", db, *args],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("rows", "--account", "7", "--format", "csv"),
+        ("rows", "--account", "7"),
+        ("report", "summary", "--account", "7", *RANGE),
+        ("--help",),
+        ("rows", "--help"),
+    ],
+)
+def test_a_closed_output_pipe_exits_quietly_with_0(
+    db: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    ingest_sample(db, tmp_path)
+    result = _closed_pipe(db, *args)
+    assert (result.returncode, result.stderr.decode()) == (EXIT_OK, "")

@@ -1,23 +1,26 @@
 """The `rollups` Typer apps, exit codes, error translation and per-invocation state.
 
-Every command is registered with `command`, which puts the exit codes in its help and runs it
-under `guard`: library and driver errors become one line on stderr and an exit code.
+Every command is registered with `command`, which puts the exit codes in its help. Everything the
+root command parses and runs goes through `exit_code_for`, the one place that turns an exception
+into one `error: ...` line on stderr and an exit code: usage errors, library and driver errors,
+interruptions, a closed output pipe (quietly, exit 0) and bugs (`internal error`, exit 3). No
+traceback is ever shown.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Final, ParamSpec, TypeVar
+from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 import attrs
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from adapters import open_rollups
 from adapters.cli.tables import make_console
@@ -36,7 +39,7 @@ EXIT_INTERRUPTED: Final = 130
 EXIT_CODES: Final = (
     "Exit codes: 0 ok; 1 verify found mismatches; 2 usage or input error (bad option, date, "
     "zone, metric, file line, unknown account); 3 database error (unreachable, permissions, "
-    "schema); 130 interrupted."
+    "schema) or internal error; 130 interrupted."
 )
 DEFAULT_DB: Final = "sqlite:///rollups.db"
 
@@ -57,8 +60,20 @@ class State:
     err: Console
 
 
+class _RootGroup(TyperGroup):
+    """The `rollups` command: its parsing and everything it runs (subcommands, their parsing and
+    their output) go through `_guarded`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return _guarded(super().parse_args, ctx, args)
+
+    def invoke(self, ctx: Any) -> Any:
+        return _guarded(super().invoke, ctx)
+
+
 app = typer.Typer(
     name="rollups",
+    cls=_RootGroup,
     help=(
         "Exact daily rollups of reporting events (Chatwoot's reporting_events): ingest events, "
         "backfill and rebuild, report, verify, or run the demo."
@@ -97,10 +112,10 @@ def _root(
 # -- errors -----------------------------------------------------------------------------------
 
 
-def _fail(code: int, message: object) -> typer.Exit:
+def _print_error(message: object) -> None:
     text = " ".join(str(message).split("\n")).strip()
-    make_console(stderr=True).print(f"[bold red]error:[/] {escape(text)}")
-    return typer.Exit(code)
+    with contextlib.suppress(OSError, ValueError):  # stderr closed too: nothing left to tell
+        make_console(stderr=True).print(f"[bold red]error:[/] {escape(text)}")
 
 
 def _database_error(error: Exception) -> str:
@@ -122,40 +137,82 @@ def _driver_errors() -> tuple[type[Exception], ...]:
     return tuple(found)
 
 
-def guard(command: Callable[P, R]) -> Callable[P, R]:
-    """Turn library errors into one-line messages and exit codes instead of tracebacks."""
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null: the reader is gone, and Python's final flush of what
+    is still buffered must not fail ("Exception ignored ... BrokenPipeError")."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
-    @functools.wraps(command)
-    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except (typer.Exit, typer.Abort, BrokenPipeError):
-            raise
-        except StorageError as error:
-            raise _fail(EXIT_DATABASE, error) from None
-        except RollupError as error:  # ConfigurationError and every input error
-            raise _fail(EXIT_USAGE, error) from None
-        except KeyboardInterrupt:
-            raise _fail(EXIT_INTERRUPTED, "interrupted") from None
-        except _driver_errors() as error:
-            raise _fail(EXIT_DATABASE, _database_error(error)) from None
-        except OSError as error:
-            where = f"{error.filename}: " if error.filename else ""
-            raise _fail(EXIT_USAGE, f"{where}{error.strerror or error}") from None
 
-    return guarded
+def _usage_message(error: typer.TyperException) -> str:
+    format_message = getattr(error, "format_message", None)
+    message = format_message() if callable(format_message) else str(error)
+    ctx = getattr(error, "ctx", None)
+    if ctx is None:
+        return str(message)
+    return f"{message} (see `{ctx.command_path} --help`)"
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code for an exception that reached the command line, after printing its one
+    `error: ...` line on stderr (nothing for a closed output pipe)."""
+    if isinstance(error, BrokenPipeError):  # output piped into `head` and closed early
+        _silence_stdout()
+        return EXIT_OK
+    if isinstance(error, KeyboardInterrupt | typer.Abort):
+        _print_error("interrupted")
+        return EXIT_INTERRUPTED
+    if type(error).__name__ == "NoArgsIsHelpError":  # `rollups` alone: its help, already shown
+        return EXIT_USAGE
+    if isinstance(error, typer.TyperException):  # bad option, missing argument, no such command
+        _print_error(_usage_message(error))
+        return EXIT_USAGE
+    if isinstance(error, StorageError):
+        _print_error(error)
+        return EXIT_DATABASE
+    if isinstance(error, RollupError):  # ConfigurationError and every input error
+        _print_error(error)
+        return EXIT_USAGE
+    if isinstance(error, _driver_errors()):
+        _print_error(_database_error(error))
+        return EXIT_DATABASE
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        _print_error(f"{where}{error.strerror or error}")
+        return EXIT_USAGE
+    _print_error(f"internal error: {type(error).__name__}: {error or '(no message)'}")
+    return EXIT_DATABASE
+
+
+def _guarded(call: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """`call(...)` with its output flushed (a closed pipe shows here, not at exit); any exception
+    but an exit becomes `exit_code_for`'s exit."""
+    try:
+        result = call(*args, **kwargs)
+        sys.stdout.flush()
+        return result
+    except typer.Exit:
+        raise
+    except SystemExit as exit:
+        if isinstance(exit.__context__, BrokenPipeError):  # rich's own exit on a closed pipe
+            raise typer.Exit(exit_code_for(exit.__context__)) from None
+        raise
+    except BaseException as error:  # the one place every error is reported
+        raise typer.Exit(exit_code_for(error)) from None
 
 
 def command(
     name: str | None = None, *, group: typer.Typer = app
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Register a guarded command on `group` (`rollups` itself by default), exit codes in its help.
+    """Register a command on `group` (`rollups` itself by default), exit codes in its help.
 
     Commands are listed in `--help` in the order they are registered.
     """
 
     def register(function: Callable[P, R]) -> Callable[P, R]:
-        return group.command(name, epilog=EXIT_CODES)(guard(function))
+        return group.command(name, epilog=EXIT_CODES)(function)
 
     return register
 
@@ -194,29 +251,27 @@ def open_database(state: State, *, migrate: bool = True) -> Iterator[Rollups]:
         yield rollups
 
 
-def _is_known(rollups: Rollups, account_id: int) -> tuple[AccountSettings, bool]:
-    settings = rollups.account(account_id)
-    if settings != AccountSettings(account_id):
-        return settings, True
-    with rollups.uow_factory() as uow:
-        return settings, uow.events.span(account_id) is not None
+_UNKNOWN: Final = "no events and no settings in this database"
 
 
 def require_account(rollups: Rollups, account_id: int) -> AccountSettings:
-    """The account's settings; `CliInputError` if the database knows nothing of it."""
-    settings, known = _is_known(rollups, account_id)
-    if not known:
-        raise CliInputError(
-            f"account {account_id}: unknown (no events and no settings in this database)"
+    """The account's settings; `CliInputError` if the database knows nothing of it
+    (`Rollups.known`, the one rule every command uses)."""
+    if not rollups.known(account_id):
+        raise CliInputError(f"account {account_id}: unknown ({_UNKNOWN})")
+    return rollups.account(account_id)
+
+
+def warn_if_unknown(state: State, rollups: Rollups, account_id: int) -> None:
+    """Before a setter: say on stderr when the account is new to the database (a mistyped id?).
+    Accounts are implicit, as in the reference, so the setting is made anyway."""
+    if not rollups.known(account_id):
+        state.err.print(
+            f"[yellow]warning:[/] account {account_id} has {_UNKNOWN}; "
+            "setting it anyway (a mistyped id?)"
         )
-    return settings
 
 
 def main() -> None:
     """Console-script entry point."""
-    try:
-        app(prog_name="rollups")
-    except BrokenPipeError:  # output piped into `head` and closed early
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(EXIT_OK)
+    app(prog_name="rollups")

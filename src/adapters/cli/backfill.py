@@ -80,6 +80,13 @@ def backfill(
         with backfill_progress(state.err, "backfilling") as progress:
             result = rollups.backfiller.run(plan, progress)
         print_backfill_result(state.out, result, time.perf_counter() - started)
+        settings = rollups.account(account)
+    if settings.rollup_timezone != settings.timezone:
+        state.err.print(
+            f"note: account {account}'s rollups are not marked current (a backfill rebuilds "
+            "only its range); reports come from raw events until "
+            f"`rollups rebuild --account {account}`"
+        )
 
 
 @command()

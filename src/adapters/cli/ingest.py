@@ -1,7 +1,10 @@
 """`rollups ingest`: record events from files through the live path.
 
 Without --skip-invalid every input is validated first (nothing is written if a line is bad), then
-recorded in a second pass; standard input is spooled so that it can be read twice.
+recorded in a second pass; standard input is spooled so that it can be read twice. Validation
+rejects whatever the write pass would: every value is checked by building its `Event`, and an id
+repeated with other content is found across batches and files, not only within a batch. Only a
+conflicting write by another process between the two passes can still stop the second one.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
 
 from adapters.cli.app import CliInputError, State, command, open_database, state_of
-from adapters.cli.checks import ErrorList, check_batch
+from adapters.cli.checks import ErrorList, SeenIds, check_batch
 from adapters.cli.sources import EventSource
 from adapters.cli.tables import integer, label_table, progress_bar
 from adapters.event_files import batched
@@ -50,16 +53,21 @@ def _validate(
     batch_size: int,
     errors: ErrorList,
 ) -> int:
-    """First pass: parse every line and check ids against the batch and the database."""
+    """First pass: parse every line (building its `Event`, which checks every value) and check
+    ids against every earlier line of the input and against the database."""
     lines = 0
-    for source in sources:
-        progress, task = _byte_progress(state, f"checking {escape(source.name)}", source.size)
-        with progress, source.lines() as (reader, parsed):
-            for batch in batched(parsed, batch_size):
-                lines += len(batch)
-                _events, bad = check_batch(rollups, batch, source.name)
-                errors.add(bad)
-                progress.update(task, completed=reader.bytes_read)
+    seen = SeenIds()
+    try:
+        for source in sources:
+            progress, task = _byte_progress(state, f"checking {escape(source.name)}", source.size)
+            with progress, source.lines() as (reader, parsed):
+                for batch in batched(parsed, batch_size):
+                    lines += len(batch)
+                    _events, bad = check_batch(rollups, batch, source.name, seen)
+                    errors.add(bad)
+                    progress.update(task, completed=reader.bytes_read)
+    finally:
+        seen.close()
     return lines
 
 
@@ -83,8 +91,9 @@ def _record(
                     for error in bad:
                         state.err.print(f"  {error}", markup=False, soft_wrap=True)
                     raise CliInputError(
-                        f"{len(bad)} bad line(s) found while recording (an id repeated with "
-                        f"other content in another batch?): {source.name}:{bad[0].line}; "
+                        f"{len(bad)} bad line(s) found while recording (stored with other "
+                        f"content by another writer since the check?): {source.name}:"
+                        f"{bad[0].line}; "
                         f"{integer(totals.read)} events were recorded, nothing from "
                         f"{source.name}:{batch[0].line} on"
                     )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from adapters.cli.app import command, open_database, state_of
+from adapters.cli.app import command, open_database, state_of, warn_if_unknown
 from adapters.cli.options import choice
 from adapters.cli.output import backfill_progress, print_backfill_result
 from domain.timezones import parse_timezone
@@ -32,6 +32,7 @@ def set_timezone(
     if zone is not None:
         parse_timezone(zone)
     with open_database(state) as rollups, backfill_progress(state.err, "rebuilding") as progress:
+        warn_if_unknown(state, rollups, account)
         result = rollups.set_timezone(account, zone, rebuild=rebuild, progress=progress)
         settings = rollups.account(account)
     if zone is None:
@@ -57,6 +58,7 @@ def read_path(
     state = state_of(ctx)
     enabled = choice(switch, ("on", "off"), "read-path") == "on"
     with open_database(state) as rollups:
+        warn_if_unknown(state, rollups, account)
         settings = rollups.enable_read_path(account, enabled)
     state.out.print(f"account {account}: read path {'on' if enabled else 'off'}")
     if enabled and (settings.timezone is None or settings.rollup_timezone != settings.timezone):
