@@ -24,6 +24,9 @@ class BackfillPlan:
     last_event: date | None
     #: the account's timezone generation the plan was made in: every chunk checks it
     generation: int = 0
+    #: whether the account's rollups were marked current in its zone (`rebuild` marks them):
+    #: if not, reports keep reading raw events after this backfill, until a `rebuild()`
+    rollups_current: bool = False
 
     @property
     def days(self) -> int:
@@ -40,6 +43,11 @@ class BackfillResult:
     plan: BackfillPlan
     events: int  #: raw events aggregated
     rows: int  #: rollup rows written
+
+    @property
+    def rollups_current(self) -> bool:
+        """Whether reports can be served from the rollups (see `BackfillPlan.rollups_current`)."""
+        return self.plan.rollups_current
 
 
 def check_range(since: date | None, until: date | None) -> None:
@@ -94,11 +102,16 @@ class Backfill:
         if since is None or since > until:
             if explicit_since:
                 raise InvalidRangeError(f"since {since} is after until {until}")
-            return BackfillPlan(
-                account_id, settings.timezone, None, None, first, last, settings.generation
-            )
+            since = until = None
         return BackfillPlan(
-            account_id, settings.timezone, since, until, first, last, settings.generation
+            account_id,
+            settings.timezone,
+            since,
+            until,
+            first,
+            last,
+            settings.generation,
+            settings.rollup_timezone == settings.timezone,
         )
 
     def run(self, plan: BackfillPlan, progress: Progress | None = None) -> BackfillResult:

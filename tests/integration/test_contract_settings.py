@@ -297,3 +297,16 @@ def test_a_backfill_spanning_a_zone_change_away_and_back_stops(
     with pytest.raises(ZoneChangedError):
         builder.backfill(1, date(2026, 11, 15), date(2026, 11, 22), change_zone_once)
     assert calls == [2]
+
+
+def test_a_backfill_says_whether_reports_are_served_from_rollups(backend: Rollups) -> None:
+    """`backfill()` never marks the rollups current (only `rebuild` does); its result says
+    whether reports read them, instead of leaving them on raw events silently."""
+    backend.record(EVENTS)
+    backend.set_timezone(1, "UTC", rebuild=False)
+    result = backend.backfill(1)
+    assert result.events > 0
+    assert result.rollups_current is False
+    assert backend.account(1).rollup_timezone is None
+    backend.rebuild(1)
+    assert backend.backfill(1).rollups_current is True
