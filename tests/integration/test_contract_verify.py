@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
@@ -143,3 +144,16 @@ def test_verify_across_many_days_and_chunks(backend: Rollups) -> None:
     key = RollupKey(1, date(2026, 6, 5), DimensionType.ACCOUNT, 1, Metric.REPLY_TIME)
     tamper(backend, key, MetricContribution(1, 0.0, 0.0))
     assert [m.key for m in backend.verify(1)] == [key]
+
+
+def test_verify_reports_progress_per_chunk(open_backend: Callable[..., Rollups]) -> None:
+    rollups = open_backend(chunk_days=10)
+    rollups.set_timezone(1, "UTC")
+    rollups.record([event(1, at=utc(2026, 11, 1)), event(2, at=utc(2026, 11, 25))])
+    progress: list[tuple[int, int, date]] = []
+    assert rollups.verify(1, progress=lambda *step: progress.append(step)) == []
+    assert progress == [
+        (10, 25, date(2026, 11, 10)),
+        (20, 25, date(2026, 11, 20)),
+        (25, 25, date(2026, 11, 25)),
+    ]
