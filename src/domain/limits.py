@@ -10,7 +10,9 @@ rows a host wrote outside them (they contribute nothing, like unknown names).
   end excluded). Every UTC offset a zone has ever had is under 24 hours, so the local day of any
   accepted instant, and the bounds of that day and the next, are far inside what `datetime`
   represents (years 1 to 9999) in every zone; and a report or backfill over all the accepted
-  days stays bounded (300 years, about 110,000 days).
+  days stays bounded (300 years, about 110,000 days). Local dates outside `MIN_LOCAL_DATE`
+  (1899-12-31) to `MAX_LOCAL_DATE` (2200-01-01) hold no accepted instant: asking for one is an
+  `InvalidRangeError` (`domain.timezones.local_day`).
 - **Values**: `value` and `value_in_business_hours` are finite with `abs(v) <= MAX_ABS_VALUE`
   (1e9 seconds, about 31.7 years), or None. Sums of 2⁵³ such values stay finite (about 9e24),
   and integers up to the bound convert to float exactly.
@@ -23,7 +25,7 @@ rows a host wrote outside them (they contribute nothing, like unknown names).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 #: Largest event id: the reference schema's `reporting_events.id` is a BIGINT.
@@ -34,6 +36,10 @@ MAX_REFERENCE_ID: Final = 2**31 - 1
 MIN_CREATED_AT: Final = datetime(1900, 1, 1, tzinfo=UTC)
 #: End of the accepted `created_at` range (exclusive).
 MAX_CREATED_AT: Final = datetime(2200, 1, 1, tzinfo=UTC)
+#: First and last local dates that can hold an accepted instant in some zone (every UTC offset
+#: is under a day): the dates a backfill, verify or report may ask for.
+MIN_LOCAL_DATE: Final = (MIN_CREATED_AT - timedelta(days=1)).date()
+MAX_LOCAL_DATE: Final = MAX_CREATED_AT.date()
 #: Largest magnitude of `value` and `value_in_business_hours`, in seconds (about 31.7 years).
 MAX_ABS_VALUE: Final = 1e9
 #: Longest event name, in characters (at most 4 UTF-8 bytes each).

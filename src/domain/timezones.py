@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
 
-from domain.errors import InvalidTimezoneError
+from domain.errors import InvalidRangeError, InvalidTimezoneError
+from domain.limits import MAX_LOCAL_DATE, MIN_LOCAL_DATE
 
 _NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 #: Names a zoneinfo tree may hold that are not IANA zone or link names: the placeholder zone
@@ -54,7 +55,8 @@ def _parse_name(name: str) -> ZoneInfo:
     if name in NOT_ZONES or name.startswith(NOT_ZONE_TREES):
         raise InvalidTimezoneError(
             name,
-            "not an IANA time zone name (a placeholder or a zoneinfo file); use one such as 'Europe/Berlin'",
+            "not an IANA time zone name (a placeholder or a zoneinfo file); "
+            "use one such as 'Europe/Berlin'",
         )
     if name not in iana_names():
         raise InvalidTimezoneError(name, "unknown IANA time zone")
@@ -118,9 +120,19 @@ def _first_instant(day: date, zone: ZoneInfo) -> datetime:
     return high
 
 
+def check_local_date(day: date) -> None:
+    """`InvalidRangeError` unless `day` can hold an accepted instant (`domain.limits`)."""
+    if not MIN_LOCAL_DATE <= day <= MAX_LOCAL_DATE:
+        raise InvalidRangeError(
+            f"date {day} is outside the dates events can have: {MIN_LOCAL_DATE} to {MAX_LOCAL_DATE}"
+        )
+
+
 @functools.lru_cache(maxsize=65536)
 def local_day(day: date, zone: ZoneInfo) -> LocalDay:
-    """The UTC bounds of local `day` in `zone`."""
+    """The UTC bounds of local `day` in `zone`; `InvalidRangeError` for a date outside
+    `MIN_LOCAL_DATE` to `MAX_LOCAL_DATE` (near year 1 or 9999 the bounds would overflow)."""
+    check_local_date(day)
     return LocalDay(
         zone, day, _first_instant(day, zone), _first_instant(day + timedelta(days=1), zone)
     )
@@ -128,6 +140,8 @@ def local_day(day: date, zone: ZoneInfo) -> LocalDay:
 
 def local_days(since: date, until: date, zone: ZoneInfo) -> list[LocalDay]:
     """Every local day from `since` to `until`, both inclusive."""
+    check_local_date(since)
+    check_local_date(until)
     return [local_day(since + timedelta(days=n), zone) for n in range((until - since).days + 1)]
 
 

@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from domain.errors import InvalidTimezoneError, RollupError
+from domain.errors import InvalidRangeError, InvalidTimezoneError, RollupError
+from domain.limits import MAX_CREATED_AT, MAX_LOCAL_DATE, MIN_CREATED_AT, MIN_LOCAL_DATE
 from domain.timezones import (
     NOT_ZONES,
     LocalDay,
@@ -366,3 +367,32 @@ def test_local_date_follows_the_bounds_inside_midnight_crossing_folds(
     assert bounds.start <= instant < bounds.end
     assert local_date(instant, zone) == day
     assert local_date(bounds.start - MICROSECOND, zone) == day - timedelta(days=1)
+
+
+# --- the dates events can have (domain.limits) ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "day", [date(1, 1, 1), date(1899, 12, 30), date(2200, 1, 2), date(9999, 12, 31)]
+)
+@pytest.mark.parametrize("name", ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Tokyo", "UTC"])
+def test_dates_that_hold_no_accepted_instant_are_an_invalid_range(day: date, name: str) -> None:
+    # Near year 1 or 9999 the bounds of such a day overflow (OverflowError before).
+    zone = parse_timezone(name)
+    with pytest.raises(InvalidRangeError, match=str(day)):
+        local_day(day, zone)
+    with pytest.raises(InvalidRangeError):
+        local_days(min(day, MIN_LOCAL_DATE), max(day, MIN_LOCAL_DATE), zone)
+
+
+@pytest.mark.parametrize("name", ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Manila", "UTC"])
+def test_the_first_and_last_dates_events_can_have_have_bounds(name: str) -> None:
+    zone = parse_timezone(name)
+    first, last = local_day(MIN_LOCAL_DATE, zone), local_day(MAX_LOCAL_DATE, zone)
+    assert first.start < MIN_CREATED_AT + timedelta(days=1)
+    assert last.end > MAX_CREATED_AT - timedelta(days=1)
+    days = local_days(MIN_LOCAL_DATE, date(1900, 1, 2), zone)
+    assert [day.date for day in days] == [MIN_LOCAL_DATE + timedelta(days=n) for n in range(3)]
+    # Every accepted instant's local day is inside the range, in the zones furthest apart.
+    for instant in (MIN_CREATED_AT, MAX_CREATED_AT - MICROSECOND):
+        assert MIN_LOCAL_DATE <= local_date(instant, zone) <= MAX_LOCAL_DATE
