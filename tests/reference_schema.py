@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 
-SCHEMA_SQL = Path(
-    os.environ.get("ROLLUPS_REFERENCE_SCHEMA", "/work/shared/chatwoot/schema.sql")
-)
+SCHEMA_SQL = Path(os.environ.get("ROLLUPS_REFERENCE_SCHEMA", "/work/shared/chatwoot/schema.sql"))
 TABLES = ("reporting_events", "reporting_events_rollups")
 
 #: PostgreSQL spellings in the reference DDL -> SQLite's.
