@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 
 from application.service import Rollups
-from domain.errors import InvalidEventError, InvalidTimezoneError
+from domain.errors import InvalidEventError, InvalidRangeError, InvalidTimezoneError
 from domain.events import Event
 from domain.limits import (
     MAX_ABS_VALUE,
     MAX_CREATED_AT,
     MAX_EVENT_ID,
+    MAX_LOCAL_DATE,
     MAX_NAME_LENGTH,
     MAX_REFERENCE_ID,
     MIN_CREATED_AT,
+    MIN_LOCAL_DATE,
 )
 from tests.builders import event, row_map, utc
 from tests.reference import reference_rows
@@ -56,7 +58,7 @@ def inside(account_id: int, first_id: int) -> list[Event]:
 
 
 #: Local days around the first and around the last accepted instant, in any zone.
-EDGES = ((date(1899, 12, 30), date(1900, 1, 2)), (date(2199, 12, 30), date(2200, 1, 1)))
+EDGES = ((MIN_LOCAL_DATE, date(1900, 1, 2)), (date(2199, 12, 30), MAX_LOCAL_DATE))
 
 
 @pytest.fixture
@@ -109,6 +111,12 @@ def test_verify_backfill_and_reports_work_at_the_bounds(
             assert served.rows == raw.rows
         assert rollups.rows(account_id) == before
         assert rollups.verify(account_id, date(2026, 11, 1), date(2026, 11, 30)) == []
+    # A day before or after those can hold no event: asking for it is a range error.
+    for since, until in ((date(1, 1, 1), date(1, 1, 2)), (date(9999, 12, 30), date(9999, 12, 31))):
+        with pytest.raises(InvalidRangeError):
+            rollups.backfill(1, since, until)
+        with pytest.raises(InvalidRangeError):
+            rollups.reports.summary(1, "account", since, until)
 
 
 def test_events_at_the_bounds_retract_to_nothing(bounded: tuple[Rollups, list[Event]]) -> None:

@@ -197,9 +197,9 @@ def test_backfill_rebuild_and_verify_ignore_the_hostile_rows(poisoned: Rollups) 
     assert row_map(poisoned.rows(1)) == expected_rows()
     assert poisoned.verify(1) == []
     # The rows are still there: a backfill over their days, and all the accepted days' edges.
-    poisoned.backfill(1, date(1899, 12, 30), date(1900, 1, 2))
-    poisoned.backfill(1, date(2199, 12, 30), date(2199, 12, 31))
-    assert poisoned.verify(1, date(1899, 12, 30), date(1900, 1, 2)) == []
+    poisoned.backfill(1, date(1899, 12, 31), date(1900, 1, 2))
+    poisoned.backfill(1, date(2199, 12, 30), date(2200, 1, 1))
+    assert poisoned.verify(1, date(1899, 12, 31), date(1900, 1, 2)) == []
     assert row_map(poisoned.rows(1)) == expected_rows()
 
 
