@@ -93,8 +93,11 @@ class InMemoryReportStore:
             if low >= high:
                 continue
             # Every event of the window on one date: the projection's per-day distinct count
-            # becomes a per-window one, and its keys differ only by dimension and metric.
-            inside = [attrs.evolve(event, created_at=window.start) for event in events[low:high]]
+            # becomes a per-window one, and its keys differ only by dimension and metric. (The
+            # window's first event's instant, not the window's start, which may lie before the
+            # first accepted instant.)
+            first = events[low].created_at
+            inside = [attrs.evolve(event, created_at=first) for event in events[low:high]]
             for key, total in sorted(project(inside, {account_id: _UTC}).totals().items()):
                 if (
                     key.dimension_type == dimension

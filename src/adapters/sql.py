@@ -410,7 +410,7 @@ class SqlEventStore(SqlStore):
         e = reporting_events
         rows: list[Row[Any]] = []
         for condition in self.ctx.id_filters(e.c.id, ids):
-            rows.extend(self.connection.execute(select(e).where(condition)))
+            rows.extend(self.connection.execute(select(*event_columns()).where(condition)))
         rows.sort(key=lambda row: int(row.id))
         return rows
 
@@ -454,7 +454,9 @@ class SqlEventStore(SqlStore):
                 .with_for_update()
             )
             removed.extend(
-                self.connection.execute(delete(e).where(e.c.id.in_(locked)).returning(e))
+                self.connection.execute(
+                    delete(e).where(e.c.id.in_(locked)).returning(*event_columns())
+                )
             )
         removed.sort(key=lambda row: int(row.id))
         events: list[Event] = []

@@ -17,10 +17,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from adapters import open_rollups
 from application.service import Rollups
+from domain.errors import EventConflictError
 from domain.events import Event
 from domain.limits import MAX_ABS_VALUE, MAX_CREATED_AT, MIN_CREATED_AT
 from tests.builders import event, row_map, utc
+from tests.conftest import fixed_clock, reset_postgres
 from tests.reference import reference_rows
 
 pytestmark = pytest.mark.parametrize(
@@ -305,3 +308,34 @@ def _with_user(e: Event) -> Event:
         value=e.value,
         user_id=5,
     )
+
+
+def test_timestamps_python_cannot_hold_are_not_events_and_can_be_retracted(
+    backend_name: str, request: pytest.FixtureRequest
+) -> None:
+    """PostgreSQL stores timestamps Python's datetime cannot hold (infinity, BC, year 10000 on).
+    Such host rows are read as "not an event": a record of the same id is a conflict, not a
+    driver error, and a retraction removes them and takes nothing back."""
+    if backend_name != "postgres":
+        pytest.skip("SQLite stores timestamps as text: it has no such values")
+    postgres_url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(postgres_url)
+    with open_rollups(postgres_url, clock=fixed_clock) as rollups:
+        rollups.set_timezone(1, "UTC")
+        with psycopg.connect(postgres_url) as pg:
+            for event_id, stamp in (
+                (901, "infinity"),
+                (902, "0044-03-15 BC"),
+                (903, "12000-01-01"),
+            ):
+                pg.execute(
+                    "INSERT INTO reporting_events (id, name, account_id, created_at, updated_at)"
+                    " VALUES (%s, 'conversation_resolved', 1, %s::timestamp, now())",
+                    (event_id, stamp),
+                )
+        with pytest.raises(EventConflictError):
+            rollups.record([event(901, "conversation_resolved")])
+        assert rollups.verify(1) == []
+        result = rollups.retract([901, 902, 903])
+        assert (result.retracted, result.rolled_back) == (0, 0)
+        assert rollups.rows(1) == []
