@@ -26,6 +26,7 @@ from domain.errors import (
     InvalidTimezoneError,
 )
 from domain.events import Event
+from domain.registry import event_names
 from tests.builders import utc
 from tests.conftest import FIXED_NOW
 from tests.reference import Key, Totals, assert_same_rows, plain_rows, reference_rows
@@ -245,12 +246,20 @@ def apply(rollups: Rollups, model: Model, scenario: Scenario, operation: tuple[A
         new = [e for e in by_id.values() if e.id not in model.stored]
         rollable = {e.id for e in by_id.values() if model.timezone[e.account_id] is not None}
         fresh = rollable - model.applied
+        unsupported = {e.id for e in by_id.values() if e.name not in event_names()}
         result = rollups.record(batch)
-        assert (result.stored, result.duplicates, result.rolled_up, result.skipped) == (
+        assert (
+            result.stored,
+            result.duplicates,
+            result.rolled_up,
+            result.skipped,
+            result.unsupported,
+        ) == (
             len(new),
             len(batch) - len(new),
-            len(fresh),
+            len(fresh - unsupported),
             len(by_id) - len(rollable),
+            len(fresh & unsupported),
         ), f"record({batch})"
         model.stored.update((e.id, e) for e in new)
         model.applied |= rollable

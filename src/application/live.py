@@ -21,10 +21,10 @@ class RecordResult:
 
     stored: int  #: events newly written to the raw table
     duplicates: int  #: events already stored (same id and content), in the batch or before
-    rolled_up: int  #: events of supported names folded into the rollups by this call
+    rolled_up: int  #: events folded into the rollups by this call
     skipped: int  #: events of accounts without a reporting time zone (stored, not rolled up)
-    #: events whose name the registry does not know: stored, contributing nothing (in neither
-    #: `rolled_up` nor `skipped`)
+    #: events this call would have folded but whose name the registry does not know: marked
+    #: applied, contributing nothing (not counted in `rolled_up`)
     unsupported: int = 0
 
 
@@ -98,16 +98,13 @@ class LiveRollup:
             to_fold = [event for event in batch if event.id in fresh]
             fold(uow, to_fold, zones, 1)
             uow.commit()
-        unsupported = {event.id for event in batch if not rules_for(event.name)}
-        skipped = sum(
-            1 for e in batch if e.account_id not in zones and e.id not in unsupported
-        )
+        unsupported = sum(1 for event in to_fold if not rules_for(event.name))
         return RecordResult(
             stored=done.stored,
             duplicates=repeats + len(batch) - done.stored,
-            rolled_up=sum(1 for event in to_fold if event.id not in unsupported),
-            skipped=skipped,
-            unsupported=len(unsupported),
+            rolled_up=len(to_fold) - unsupported,
+            skipped=sum(1 for event in batch if event.account_id not in zones),
+            unsupported=unsupported,
         )
 
     def retract(self, event_ids: Iterable[int]) -> RetractResult:

@@ -46,7 +46,7 @@ def test_an_exception_inside_a_unit_of_work_leaves_nothing(
     def change_everything_then_fail() -> None:
         with rollups.uow_factory() as uow:
             uow.events.add([event(2)])
-            uow.events.remove([1])
+            uow.events.remove([1], [1])
             uow.ledger.mark([(1, 2)])
             uow.ledger.unmark([(1, 1)])
             uow.rollups.add(
