@@ -26,7 +26,6 @@ from rich.table import Table
 from adapters.cli.tables import duration, integer, label_table, progress_bar, summary_table
 from adapters.event_files import batched
 from application.backfill import BackfillPlan
-from application.ports import AccountSettings
 from application.reports import ReportMetric
 from application.service import Rollups
 from domain.errors import RollupError
@@ -372,10 +371,7 @@ def _rate(count: float, seconds: float, unit: str) -> str:
 
 def _check_empty(rollups: Rollups, accounts: Sequence[DemoAccount]) -> None:
     for account in accounts:
-        settings = rollups.account(account.id)
-        with rollups.uow_factory() as uow:
-            span = uow.events.span(account.id)
-        if span is not None or settings != AccountSettings(account.id):
+        if rollups.known(account.id):
             raise DemoDatabaseNotEmptyError(
                 f"the database already has data of account {account.id}; the demo needs a "
                 "fresh one (delete the file, or pass --db sqlite:///another.db)"
@@ -598,7 +594,7 @@ def run_demo(
 
 
 def _account_of_first_event(rollups: Rollups) -> int:
-    with rollups.uow_factory() as uow:
+    with rollups.uow_factory(read_only=True) as uow:
         found = uow.events.get([1])
     return found[0].account_id if found else 1
 
