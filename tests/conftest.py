@@ -66,6 +66,27 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
+@pytest.fixture
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (no schema yet), dropped afterwards."""
+    name, url = create_database(postgres_server_url)
+    try:
+        yield url
+    finally:
+        drop_database(postgres_server_url, name)
+
+
+def sessions_waiting_for_locks(url: str) -> int:
+    """Other sessions of the database that wait for a heavyweight lock (row locks included)."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """URL of a fresh database for this test session, dropped afterwards."""

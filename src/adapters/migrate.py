@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -166,34 +166,34 @@ def require_reference_indexes(engine: Engine) -> None:
         )
 
 
+def _sql_backend(url: str) -> Literal["sqlite", "postgres"]:
+    """Which SQL backend `url` names; `ConfigurationError` for any other."""
+    parsed = DatabaseURL.parse(url)
+    if parsed.backend == "memory":
+        raise ConfigurationError(
+            f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
+        )
+    return parsed.backend
+
+
 def error_translator(url: str) -> ErrorTranslator:
     """The error translator the library's adapter for `url` uses (names the database, hides
     its passwords, says what to do)."""
-    parsed = DatabaseURL.parse(url)
-    if parsed.backend == "sqlite":
+    if _sql_backend(url) == "sqlite":
         from adapters.sqlite import sqlite_errors
 
         return sqlite_errors(url)
-    if parsed.backend == "postgres":
-        from adapters.postgres import postgres_errors
+    from adapters.postgres import postgres_errors
 
-        return postgres_errors(url)
-    raise ConfigurationError(
-        f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
-    )
+    return postgres_errors(url)
 
 
 def engine_for_url(url: str) -> Engine:
     """An engine for a SQL database URL, configured as the library's adapters configure it."""
-    parsed = DatabaseURL.parse(url)
-    if parsed.backend == "sqlite":
+    if _sql_backend(url) == "sqlite":
         from adapters.sqlite import sqlite_engine
 
         return sqlite_engine(url)
-    if parsed.backend == "postgres":
-        from adapters.postgres import postgres_engine
+    from adapters.postgres import postgres_engine
 
-        return postgres_engine(url)
-    raise ConfigurationError(
-        f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
-    )
+    return postgres_engine(url)

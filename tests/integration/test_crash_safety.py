@@ -26,7 +26,7 @@ from application.service import Rollups
 from domain.errors import RollupError
 from domain.events import Event
 from domain.timezones import LocalDay
-from tests.conftest import create_database, drop_database
+from tests.conftest import sessions_waiting_for_locks
 from tests.integration import workers
 from tests.integration.workers import CrashSpec
 
@@ -35,16 +35,6 @@ pytestmark = pytest.mark.slow
 postgres = pytest.mark.postgres
 JOIN_TIMEOUT = 180
 SPAWN = multiprocessing.get_context("spawn")
-
-
-@pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
-    name, url = create_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
 
 
 def finish(process: Any, results: Any) -> dict[str, Any]:
@@ -107,16 +97,6 @@ def lock_rollup_rows(url: str, account_id: int) -> psycopg.Connection[Any]:
     return connection
 
 
-def blocked_on_lock(url: str) -> bool:
-    """Whether another session of the database waits for a lock."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-            " AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    return bool(row and row[0])
-
-
 # --- a record killed mid-batch -------------------------------------------------------------
 
 
@@ -155,7 +135,7 @@ def test_postgres_record_killed_mid_batch_then_rerun_counts_each_event_once(
             assert ready.wait(JOIN_TIMEOUT), "the child did not open the database"
             if locker is not None:
                 workers.wait_until(
-                    lambda: blocked_on_lock(database_url) or not child.is_alive(),
+                    lambda: sessions_waiting_for_locks(database_url) > 0 or not child.is_alive(),
                     JOIN_TIMEOUT,
                     "the child to block on the locked rollup rows",
                 )
@@ -250,7 +230,7 @@ def test_postgres_backfill_killed_mid_way_then_rerun_is_exact(database_url: str)
             # rows and members and blocks when it marks their events applied.
             locker.execute("LOCK TABLE reporting_rollup_applied_events IN EXCLUSIVE MODE")
             workers.wait_until(
-                lambda: blocked_on_lock(database_url) or not child.is_alive(),
+                lambda: sessions_waiting_for_locks(database_url) > 0 or not child.is_alive(),
                 JOIN_TIMEOUT,
                 "the backfill to block on the locked table",
             )

@@ -7,30 +7,18 @@ aggregation of the raw rows.
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
 import pytest
 
 from adapters import open_rollups
-from tests.conftest import create_database, drop_database
 from tests.integration import workers
 from tests.integration.workers import Scenario
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 JOIN_TIMEOUT = 180
-
-
-@pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh database for one test, dropped afterwards."""
-    name, url = create_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
 
 
 def receive(results: Any, reports: dict[str, tuple[str, Any]], *names: str) -> None:

@@ -18,7 +18,7 @@ import pytest
 from adapters import open_rollups
 from application.service import Rollups
 from tests.builders import event, utc
-from tests.conftest import create_database, drop_database, fixed_clock
+from tests.conftest import fixed_clock, sessions_waiting_for_locks
 from tests.integration import workers
 
 pytestmark = pytest.mark.postgres
@@ -28,14 +28,10 @@ WAIT_SECONDS = 30
 
 
 @pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh, migrated database for one test, dropped afterwards."""
-    name, url = create_database(postgres_server_url)
-    try:
-        open_rollups(url, clock=fixed_clock).close()
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
+def database_url(database_url: str) -> str:
+    """The test's fresh database, migrated."""
+    open_rollups(database_url, clock=fixed_clock).close()
+    return database_url
 
 
 @pytest.fixture
@@ -60,17 +56,6 @@ def side(database_url: str) -> Iterator[psycopg.Connection[Any]]:
         yield connection
 
 
-def waiting_for_locks(url: str) -> int:
-    """Sessions of this database waiting for a heavyweight lock (row locks included)."""
-    with psycopg.connect(url, autocommit=True) as connection:
-        row = connection.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-    assert row is not None
-    return int(row[0])
-
-
 def start_blocked(
     pool: ThreadPoolExecutor, url: str, call: Callable[[], T], waiting: int = 1
 ) -> Future[T]:
@@ -78,7 +63,7 @@ def start_blocked(
     reached the held lock); fail if the call finishes or never blocks."""
     future = pool.submit(call)
     deadline = time.monotonic() + WAIT_SECONDS
-    while waiting_for_locks(url) < waiting:
+    while sessions_waiting_for_locks(url) < waiting:
         if future.done():
             future.result()  # raises the call's error, if any
             pytest.fail("the call finished without waiting for the held lock")

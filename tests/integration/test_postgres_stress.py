@@ -17,12 +17,10 @@ import pytest
 
 from adapters import open_rollups
 from tests.integration import workers
-from tests.integration.test_postgres_concurrency import JOIN_TIMEOUT, database_url, deadlocks
+from tests.integration.test_postgres_concurrency import JOIN_TIMEOUT, deadlocks
 from tests.integration.test_postgres_concurrency import receive as receive_reports
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-__all__ = ["database_url"]  # the fixture, re-used
 
 ROLES = ("recorder", "redeliverer", "retracter", "rebuilder", "flipper")
 

@@ -21,7 +21,6 @@ from adapters.postgres import postgres_engine
 from adapters.sqlite import sqlite_engine
 from domain.errors import ConfigurationError, RollupError, StorageError
 from tests.builders import event
-from tests.conftest import create_database, drop_database
 from tests.reference_schema import reference_statements
 
 SECRET = "S3cret-pw"
@@ -79,15 +78,6 @@ def raised(call: Callable[[], object], kind: type[Exception] = RollupError) -> B
 
 
 @pytest.fixture
-def pg_database(postgres_server_url: str) -> Iterator[str]:
-    name, url = create_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
-
-
-@pytest.fixture
 def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
@@ -105,9 +95,9 @@ def cli_error(url: str, *args: str) -> tuple[int, str]:
 @pytest.mark.postgres
 @pytest.mark.parametrize("form", FORMS)
 def test_schema_messages_never_show_a_password(
-    form: str, pg_database: str, debug_logs: pytest.LogCaptureFixture
+    form: str, database_url: str, debug_logs: pytest.LogCaptureFixture
 ) -> None:
-    url = with_secret(pg_database, form)
+    url = with_secret(database_url, form)
     # No schema yet.
     error = raised(lambda: open_rollups(url, migrate=False), StorageError)
     assert "has no reporting-rollups schema" in str(error)
@@ -197,8 +187,8 @@ def test_an_at_sign_left_in_a_password_is_refused_without_showing_it() -> None:
 
 
 @pytest.mark.postgres
-def test_the_open_rollups_repr_never_shows_a_password(pg_database: str) -> None:
-    url = with_secret(pg_database, "query")
+def test_the_open_rollups_repr_never_shows_a_password(database_url: str) -> None:
+    url = with_secret(database_url, "query")
     with open_rollups(url) as rollups:
         assert_hidden(repr(rollups), repr(rollups.uow_factory), str(rollups.uow_factory))
 
@@ -228,13 +218,13 @@ def test_a_postgres_url_without_a_database_is_a_configuration_error(url: str) ->
 
 @pytest.mark.postgres
 def test_a_database_named_by_the_dbname_parameter_is_used(
-    pg_database: str, postgres_server_url: str
+    database_url: str, postgres_server_url: str
 ) -> None:
-    name = pg_database.rpartition("/")[2]
+    name = database_url.rpartition("/")[2]
     base = postgres_server_url.rpartition("/")[0]
     with open_rollups(f"{base}/?dbname={name}") as rollups:
         rollups.record([event(1)])
-    engine = postgres_engine(pg_database)
+    engine = postgres_engine(database_url)
     try:
         assert set(inspect(engine).get_table_names()) >= LIBRARY_TABLES
     finally:
@@ -249,7 +239,7 @@ def host_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database of each SQL backend, for the reference host's tables."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'host.db'}"
-    url: str = request.getfixturevalue("pg_database")
+    url: str = request.getfixturevalue("database_url")
     return url
 
 
@@ -344,15 +334,15 @@ def _terminate_pool(url: str) -> int:
 
 @pytest.mark.postgres
 def test_the_next_call_after_the_server_killed_idle_connections_succeeds(
-    pg_database: str,
+    database_url: str,
 ) -> None:
-    with open_rollups(pg_database) as rollups:
+    with open_rollups(database_url) as rollups:
         rollups.set_timezone(1, "UTC")
         rollups.record([event(1)])
-        assert _terminate_pool(pg_database) >= 1
+        assert _terminate_pool(database_url) >= 1
         result = rollups.record([event(2)])  # the killed connection is not handed out
         assert result.stored == 1
-        assert _terminate_pool(pg_database) >= 1
+        assert _terminate_pool(database_url) >= 1
         assert len(rollups.rows(1)) > 0
 
 
