@@ -475,27 +475,39 @@ def on_dates(rows: dict[RefKey, RefRow], dates: Iterable[date]) -> dict[RefKey, 
     return {key: value for key, value in rows.items() if key[1] in wanted}
 
 
+def raw_values(e: Event) -> tuple[Any, ...]:
+    """The values of `RAW_COLUMNS` for an event, as the host writes them (updated_at =
+    created_at, naive UTC)."""
+    at = e.created_at.replace(tzinfo=None)
+    return (
+        e.id,
+        e.name,
+        e.value,
+        e.account_id,
+        e.inbox_id,
+        e.user_id,
+        e.conversation_id,
+        at,
+        at,
+        e.value_in_business_hours,
+    )
+
+
+#: The `reporting_events` columns the host writes (`raw_values`).
+RAW_COLUMNS = (
+    "id, name, value, account_id, inbox_id, user_id, conversation_id, created_at, updated_at,"
+    " value_in_business_hours"
+)
+
+
 def insert_raw_uncommitted(connection: psycopg.Connection[Any], events: Sequence[Event]) -> None:
     """Insert events into `reporting_events` in `connection`'s open transaction (the caller
     commits or rolls back): a held row lock on each id."""
     for e in events:
-        at = e.created_at.replace(tzinfo=None)
         connection.execute(
-            "INSERT INTO reporting_events (id, name, value, account_id, inbox_id, user_id,"
-            " conversation_id, created_at, updated_at, value_in_business_hours)"
+            f"INSERT INTO reporting_events ({RAW_COLUMNS})"
             " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                e.id,
-                e.name,
-                e.value,
-                e.account_id,
-                e.inbox_id,
-                e.user_id,
-                e.conversation_id,
-                at,
-                at,
-                e.value_in_business_hours,
-            ),
+            raw_values(e),
         )
 
 
@@ -504,27 +516,10 @@ def insert_raw(url: str, events: Sequence[Event]) -> None:
     with (
         psycopg.connect(url) as connection,
         connection.cursor() as cursor,
-        cursor.copy(
-            "COPY reporting_events (id, name, value, account_id, inbox_id, user_id,"
-            " conversation_id, created_at, updated_at, value_in_business_hours) FROM STDIN"
-        ) as copy,
+        cursor.copy(f"COPY reporting_events ({RAW_COLUMNS}) FROM STDIN") as copy,
     ):
         for e in events:
-            at = e.created_at.replace(tzinfo=None)
-            copy.write_row(
-                (
-                    e.id,
-                    e.name,
-                    e.value,
-                    e.account_id,
-                    e.inbox_id,
-                    e.user_id,
-                    e.conversation_id,
-                    at,
-                    at,
-                    e.value_in_business_hours,
-                )
-            )
+            copy.write_row(raw_values(e))
 
 
 def other_backends(url: str, *, writing: bool = False) -> int:
