@@ -521,8 +521,9 @@ def _sqlite_windows(zone: ZoneInfo, since: date, until: date) -> list[tuple[str,
 
 
 #: The bare backfill on SQLite (no time zone functions): a temp table of the local days' UTC
-#: bounds, each day's events found by a range search of the `created_at` index (the planner,
-#: left alone, scans the account's events once per day).
+#: bounds, each (day, event name)'s events found by a range search of the one default index on
+#: (account_id, name, created_at) (the planner, left alone, scans the account's events once per
+#: day).
 SQLITE_BACKFILL: Final = f"""
 WITH r(event_name, metric, payload) AS (VALUES {_RULES_VALUES}),
      d(dimension_type) AS (VALUES ('account'), ('agent'), ('inbox'))
@@ -540,11 +541,11 @@ SELECT e.account_id, w.day, d.dimension_type,
             ELSE 0 END,
        :stamp, :stamp
 FROM backfill_days w
-CROSS JOIN reporting_events e INDEXED BY index_reporting_events_on_created_at
 CROSS JOIN r
+CROSS JOIN reporting_events e INDEXED BY reporting_events__account_id__name__created_at
 CROSS JOIN d
-WHERE e.created_at >= w.start_at AND e.created_at < w.end_at AND e.account_id = :account
-  AND r.event_name = e.name AND dimension_id IS NOT NULL
+WHERE e.account_id = :account AND e.name = r.event_name
+  AND e.created_at >= w.start_at AND e.created_at < w.end_at AND dimension_id IS NOT NULL
 GROUP BY e.account_id, w.day, d.dimension_type, dimension_id, r.metric, r.payload
 """
 

@@ -177,6 +177,9 @@ class InMemoryEventStore(_Store):
         times = [event.created_at for event in self.db.events.get(account_id, {}).values()]
         return (min(times), max(times)) if times else None
 
+    def has_events(self, account_id: int) -> bool:
+        return bool(self.db.events.get(account_id))
+
     def in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
         """The account's events within the days' bounds."""
         if not days:

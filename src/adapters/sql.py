@@ -58,6 +58,7 @@ from adapters.sql_aggregation import (
     members_select,
     naive_utc,
     valid_event_row,
+    valid_name,
 )
 from adapters.sql_reports import SqlReportStore
 from adapters.tables import (
@@ -486,17 +487,45 @@ class SqlEventStore(SqlStore):
 
     @operation("reading the span of raw events")
     def span(self, account_id: int) -> tuple[datetime, datetime] | None:
-        """First and last `created_at` of the account's raw rows that can be events (rows
-        outside the accepted ranges contribute nothing, so they widen no range)."""
-        e = reporting_events
-        first, last = self.connection.execute(
-            select(func.min(e.c.created_at), func.max(e.c.created_at)).where(
-                e.c.account_id == account_id, *valid_event_row()
+        """The account's distinct names (a loose scan of the (account_id, name, created_at)
+        index), and per valid name the first and last valid row's `created_at`: ordered
+        searches of the same index that stop at the first valid row. Rows outside the accepted
+        ranges contribute nothing, so they widen no range."""
+        e, later = reporting_events, reporting_events.alias("later")
+        names = (
+            select(func.min(e.c.name).label("name"))
+            .where(e.c.account_id == account_id)
+            .cte("names", recursive=True)
+        )
+        following = (
+            select(func.min(later.c.name))
+            .where(later.c.account_id == account_id, later.c.name > names.c.name)
+            .scalar_subquery()
+        )
+        names = names.union_all(select(following).where(names.c.name.is_not(None)))
+        rows = select(e.c.created_at).where(
+            e.c.account_id == account_id, e.c.name == names.c.name, *valid_event_row()
+        )
+        ends = (
+            select(
+                rows.order_by(e.c.created_at.asc()).limit(1).scalar_subquery().label("first"),
+                rows.order_by(e.c.created_at.desc()).limit(1).scalar_subquery().label("last"),
             )
+            .where(*valid_name(names.c.name))
+            .subquery("ends")
+        )
+        first, last = self.connection.execute(
+            select(func.min(ends.c.first), func.max(ends.c.last))
         ).one()
         if first is None or last is None:
             return None
         return aware(first), aware(last)
+
+    @operation("looking for raw events")
+    def has_events(self, account_id: int) -> bool:
+        e = reporting_events
+        query = select(e.c.id).where(e.c.account_id == account_id).limit(1)
+        return self.connection.execute(query).first() is not None
 
     @operation("aggregating raw events")
     def aggregate(

@@ -124,25 +124,25 @@ def _has_no_nul_sqlite(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> 
     return f"(instr({compiler.process(element.clauses, **kw)}, char(0)) = 0)"
 
 
+def valid_name(name: ColumnElement[str]) -> list[ColumnElement[bool]]:
+    """`name` is a valid event name: 1 to MAX_NAME_LENGTH characters, without NUL (for queries
+    that do not compare it with the registry's names, `EventStore.span`)."""
+    return [name.is_not(None), func.char_length(name).between(1, MAX_NAME_LENGTH), _HasNoNul(name)]
+
+
 def valid_event_row() -> list[ColumnElement[bool]]:
     """Conditions a `reporting_events` row must meet to be a valid `Event`, with the ranges of
     `domain.limits`: positive ids (at most the reference's INTEGER for user, inbox and
     conversation), values within +-MAX_ABS_VALUE where present (so never NaN or infinite),
-    MIN_CREATED_AT <= created_at < MAX_CREATED_AT, a name of 1 to MAX_NAME_LENGTH characters
-    without NUL.
+    MIN_CREATED_AT <= created_at < MAX_CREATED_AT.
 
-    Rows failing them contribute nothing to any aggregation and are outside `EventStore.span`,
-    as if they were not stored. (The aggregations also count only names the registry knows,
-    which covers a name's remaining rules: not blank, valid UTF-8.)
+    Every query that uses them also compares the name with the registry's names, which are valid
+    names (so a NULL, blank, over-long or NUL-holding name never matches). Rows failing them
+    contribute nothing to any aggregation and are outside `EventStore.span`, as if they were not
+    stored.
     """
     e = reporting_events
-    conditions: list[ColumnElement[bool]] = [
-        e.c.id > 0,
-        *created_at_in_range(),
-        e.c.name.is_not(None),
-        func.char_length(e.c.name).between(1, MAX_NAME_LENGTH),
-        _HasNoNul(e.c.name),
-    ]
+    conditions: list[ColumnElement[bool]] = [e.c.id > 0, *created_at_in_range()]
     for field in ("user_id", "inbox_id", "conversation_id"):
         conditions.append(or_(e.c[field].is_(None), e.c[field].between(1, MAX_REFERENCE_ID)))
     for field in ("value", "value_in_business_hours"):

@@ -95,6 +95,10 @@ class EventStore(Protocol):
         """The first and last `created_at` of the account's events (aware UTC), or None."""
         ...
 
+    def has_events(self, account_id: int) -> bool:
+        """Whether the account has any raw row (whatever its name or validity)."""
+        ...
+
     def aggregate(
         self, account_id: int, days: Sequence[LocalDay]
     ) -> dict[RollupKey, MetricContribution]:

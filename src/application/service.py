@@ -123,4 +123,4 @@ class Rollups:
         with self.uow_factory(read_only=True) as uow:
             if uow.accounts.get(account_id) != AccountSettings(account_id):
                 return True
-            return uow.events.span(account_id) is not None
+            return uow.events.has_events(account_id)
