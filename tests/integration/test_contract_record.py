@@ -351,6 +351,7 @@ def test_event_store(backend: Rollups) -> None:
         assert [e.id for e in uow.events.get([3, 1, 99])] == [1, 3]
         assert uow.events.span(1) == (utc(2026, 11, 5), utc(2026, 11, 9))
         assert uow.events.span(7) is None
+        assert (uow.events.has_events(1), uow.events.has_events(7)) == (True, False)
         assert uow.events.owners([1, 2, 3, 99]) == {1, 2}
         assert uow.events.hold([2, 3, 99]) == {2, 3}
         assert uow.events.remove([2, 3, 99], [1]) == [events[2]]  # 2 is another account's
