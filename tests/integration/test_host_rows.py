@@ -24,6 +24,7 @@ from domain.events import Event
 from domain.limits import MAX_ABS_VALUE, MAX_CREATED_AT, MIN_CREATED_AT
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock, reset_postgres
+from tests.integration.workers import RAW_COLUMNS
 from tests.reference import reference_rows
 
 pytestmark = pytest.mark.parametrize(
@@ -34,18 +35,7 @@ ZONE = "America/New_York"
 NAIVE_MIN = MIN_CREATED_AT.replace(tzinfo=None)
 NAIVE_MAX = MAX_CREATED_AT.replace(tzinfo=None)
 MICROSECOND = timedelta(microseconds=1)
-COLUMNS = (
-    "id",
-    "name",
-    "value",
-    "account_id",
-    "inbox_id",
-    "user_id",
-    "conversation_id",
-    "created_at",
-    "updated_at",
-    "value_in_business_hours",
-)
+COLUMNS = RAW_COLUMNS
 
 #: Events the host wrote that are valid: they roll up as usual.
 VALID = [

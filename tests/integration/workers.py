@@ -495,9 +495,18 @@ def raw_values(e: Event) -> tuple[Any, ...]:
 
 #: The `reporting_events` columns the host writes (`raw_values`).
 RAW_COLUMNS = (
-    "id, name, value, account_id, inbox_id, user_id, conversation_id, created_at, updated_at,"
-    " value_in_business_hours"
+    "id",
+    "name",
+    "value",
+    "account_id",
+    "inbox_id",
+    "user_id",
+    "conversation_id",
+    "created_at",
+    "updated_at",
+    "value_in_business_hours",
 )
+_RAW_COLUMN_LIST = ", ".join(RAW_COLUMNS)
 
 
 def insert_raw_uncommitted(connection: psycopg.Connection[Any], events: Sequence[Event]) -> None:
@@ -505,8 +514,8 @@ def insert_raw_uncommitted(connection: psycopg.Connection[Any], events: Sequence
     commits or rolls back): a held row lock on each id."""
     for e in events:
         connection.execute(
-            f"INSERT INTO reporting_events ({RAW_COLUMNS})"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO reporting_events ({_RAW_COLUMN_LIST})"
+            f" VALUES ({', '.join(['%s'] * len(RAW_COLUMNS))})",
             raw_values(e),
         )
 
@@ -516,7 +525,7 @@ def insert_raw(url: str, events: Sequence[Event]) -> None:
     with (
         psycopg.connect(url) as connection,
         connection.cursor() as cursor,
-        cursor.copy(f"COPY reporting_events ({RAW_COLUMNS}) FROM STDIN") as copy,
+        cursor.copy(f"COPY reporting_events ({_RAW_COLUMN_LIST}) FROM STDIN") as copy,
     ):
         for e in events:
             copy.write_row(raw_values(e))
