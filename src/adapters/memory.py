@@ -177,6 +177,10 @@ class InMemoryEventStore(_Store):
         times = [event.created_at for event in self.db.events.get(account_id, {}).values()]
         return (min(times), max(times)) if times else None
 
+    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
+        applied = self.db.applied
+        return [event for event in self.in_days(account_id, days) if event.id in applied]
+
     def has_events(self, account_id: int) -> bool:
         return bool(self.db.events.get(account_id))
 
@@ -256,6 +260,13 @@ class InMemoryRollupStore(_Store):
             else:
                 # `key` equals the stored `RollupKey`: the dict keeps its own key object.
                 rows[key] = contribution_of((count, sum_value, sum_business))
+
+    def set_sums(self, sums: Mapping[RollupKey, tuple[float, float]]) -> None:
+        for key, (sum_value, sum_business) in sums.items():
+            rows = self.db.rollups.get(key.account_id)
+            row = rows.get(key) if rows is not None else None
+            if rows is not None and row is not None:
+                self.journal.set(rows, key, MetricContribution(row.count, sum_value, sum_business))
 
     def _restore_rows(
         self,

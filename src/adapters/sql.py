@@ -521,6 +521,22 @@ class SqlEventStore(SqlStore):
             return None
         return aware(first), aware(last)
 
+    @operation("reading applied raw events")
+    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
+        if not days:
+            return []
+        e, a = reporting_events, rollup_applied_events
+        query = select(*event_columns()).where(
+            e.c.account_id == account_id,
+            e.c.created_at >= naive_utc(days[0].start),
+            e.c.created_at < naive_utc(days[-1].end),
+            select(a.c.event_id)
+            .where(a.c.account_id == account_id, a.c.event_id == e.c.id)
+            .exists(),
+        )
+        events = (event_from_row(row) for row in self.connection.execute(query))
+        return [event for event in events if event is not None]
+
     @operation("looking for raw events")
     def has_events(self, account_id: int) -> bool:
         e = reporting_events
@@ -641,6 +657,34 @@ class SqlRollupStore(SqlStore):
         for row in rows:
             if row["count"] < 0:
                 raise negative_count("rollup row", rollup_key(row) or dict(row))
+
+    @operation("setting rollup sums")
+    def set_sums(self, sums: Mapping[RollupKey, tuple[float, float]]) -> None:
+        if not sums:
+            return
+        r = reporting_events_rollups
+        statement = (
+            r.update()
+            .where(
+                *(
+                    r.c[name] == bindparam(f"key_{name}", type_=r.c[name].type)
+                    for name in ROLLUP_KEY_COLUMNS
+                )
+            )
+            .values(
+                sum_value=bindparam("new_sum_value"),
+                sum_value_business_hours=bindparam("new_sum_business"),
+            )
+        )
+        params = [
+            {
+                **{f"key_{name}": v for name, v in key_values(key).items()},
+                "new_sum_value": value,
+                "new_sum_business": business,
+            }
+            for key, (value, business) in sorted(sums.items())
+        ]
+        self.connection.execute(statement, params)
 
     @operation("updating distinct members")
     def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:

@@ -95,6 +95,11 @@ class EventStore(Protocol):
         """The first and last `created_at` of the account's events (aware UTC), or None."""
         ...
 
+    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
+        """The account's stored events within the days' bounds that are marked applied (those
+        whose contributions the rollups hold)."""
+        ...
+
     def has_events(self, account_id: int) -> bool:
         """Whether the account has any raw row (whatever its name or validity)."""
         ...
@@ -128,6 +133,11 @@ class RollupStore(Protocol):
 
     def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
         """Add deltas to rows (additive upsert); rows whose count reaches 0 are deleted."""
+        ...
+
+    def set_sums(self, sums: Mapping[RollupKey, tuple[float, float]]) -> None:
+        """Set (sum_value, sum_value_business_hours) of the existing rows of the keys (locked by
+        the caller, e.g. by its own `add`); keys without a row are left out."""
         ...
 
     def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
