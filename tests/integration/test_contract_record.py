@@ -17,6 +17,7 @@ from application.service import Rollups
 from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
 from domain.events import Event
 from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from domain.timezones import local_day
 from tests.builders import event, row_map, utc
 from tests.reference import assert_rollups_match
 
@@ -458,3 +459,24 @@ def test_rows_are_sorted_and_filtered(backend: Rollups) -> None:
         assert uow.rollups.rows(1) == []
         assert uow.rollups.date_span(1) is None
         assert len(uow.rollups.rows(2)) == 1
+
+
+def test_rollup_store_sets_the_sums_of_existing_rows_only(backend: Rollups) -> None:
+    k20 = RollupKey(1, DAY, DimensionType.ACCOUNT, 1, Metric.REPLY_TIME)
+    k21 = RollupKey(1, date(2026, 11, 21), DimensionType.ACCOUNT, 1, Metric.REPLY_TIME)
+    with backend.uow_factory() as uow:
+        uow.rollups.add({k20: MetricContribution(2, 3.0, 1.0)})
+        uow.rollups.set_sums({k20: (2.5, 0.5), k21: (9.0, 9.0)})
+        uow.commit()
+    assert backend.rows(1) == [(k20, MetricContribution(2, 2.5, 0.5))]
+
+
+def test_applied_events_in_days(backend: Rollups) -> None:
+    backend.set_timezone(1, "UTC")
+    applied = event(1, "reply_time", value=1, at=utc(2026, 11, 20, 9))
+    backend.record([applied, event(2, "reply_time", value=1, at=utc(2026, 11, 21, 9))])
+    with backend.uow_factory() as uow:
+        uow.events.add([event(3, "reply_time", value=1, at=utc(2026, 11, 20, 10))])  # unmarked
+        day = local_day(DAY, ZoneInfo("UTC"))
+        assert uow.events.applied_in_days(1, [day]) == [applied]
+        assert uow.events.applied_in_days(2, [day]) == []

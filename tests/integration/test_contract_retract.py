@@ -170,3 +170,21 @@ def test_retracting_most_events_leaves_the_reference(configured: Rollups) -> Non
     configured.retract([e.id for e in events if e.id % 5])
     assert_rollups_match(configured, 1, "UTC", [e for e in events if e.id % 5 == 0])
     assert configured.verify(1) == []
+
+
+def test_a_retraction_sums_rows_again_from_applied_events_only(backend: Rollups) -> None:
+    """The row a retraction sums again holds only applied events: a raw row the host stored
+    and nobody recorded yet stays out of it until it is recorded, then counts once."""
+    backend.set_timezone(1, "UTC")
+    kept = event(1, "reply_time", value=10.0, at=utc(2026, 11, 20, 9))
+    gone = event(2, "reply_time", value=1e9, at=utc(2026, 11, 20, 10))
+    host = event(3, "reply_time", value=5.0, at=utc(2026, 11, 20, 11))
+    backend.record([kept, gone])
+    with backend.uow_factory() as uow:
+        uow.events.add([host])  # stored, not marked: as the host writes it
+        uow.commit()
+    assert backend.retract([2]).rolled_back == 1
+    assert_rollups_match(backend, 1, "UTC", [kept])
+    assert backend.record([host]).rolled_up == 1
+    assert_rollups_match(backend, 1, "UTC", [kept, host])
+    assert backend.verify(1) == []

@@ -205,3 +205,29 @@ def test_batches_touching_the_same_rollup_rows_in_opposite_orders_do_not_deadloc
         assert late_first.result(WAIT_SECONDS).rolled_up == 2
         assert early_first.result(WAIT_SECONDS).rolled_up == 2
     assert_exact(database_url, first, 1)
+
+
+def test_a_retraction_summing_a_row_again_keeps_a_writer_s_pending_contribution(
+    database_url: str, connect: Callable[[], Rollups], side: psycopg.Connection[Any]
+) -> None:
+    """A retraction sums the rows it touched again from the events it sees applied. The side
+    connection holds the row; a record() of a new event on it (stored and marked, its upsert
+    waiting) and a retraction of another event on it both wait. Whichever gets the row first,
+    the pending event is counted exactly once: the retraction either waits for its commit or
+    sums without it, and its writer adds it afterwards."""
+    writer, retracter = connect(), connect()
+    writer.set_timezone(1, "UTC")
+    base = event(1, "reply_time", value=1e9, at=utc(2026, 11, 20, 8), user_id=None, inbox_id=None)
+    writer.record([base, event(2, "reply_time", value=0.5, at=utc(2026, 11, 20, 9))])
+    side.execute(
+        "UPDATE reporting_events_rollups SET updated_at = updated_at "
+        "WHERE account_id = 1 AND metric = 'reply_time' AND dimension_type = 'account'"
+    )
+    pending = event(3, "reply_time", value=2.0, at=utc(2026, 11, 20, 10))
+    with ThreadPoolExecutor(2) as pool:
+        recording = start_blocked(pool, database_url, lambda: writer.record([pending]))
+        retraction = start_blocked(pool, database_url, lambda: retracter.retract([1]), 2)
+        side.commit()
+        assert recording.result(WAIT_SECONDS).rolled_up == 1
+        assert retraction.result(WAIT_SECONDS).rolled_back == 1
+    assert_exact(database_url, writer, 1)
