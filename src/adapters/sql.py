@@ -54,9 +54,9 @@ from adapters import migrate as migrations
 from adapters.clock import system_clock
 from adapters.sql_aggregation import (
     aggregate_select,
-    created_at_in_range,
     members_select,
     naive_utc,
+    readable_created_at,
     valid_event_row,
     valid_name,
 )
@@ -270,13 +270,14 @@ def event_row(event: Event, now: datetime) -> dict[str, Any]:
 
 
 def event_columns() -> list[ColumnElement[Any]]:
-    """The `reporting_events` columns to read rows for `event_from_row` and `conflict` with:
-    a `created_at` outside the accepted range reads as NULL, so that a PostgreSQL timestamp
-    Python cannot hold (year 10000 on, BC, +-infinity), which the driver fails to load, makes
-    the row "not an event" instead of failing the read."""
+    """The `reporting_events` columns to read rows for `event_from_row` and `conflict` with
+    (`EVENT_FIELDS` only: the host's other columns may hold anything): a `created_at` outside
+    the accepted range (or, on SQLite, text that is no timestamp) reads as NULL, so that a
+    timestamp Python cannot hold (PostgreSQL: year 10000 on, BC, +-infinity), which the driver
+    fails to load, makes the row "not an event" instead of failing the read."""
     e = reporting_events
-    guarded = type_coerce(case((and_(*created_at_in_range()), e.c.created_at)), DateTime())
-    return [guarded.label("created_at") if c.name == "created_at" else c for c in e.c]
+    guarded = type_coerce(case((and_(*readable_created_at()), e.c.created_at)), DateTime())
+    return [guarded.label(name) if name == "created_at" else e.c[name] for name in EVENT_FIELDS]
 
 
 def stored_fields(row: Any) -> dict[str, Any]:

@@ -124,6 +124,30 @@ def _has_no_nul_sqlite(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> 
     return f"(instr({compiler.process(element.clauses, **kw)}, char(0)) = 0)"
 
 
+class _IsTimestamp(FunctionElement[bool]):
+    """The column holds a timestamp: on SQLite, text that `datetime()` reads (a host can store
+    any text there); PostgreSQL's column type already says so."""
+
+    type = Boolean()
+    inherit_cache = True
+
+
+@compiles(_IsTimestamp)
+def _is_timestamp(element: _IsTimestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    return "true"
+
+
+@compiles(_IsTimestamp, "sqlite")
+def _is_timestamp_sqlite(element: _IsTimestamp, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(datetime({compiler.process(element.clauses, **kw)}) IS NOT NULL)"
+
+
+def readable_created_at() -> list[ColumnElement[bool]]:
+    """`created_at_in_range`, and on SQLite text that is a timestamp at all: the condition under
+    which a row's `created_at` can be read into a datetime."""
+    return [*created_at_in_range(), _IsTimestamp(reporting_events.c.created_at)]
+
+
 def valid_name(name: ColumnElement[str]) -> list[ColumnElement[bool]]:
     """`name` is a valid event name: 1 to MAX_NAME_LENGTH characters, without NUL (for queries
     that do not compare it with the registry's names, `EventStore.span`)."""
@@ -142,7 +166,7 @@ def valid_event_row() -> list[ColumnElement[bool]]:
     stored.
     """
     e = reporting_events
-    conditions: list[ColumnElement[bool]] = [e.c.id > 0, *created_at_in_range()]
+    conditions: list[ColumnElement[bool]] = [e.c.id > 0, *readable_created_at()]
     for field in ("user_id", "inbox_id", "conversation_id"):
         conditions.append(or_(e.c[field].is_(None), e.c[field].between(1, MAX_REFERENCE_ID)))
     for field in ("value", "value_in_business_hours"):

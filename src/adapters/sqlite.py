@@ -129,10 +129,18 @@ def sqlite_path(url: str) -> str:
     return path
 
 
+def decode_text(value: bytes) -> str:
+    """TEXT as read from the file: UTF-8, with bytes that are not (a host can store any) kept as
+    lone surrogates, so that such a row reads as text that is no valid event name (it
+    contributes nothing) instead of failing every query that reads it."""
+    return value.decode("utf-8", "surrogateescape")
+
+
 def _configure_connection(busy_timeout_ms: int) -> Any:
     def on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         # The library emits BEGIN itself (see `_begin`).
         dbapi_connection.isolation_level = None
+        dbapi_connection.text_factory = decode_text
         cursor = dbapi_connection.cursor()
         try:
             # PRAGMA values cannot be bound parameters; this one is an int the library controls.
@@ -421,14 +429,26 @@ def _ids_sql(days: int, names: int) -> str:
     )
 
 
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def _searched_names(cursor: sqlite3.Cursor, account_id: int) -> list[str | None] | None:
     """The event names the id search covers (the account's, and NULL), or None when it cannot
     run on this database (no reference index; more names than bound values)."""
     indexed = [row[0] for row in cursor.execute(_INDEX_COLUMNS, [_EVENT_INDEX])]
     if indexed[:3] != _EVENT_INDEX_COLUMNS:  # a host schema without the reference index
         return None
+    # A name that is not UTF-8 (read as lone surrogates, `decode_text`) is no event's: its rows
+    # contribute nothing, and it could not be bound as a parameter.
     names: list[str | None] = [
-        row[0] for row in cursor.execute(_ACCOUNT_NAMES, {"account": account_id})
+        name
+        for (name,) in cursor.execute(_ACCOUNT_NAMES, {"account": account_id})
+        if not _has_surrogates(name)
     ]
     names.append(None)
     if (MAX_VARIABLES - len(names) - 1) // 3 < 1:

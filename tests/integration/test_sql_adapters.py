@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from application.service import Rollups
 from domain.errors import ConfigurationError, EventConflictError, StorageError
 from domain.events import Event
 from tests.builders import event, row_map, utc
-from tests.conftest import create_database, drop_database, fixed_clock
+from tests.conftest import fixed_clock
 
 LIBRARY_TABLES = {
     "reporting_rollup_accounts",
@@ -103,22 +103,12 @@ def raw_row(event_id: int, name: str | None, **fields: Any) -> dict[str, Any]:
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_database(postgres_server_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test."""
-    name, url = create_database(postgres_server_url)
-    try:
-        yield url
-    finally:
-        drop_database(postgres_server_url, name)
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The URL of an empty database of each SQL backend."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'rollups.db'}"
-    url: str = request.getfixturevalue("pg_database")
+    url: str = request.getfixturevalue("database_url")
     return url
 
 
@@ -313,11 +303,11 @@ def test_factories_expose_migrate(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgres
-def test_concurrent_migrations_on_postgres_serialise(pg_database: str) -> None:
+def test_concurrent_migrations_on_postgres_serialise(database_url: str) -> None:
     errors: list[BaseException] = []
 
     def migrate() -> None:
-        engine = postgres_engine(pg_database)
+        engine = postgres_engine(database_url)
         try:
             upgrade(engine)
         except BaseException as error:  # reported below
@@ -331,7 +321,7 @@ def test_concurrent_migrations_on_postgres_serialise(pg_database: str) -> None:
     for thread in threads:
         thread.join()
     assert errors == []
-    assert table_names(pg_database) == SHARED_TABLES | LIBRARY_TABLES | {VERSION_TABLE}
+    assert table_names(database_url) == SHARED_TABLES | LIBRARY_TABLES | {VERSION_TABLE}
 
 
 # --- SQLite specifics ----------------------------------------------------------------------------
@@ -482,22 +472,22 @@ def test_missing_database_and_unknown_role(postgres_server_url: str) -> None:
 
 
 @pytest.mark.postgres
-def test_permission_errors_say_what_to_grant(pg_database: str) -> None:
+def test_permission_errors_say_what_to_grant(database_url: str) -> None:
     role = "rollups_test_limited"
-    admin = psycopg.connect(pg_database, autocommit=True)
+    admin = psycopg.connect(database_url, autocommit=True)
     try:
         admin.execute(f"DROP ROLE IF EXISTS {role}")
         admin.execute(f"CREATE ROLE {role} LOGIN")
         admin.execute(f"REVOKE CREATE ON SCHEMA public FROM {role}, PUBLIC")
-        limited = pg_database.replace("postgres@", f"{role}:pw-limited@", 1)
-        assert limited != pg_database
+        limited = database_url.replace("postgres@", f"{role}:pw-limited@", 1)
+        assert limited != database_url
 
         message = message_of(lambda: open_rollups(limited), StorageError)
         assert "migrating the schema failed" in message
         assert "grant" in message
         assert "pw-limited" not in message
 
-        with open_rollups(pg_database):  # the owner migrates
+        with open_rollups(database_url):  # the owner migrates
             pass
         admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")  # read-only
         with open_rollups(limited, migrate=False) as rollups:
@@ -525,9 +515,9 @@ def _wait_for_lock_wait(url: str, application_name: str) -> None:
 
 
 @pytest.mark.postgres
-def test_postgres_exclusive_account_lock_holds_back_live_writers(pg_database: str) -> None:
-    holder = PostgresUnitOfWorkFactory.from_url(pg_database)
-    writer_url = pg_database + "?application_name=rollups_lock_test_writer"
+def test_postgres_exclusive_account_lock_holds_back_live_writers(database_url: str) -> None:
+    holder = PostgresUnitOfWorkFactory.from_url(database_url)
+    writer_url = database_url + "?application_name=rollups_lock_test_writer"
     writer = open_rollups(writer_url, clock=fixed_clock)
     order: list[str] = []
     try:
@@ -541,7 +531,7 @@ def test_postgres_exclusive_account_lock_holds_back_live_writers(pg_database: st
 
             thread = threading.Thread(target=record)
             thread.start()
-            _wait_for_lock_wait(pg_database, "rollups_lock_test_writer")
+            _wait_for_lock_wait(database_url, "rollups_lock_test_writer")
             order.append("released")
             uow.commit()
         thread.join()
@@ -553,8 +543,8 @@ def test_postgres_exclusive_account_lock_holds_back_live_writers(pg_database: st
 
 
 @pytest.mark.postgres
-def test_postgres_shared_locks_do_not_exclude_each_other(pg_database: str) -> None:
-    factory = PostgresUnitOfWorkFactory.from_url(pg_database)
+def test_postgres_shared_locks_do_not_exclude_each_other(database_url: str) -> None:
+    factory = PostgresUnitOfWorkFactory.from_url(database_url)
     try:
         with factory() as uow:  # creates the account rows
             uow.accounts.lock_shared([1, 2, 3])
@@ -684,3 +674,40 @@ def test_end_to_end_equals_memory(empty_url: str) -> None:
     assert got == expected
     assert expected["verify"] == [[], [], []]
     assert expected["rows"][2]  # account 3 rolled up once it got a zone
+
+
+def test_sqlite_host_rows_of_any_text_contribute_nothing_and_break_nothing(tmp_path: Path) -> None:
+    """SQLite stores whatever text a host writes: a name that is not UTF-8 and created_at text
+    that is no timestamp (or is one out of calendar) read as rows that are not events; a zone
+    change, backfill, verify, reports, a retraction of their ids and a record of one of those
+    ids with valid content all work (each failed with a decoding or parsing error before)."""
+    path = tmp_path / "rollups.db"
+    url = f"sqlite:///{path}"
+    with open_rollups(url, clock=fixed_clock) as rollups:
+        kept = event(1, "reply_time", value=3.0, at=utc(2026, 11, 20, 9))
+        rollups.record([kept])
+        connection = sqlite3.connect(path)
+        with connection:
+            for event_id, name, at in (
+                (2, "CAST(x'ff41' AS TEXT)", "'2026-11-20 10:00:00.000000'"),
+                (3, "'reply_time'", "'garbage'"),
+                (4, "'reply_time'", "'2026-13-45 99:99'"),
+            ):
+                connection.execute(
+                    "INSERT INTO reporting_events (id, name, account_id, created_at, updated_at,"
+                    f" value) VALUES ({event_id}, {name}, 1, {at}, 'x', 1.0)"
+                )
+        connection.close()
+        rollups.set_timezone(1, "UTC")
+        rollups.backfill(1)
+        assert rollups.verify(1) == []
+        assert row_map(rollups.rows(1))[(date(2026, 11, 20), "account", 1, "reply_time")] == (
+            1,
+            3.0,
+            0.0,
+        )
+        summary = rollups.reports.summary(1, "account", date(2026, 11, 1), date(2026, 11, 30))
+        assert summary.rows[0].avg_reply_time == 3.0
+        assert rollups.retract([2, 3, 4]).rolled_back == 0
+        assert rollups.record([event(2, "reply_time", value=1.0, at=utc(2026, 11, 20, 11))]).stored
+        assert rollups.verify(1) == []
