@@ -35,7 +35,7 @@ def peak():
     with open(target, "w") as out:
         out.write(kb)
 atexit.register(peak)
-from adapters.cli import main
+from reporting_rollups.adapters.cli import main
 main()
 """
 
@@ -86,8 +86,8 @@ def test_ingest_rss(
     request: pytest.FixtureRequest,
 ) -> None:
     """Peak RSS and throughput of ``rollups ingest`` on a file of 100k vs 1M events."""
-    if importlib.util.find_spec("adapters.cli") is None:
-        pytest.skip("adapters.cli is not available yet")
+    if importlib.util.find_spec("reporting_rollups.adapters.cli") is None:
+        pytest.skip("reporting_rollups.adapters.cli is not available yet")
     if not Path("/proc/self/status").exists():
         pytest.skip("peak RSS is read from /proc (Linux only)")
     require_adapter("sqlite")

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
+from reporting_rollups.domain.events import Event
 
 import workload
 from baselines import (
@@ -29,7 +30,6 @@ from conftest import (
     sqlalchemy_url,
     sqlite_path,
 )
-from domain.events import Event
 
 SHAPES = ("live", "spread")
 #: Ids of warm-up events; measured events start above.

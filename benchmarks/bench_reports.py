@@ -13,9 +13,9 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from reporting_rollups.application.reports import Source
 
 import workload
-from application.reports import Source
 from baselines import PostgresSummary, SQLiteSummary
 from conftest import Dataset, DatasetCache, Sizes, describe, load_raw, open_library, sqlite_path
 

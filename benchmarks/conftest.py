@@ -26,10 +26,11 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from reporting_rollups.adapters import open_rollups, tables
+from reporting_rollups.application.service import Rollups
+
 import baselines
 import workload
-from adapters import open_rollups, tables
-from application.service import Rollups
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADAPTERS = ("memory", "sqlite", "postgres")
@@ -189,9 +190,10 @@ class Databases:
 
 def require_adapter(adapter: str) -> None:
     """Skip unless the library's adapter module exists (the SQL adapters landed later)."""
-    module = {"memory": "adapters.memory", "sqlite": "adapters.sqlite"}.get(
-        adapter, "adapters.postgres"
-    )
+    module = {
+        "memory": "reporting_rollups.adapters.memory",
+        "sqlite": "reporting_rollups.adapters.sqlite",
+    }.get(adapter, "reporting_rollups.adapters.postgres")
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"{module} is not available yet")
 

@@ -23,9 +23,8 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
-
-from domain.events import Event
-from domain.timezones import local_day, parse_timezone
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.timezones import local_day, parse_timezone
 
 #: One zone per account (index 0 is account 1): offsets of whole, half and quarter hours, DST
 #: in both hemispheres, and UTC.

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 
 #: A past instant well inside "yesterday and before" for the fixed clock (2026-11-23 12:00 UTC).
 DEFAULT_AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

@@ -17,16 +17,16 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
-
-from application.service import Rollups
-from domain.errors import (
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     EventConflictError,
     InvalidRangeError,
     InvalidTimezoneError,
 )
-from domain.events import Event
-from domain.registry import event_names
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.registry import event_names
+
 from tests.builders import utc
 from tests.conftest import FIXED_NOW
 from tests.reference import Key, Totals, assert_same_rows, plain_rows, reference_rows

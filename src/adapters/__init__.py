@@ -6,9 +6,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dependency_injector import providers
-
-from adapters.container import ApplicationContainer, build_container
-from application.service import Rollups
+from reporting_rollups.adapters.container import ApplicationContainer, build_container
+from reporting_rollups.application.service import Rollups
 
 
 def open_rollups(

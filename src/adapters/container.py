@@ -8,16 +8,15 @@ from __future__ import annotations
 from typing import Any
 
 from dependency_injector import containers, providers
-
-from adapters.clock import system_clock
-from adapters.memory import InMemoryUnitOfWorkFactory
-from adapters.urls import DatabaseURL
-from application.backfill import Backfill
-from application.live import LiveRollup
-from application.reports import Reports
-from application.service import Rollups
-from application.settings import AccountSettingsService
-from application.verify import Verify
+from reporting_rollups.adapters.clock import system_clock
+from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
+from reporting_rollups.adapters.urls import DatabaseURL
+from reporting_rollups.application.backfill import Backfill
+from reporting_rollups.application.live import LiveRollup
+from reporting_rollups.application.reports import Reports
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.application.settings import AccountSettingsService
+from reporting_rollups.application.verify import Verify
 
 
 def _with_reference_indexes(factory: Any, migrate: bool, reference_indexes: bool) -> Any:
@@ -25,7 +24,7 @@ def _with_reference_indexes(factory: Any, migrate: bool, reference_indexes: bool
     `reporting_events` indexes; on failure release the factory's engine and raise."""
     if not reference_indexes:
         return factory
-    from adapters import migrate as migrations
+    from reporting_rollups.adapters import migrate as migrations
 
     try:
         if migrate:
@@ -41,14 +40,14 @@ def _with_reference_indexes(factory: Any, migrate: bool, reference_indexes: bool
 
 
 def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
-    from adapters.sqlite import SQLiteUnitOfWorkFactory
+    from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
 
     factory = SQLiteUnitOfWorkFactory.from_url(url, migrate=migrate)
     return _with_reference_indexes(factory, migrate, reference_indexes)
 
 
 def _postgres_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
-    from adapters.postgres import PostgresUnitOfWorkFactory
+    from reporting_rollups.adapters.postgres import PostgresUnitOfWorkFactory
 
     factory = PostgresUnitOfWorkFactory.from_url(url, migrate=migrate)
     return _with_reference_indexes(factory, migrate, reference_indexes)

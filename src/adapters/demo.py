@@ -19,18 +19,23 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
+from reporting_rollups.adapters.cli.tables import (
+    duration,
+    integer,
+    label_table,
+    progress_bar,
+    summary_table,
+)
+from reporting_rollups.adapters.event_files import batched
+from reporting_rollups.application.backfill import BackfillPlan
+from reporting_rollups.application.reports import ReportMetric
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import RollupError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.timezones import local_date, parse_timezone
 from rich.console import Console
 from rich.rule import Rule
 from rich.table import Table
-
-from adapters.cli.tables import duration, integer, label_table, progress_bar, summary_table
-from adapters.event_files import batched
-from application.backfill import BackfillPlan
-from application.reports import ReportMetric
-from application.service import Rollups
-from domain.errors import RollupError
-from domain.events import Event
-from domain.timezones import local_date, parse_timezone
 
 
 @attrs.frozen

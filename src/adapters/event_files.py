@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import IO, Final, TypeVar
 
 import attrs
-
-from domain.errors import InvalidEventError, RollupError
-from domain.events import Event
+from reporting_rollups.domain.errors import InvalidEventError, RollupError
+from reporting_rollups.domain.events import Event
 
 #: Columns that become `Event` fields, in the reference table's order.
 FIELDS: Final = (

@@ -15,14 +15,25 @@ from types import TracebackType
 from typing import Any, Self
 
 import attrs
-
-from adapters.memory_reports import InMemoryReportStore
-from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
-from domain.errors import EventConflictError, StorageError
-from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
-from domain.projection import Deltas, Member, PlainKey, aggregate, contribution_of, project
-from domain.timezones import LocalDay
+from reporting_rollups.adapters.memory_reports import InMemoryReportStore
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    RebuildStats,
+    StoredBatch,
+    store_stepwise,
+)
+from reporting_rollups.domain.errors import EventConflictError, StorageError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.projection import (
+    Deltas,
+    Member,
+    PlainKey,
+    aggregate,
+    contribution_of,
+    project,
+)
+from reporting_rollups.domain.timezones import LocalDay
 
 _MISSING: Any = object()
 

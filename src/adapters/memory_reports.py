@@ -8,14 +8,19 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import attrs
-
-from application.ports import Window
-from domain.metrics import ZERO, DimensionType, Metric, MetricContribution, RollupKey
-from domain.projection import project
-from domain.timezones import parse_timezone
+from reporting_rollups.application.ports import Window
+from reporting_rollups.domain.metrics import (
+    ZERO,
+    DimensionType,
+    Metric,
+    MetricContribution,
+    RollupKey,
+)
+from reporting_rollups.domain.projection import project
+from reporting_rollups.domain.timezones import parse_timezone
 
 if TYPE_CHECKING:
-    from adapters.memory import InMemoryDatabase
+    from reporting_rollups.adapters.memory import InMemoryDatabase
 
 _UTC = parse_timezone("UTC")
 

@@ -22,14 +22,13 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from reporting_rollups.adapters.tables import REFERENCE_EVENT_INDEXES
+from reporting_rollups.adapters.urls import DatabaseURL, redact
+from reporting_rollups.domain.errors import ConfigurationError, StorageError
 from sqlalchemy import Connection, Engine, inspect, text
 
-from adapters.tables import REFERENCE_EVENT_INDEXES
-from adapters.urls import DatabaseURL, redact
-from domain.errors import ConfigurationError, StorageError
-
 if TYPE_CHECKING:
-    from adapters.sql import ErrorTranslator
+    from reporting_rollups.adapters.sql import ErrorTranslator
 
 VERSION_TABLE: Final = "reporting_rollup_alembic_version"
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
@@ -180,10 +179,10 @@ def error_translator(url: str) -> ErrorTranslator:
     """The error translator the library's adapter for `url` uses (names the database, hides
     its passwords, says what to do)."""
     if _sql_backend(url) == "sqlite":
-        from adapters.sqlite import sqlite_errors
+        from reporting_rollups.adapters.sqlite import sqlite_errors
 
         return sqlite_errors(url)
-    from adapters.postgres import postgres_errors
+    from reporting_rollups.adapters.postgres import postgres_errors
 
     return postgres_errors(url)
 
@@ -191,9 +190,9 @@ def error_translator(url: str) -> ErrorTranslator:
 def engine_for_url(url: str) -> Engine:
     """An engine for a SQL database URL, configured as the library's adapters configure it."""
     if _sql_backend(url) == "sqlite":
-        from adapters.sqlite import sqlite_engine
+        from reporting_rollups.adapters.sqlite import sqlite_engine
 
         return sqlite_engine(url)
-    from adapters.postgres import postgres_engine
+    from reporting_rollups.adapters.postgres import postgres_engine
 
     return postgres_engine(url)

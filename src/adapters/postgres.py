@@ -36,10 +36,7 @@ from typing import Any, Final, Self, cast
 import attrs
 import psycopg
 from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy import exc as sa_exc
-
-from adapters.postgres_arrays import (
+from reporting_rollups.adapters.postgres_arrays import (
     DateArray,
     Float8Array,
     Int8Array,
@@ -48,7 +45,7 @@ from adapters.postgres_arrays import (
     TypedArray,
     register_array_dumpers,
 )
-from adapters.sql import (
+from reporting_rollups.adapters.sql import (
     ErrorTranslator,
     Explanation,
     SqlAccountStore,
@@ -62,18 +59,25 @@ from adapters.sql import (
     driver_message,
     operation,
 )
-from adapters.sql_aggregation import (
+from reporting_rollups.adapters.sql_aggregation import (
     naive_utc,
     postgres_aggregate_statement,
     postgres_rebuild_statement,
 )
-from adapters.urls import password_forms, redact
-from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
-from domain.errors import ConfigurationError, StorageError
-from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
-from domain.projection import Member
-from domain.timezones import LocalDay
+from reporting_rollups.adapters.urls import password_forms, redact
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    RebuildStats,
+    StoredBatch,
+    store_stepwise,
+)
+from reporting_rollups.domain.errors import ConfigurationError, StorageError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member
+from reporting_rollups.domain.timezones import LocalDay
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
 
 _SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
 _USAGE: Final = "use postgresql://user:password@host:5432/dbname"

@@ -23,6 +23,40 @@ from typing import Any, ClassVar, Concatenate, Final, ParamSpec, Self, TypeVar
 
 import attrs
 import psycopg
+from reporting_rollups.adapters import migrate as migrations
+from reporting_rollups.adapters.clock import system_clock
+from reporting_rollups.adapters.sql_aggregation import (
+    aggregate_select,
+    members_select,
+    naive_utc,
+    readable_created_at,
+    valid_event_row,
+    valid_name,
+)
+from reporting_rollups.adapters.sql_reports import SqlReportStore
+from reporting_rollups.adapters.tables import (
+    reporting_events,
+    reporting_events_rollups,
+    rollup_accounts,
+    rollup_applied_events,
+    rollup_members,
+)
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    RebuildStats,
+    StoredBatch,
+    store_stepwise,
+)
+from reporting_rollups.domain.errors import (
+    EventConflictError,
+    InvalidEventError,
+    RollupError,
+    StorageError,
+)
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member
+from reporting_rollups.domain.timezones import LocalDay
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
@@ -49,31 +83,6 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
-
-from adapters import migrate as migrations
-from adapters.clock import system_clock
-from adapters.sql_aggregation import (
-    aggregate_select,
-    members_select,
-    naive_utc,
-    readable_created_at,
-    valid_event_row,
-    valid_name,
-)
-from adapters.sql_reports import SqlReportStore
-from adapters.tables import (
-    reporting_events,
-    reporting_events_rollups,
-    rollup_accounts,
-    rollup_applied_events,
-    rollup_members,
-)
-from application.ports import AccountSettings, RebuildStats, StoredBatch, store_stepwise
-from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
-from domain.events import Event
-from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
-from domain.projection import Member
-from domain.timezones import LocalDay
 
 #: Most values bound in one `IN (...)` list (SQLite allows 32766 variables per statement).
 IN_CHUNK: Final = 10_000

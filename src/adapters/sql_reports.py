@@ -12,12 +12,11 @@ from collections.abc import Collection, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
+from reporting_rollups.adapters.sql_aggregation import aggregate_select
+from reporting_rollups.adapters.tables import reporting_events_rollups
+from reporting_rollups.application.ports import Window
+from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution
 from sqlalchemy import func, select
-
-from adapters.sql_aggregation import aggregate_select
-from adapters.tables import reporting_events_rollups
-from application.ports import Window
-from domain.metrics import DimensionType, Metric, MetricContribution
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection

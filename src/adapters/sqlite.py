@@ -23,11 +23,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, Self, cast
 
-from sqlalchemy import URL, Connection, Engine, and_, create_engine, event, make_url
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
-
-from adapters.sql import (
+from reporting_rollups.adapters.sql import (
     READ_ONLY_OPTION,
     ErrorTranslator,
     Explanation,
@@ -39,15 +35,18 @@ from adapters.sql import (
     driver_message,
     operation,
 )
-from adapters.sql_aggregation import naive_utc, valid_event_row
-from adapters.urls import redact
-from application.ports import AccountSettings, RebuildStats
-from domain.errors import ConfigurationError, StorageError
-from domain.events import Event
-from domain.metrics import DIMENSION_FIELDS, MetricContribution, RollupKey
-from domain.projection import Member, Projection
-from domain.registry import RULES, Payload
-from domain.timezones import LocalDay
+from reporting_rollups.adapters.sql_aggregation import naive_utc, valid_event_row
+from reporting_rollups.adapters.urls import redact
+from reporting_rollups.application.ports import AccountSettings, RebuildStats
+from reporting_rollups.domain.errors import ConfigurationError, StorageError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DIMENSION_FIELDS, MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member, Projection
+from reporting_rollups.domain.registry import RULES, Payload
+from reporting_rollups.domain.timezones import LocalDay
+from sqlalchemy import URL, Connection, Engine, and_, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 #: How long a writer waits for another one's write lock before giving up (milliseconds).
 DEFAULT_BUSY_TIMEOUT_MS: Final = 30_000

@@ -7,8 +7,7 @@ from typing import Literal
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import attrs
-
-from domain.errors import ConfigurationError
+from reporting_rollups.domain.errors import ConfigurationError
 
 Backend = Literal["memory", "sqlite", "postgres"]
 

@@ -6,10 +6,19 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
-
-from application.ports import AccountSettings, Clock, Progress, UnitOfWorkFactory, iter_chunks
-from domain.errors import AccountNotConfiguredError, InvalidRangeError, ZoneChangedError
-from domain.timezones import local_date, local_days, parse_timezone
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    Clock,
+    Progress,
+    UnitOfWorkFactory,
+    iter_chunks,
+)
+from reporting_rollups.domain.errors import (
+    AccountNotConfiguredError,
+    InvalidRangeError,
+    ZoneChangedError,
+)
+from reporting_rollups.domain.timezones import local_date, local_days, parse_timezone
 
 
 @attrs.frozen

@@ -6,14 +6,13 @@ from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import attrs
-
-from application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
-from domain.errors import EventConflictError, InvalidEventError
-from domain.events import Event
-from domain.metrics import RollupKey
-from domain.projection import project
-from domain.registry import PAYLOADS, Payload, rules_for
-from domain.timezones import local_day, parse_timezone
+from reporting_rollups.application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
+from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import RollupKey
+from reporting_rollups.domain.projection import project
+from reporting_rollups.domain.registry import PAYLOADS, Payload, rules_for
+from reporting_rollups.domain.timezones import local_day, parse_timezone
 
 
 @attrs.frozen

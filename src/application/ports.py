@@ -12,11 +12,10 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import attrs
-
-from domain.events import Event
-from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
-from domain.projection import Member
-from domain.timezones import LocalDay
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member
+from reporting_rollups.domain.timezones import LocalDay
 
 
 @attrs.frozen

@@ -17,12 +17,20 @@ from typing import Any, ClassVar, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
-
-from application.ports import AccountSettings, ReportStore, UnitOfWorkFactory, Window
-from domain.errors import AccountNotConfiguredError, InvalidRangeError, InvalidTimezoneError
-from domain.metrics import ZERO, DimensionType, Metric, MetricContribution
-from domain.registry import PAYLOADS, Payload
-from domain.timezones import LocalDay, local_days, parse_timezone
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    ReportStore,
+    UnitOfWorkFactory,
+    Window,
+)
+from reporting_rollups.domain.errors import (
+    AccountNotConfiguredError,
+    InvalidRangeError,
+    InvalidTimezoneError,
+)
+from reporting_rollups.domain.metrics import ZERO, DimensionType, Metric, MetricContribution
+from reporting_rollups.domain.registry import PAYLOADS, Payload
+from reporting_rollups.domain.timezones import LocalDay, local_days, parse_timezone
 
 
 class ReportMetric(StrEnum):

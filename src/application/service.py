@@ -8,15 +8,14 @@ from types import TracebackType
 from typing import Self
 
 import attrs
-
-from application.backfill import Backfill, BackfillResult
-from application.live import LiveRollup, RecordResult, RetractResult
-from application.ports import AccountSettings, Progress, UnitOfWorkFactory
-from application.reports import Reports
-from application.settings import AccountSettingsService
-from application.verify import Mismatch, Verify
-from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.application.backfill import Backfill, BackfillResult
+from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
+from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from reporting_rollups.application.reports import Reports
+from reporting_rollups.application.settings import AccountSettingsService
+from reporting_rollups.application.verify import Mismatch, Verify
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 
 
 @attrs.define

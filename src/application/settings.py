@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import attrs
-
-from application.backfill import Backfill, BackfillResult, check_generation
-from application.ports import AccountSettings, Progress, UnitOfWorkFactory
-from domain.timezones import parse_timezone
+from reporting_rollups.application.backfill import Backfill, BackfillResult, check_generation
+from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from reporting_rollups.domain.timezones import parse_timezone
 
 
 @attrs.frozen

@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 import attrs
-
-from application.backfill import check_range
-from application.ports import Progress, UnitOfWorkFactory, iter_chunks
-from domain.errors import AccountNotConfiguredError
-from domain.metrics import ZERO, MetricContribution, RollupKey
-from domain.timezones import local_date, local_days, parse_timezone
+from reporting_rollups.application.backfill import check_range
+from reporting_rollups.application.ports import Progress, UnitOfWorkFactory, iter_chunks
+from reporting_rollups.domain.errors import AccountNotConfiguredError
+from reporting_rollups.domain.metrics import ZERO, MetricContribution, RollupKey
+from reporting_rollups.domain.timezones import local_date, local_days, parse_timezone
 
 
 @attrs.frozen

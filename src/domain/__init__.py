@@ -1,6 +1,6 @@
 """Pure model of reporting rollups: events, the metric registry, keys, time zones, errors."""
 
-from domain.errors import (
+from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     ConfigurationError,
     EventConflictError,
@@ -11,11 +11,23 @@ from domain.errors import (
     StorageError,
     ZoneChangedError,
 )
-from domain.events import Event
-from domain.metrics import DIMENSION_FIELDS, DimensionType, Metric, MetricContribution, RollupKey
-from domain.projection import Projection, aggregate, project
-from domain.registry import event_names, metrics_for, metrics_for_aggregate
-from domain.timezones import LocalDay, local_date, local_day, local_days, parse_timezone
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import (
+    DIMENSION_FIELDS,
+    DimensionType,
+    Metric,
+    MetricContribution,
+    RollupKey,
+)
+from reporting_rollups.domain.projection import Projection, aggregate, project
+from reporting_rollups.domain.registry import event_names, metrics_for, metrics_for_aggregate
+from reporting_rollups.domain.timezones import (
+    LocalDay,
+    local_date,
+    local_day,
+    local_days,
+    parse_timezone,
+)
 
 __all__ = [
     "DIMENSION_FIELDS",

@@ -6,9 +6,8 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import attrs
-
-from domain.errors import InvalidEventError
-from domain.limits import (
+from reporting_rollups.domain.errors import InvalidEventError
+from reporting_rollups.domain.limits import (
     MAX_ABS_VALUE,
     MAX_CREATED_AT,
     MAX_EVENT_ID,

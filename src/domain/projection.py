@@ -16,10 +16,16 @@ from functools import partial
 from itertools import product
 from zoneinfo import ZoneInfo
 
-from domain.events import Event
-from domain.metrics import DIMENSION_FIELDS, DimensionType, Metric, MetricContribution, RollupKey
-from domain.registry import Payload, event_names, rules_for
-from domain.timezones import local_dates
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import (
+    DIMENSION_FIELDS,
+    DimensionType,
+    Metric,
+    MetricContribution,
+    RollupKey,
+)
+from reporting_rollups.domain.registry import Payload, event_names, rules_for
+from reporting_rollups.domain.timezones import local_dates
 
 #: A distinct-count member: (the rollup row it counts in, the conversation id).
 Member = tuple[RollupKey, int]

@@ -10,8 +10,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 import attrs
-
-from domain.metrics import Metric, MetricContribution
+from reporting_rollups.domain.metrics import Metric, MetricContribution
 
 
 class Payload(StrEnum):

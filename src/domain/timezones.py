@@ -15,9 +15,8 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
-
-from domain.errors import InvalidRangeError, InvalidTimezoneError
-from domain.limits import MAX_LOCAL_DATE, MIN_LOCAL_DATE
+from reporting_rollups.domain.errors import InvalidRangeError, InvalidTimezoneError
+from reporting_rollups.domain.limits import MAX_LOCAL_DATE, MIN_LOCAL_DATE
 
 _NAME = re.compile(r"[A-Za-z0-9_+\-]+(/[A-Za-z0-9_+\-]+)*")
 #: Names a zoneinfo tree may hold that are not IANA zone or link names: the placeholder zone

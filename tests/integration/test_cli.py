@@ -19,11 +19,8 @@ from typing import Any
 
 import pytest
 import typer
-from sqlalchemy import text
-from typer.testing import CliRunner, Result
-
-from adapters import cli, open_rollups
-from adapters.cli import (
+from reporting_rollups.adapters import cli, open_rollups
+from reporting_rollups.adapters.cli import (
     EXIT_DATABASE,
     EXIT_INTERRUPTED,
     EXIT_MISMATCH,
@@ -32,11 +29,14 @@ from adapters.cli import (
     ROW_COLUMNS,
     app,
 )
-from adapters.cli import ingest as ingest_command
-from adapters.event_files import EventFormat, parse_events
-from adapters.migrate import engine_for_url
-from application.service import Rollups
-from domain.events import Event
+from reporting_rollups.adapters.cli import ingest as ingest_command
+from reporting_rollups.adapters.event_files import EventFormat, parse_events
+from reporting_rollups.adapters.migrate import engine_for_url
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.events import Event
+from sqlalchemy import text
+from typer.testing import CliRunner, Result
+
 from tests.conftest import reset_postgres
 
 PARIS = "Europe/Paris"
@@ -747,7 +747,7 @@ def test_usage_errors_exit_2() -> None:
 
 def test_the_console_script_is_main() -> None:
     [script] = [ep for ep in entry_points(group="console_scripts") if ep.name == "rollups"]
-    assert script.value == "adapters.cli:main"
+    assert script.value == "reporting_rollups.adapters.cli:main"
     assert script.load() is cli.main
 
 
@@ -756,7 +756,7 @@ def test_the_console_script_is_main() -> None:
 
 def _process(db: str, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "adapters.cli", "--db", db, *args],
+        [sys.executable, "-m", "reporting_rollups.adapters.cli", "--db", db, *args],
         input=stdin,
         capture_output=True,
         text=True,
@@ -921,7 +921,14 @@ def _closed_pipe(db: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     os.close(read)
     try:
         return subprocess.run(
-            [sys.executable, "-c", "from adapters.cli import main; main()", "--db", db, *args],
+            [
+                sys.executable,
+                "-c",
+                "from reporting_rollups.adapters.cli import main; main()",
+                "--db",
+                db,
+                *args,
+            ],
             stdout=write,
             stderr=subprocess.PIPE,
             timeout=120,

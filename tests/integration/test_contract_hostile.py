@@ -14,11 +14,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-
-from application.service import Rollups
-from domain.errors import InvalidEventError, InvalidRangeError, InvalidTimezoneError
-from domain.events import Event
-from domain.limits import (
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import (
+    InvalidEventError,
+    InvalidRangeError,
+    InvalidTimezoneError,
+)
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.limits import (
     MAX_ABS_VALUE,
     MAX_CREATED_AT,
     MAX_EVENT_ID,
@@ -28,6 +31,7 @@ from domain.limits import (
     MIN_CREATED_AT,
     MIN_LOCAL_DATE,
 )
+
 from tests.builders import event, row_map, utc
 from tests.reference import reference_rows
 

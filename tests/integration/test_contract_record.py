@@ -11,13 +11,18 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from reporting_rollups.application.live import RecordResult
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import (
+    EventConflictError,
+    InvalidEventError,
+    RollupError,
+    StorageError,
+)
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from reporting_rollups.domain.timezones import local_day
 
-from application.live import RecordResult
-from application.service import Rollups
-from domain.errors import EventConflictError, InvalidEventError, RollupError, StorageError
-from domain.events import Event
-from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
-from domain.timezones import local_day
 from tests.builders import event, row_map, utc
 from tests.reference import assert_rollups_match
 

@@ -15,12 +15,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine
-from sqlalchemy.event import listen
-
-from adapters.sql_reports import SqlReportStore
-from adapters.tables import metadata
-from application.reports import (
+from reporting_rollups.adapters.sql_reports import SqlReportStore
+from reporting_rollups.adapters.tables import metadata
+from reporting_rollups.application.reports import (
     AVERAGES,
     REPORT_METRICS,
     GroupBy,
@@ -30,11 +27,14 @@ from application.reports import (
     TimeseriesReport,
     bucket_start,
 )
-from application.service import Rollups
-from domain.events import Event
-from domain.metrics import DimensionType, Metric
-from domain.registry import event_names
-from domain.timezones import parse_timezone
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DimensionType, Metric
+from reporting_rollups.domain.registry import event_names
+from reporting_rollups.domain.timezones import parse_timezone
+from sqlalchemy import create_engine
+from sqlalchemy.event import listen
+
 from tests.reference import reference_rows
 
 #: Account and event ids unique in this module's run, whatever the backend keeps between tests.

@@ -6,16 +6,16 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
-
-from adapters import open_rollups
-from application.ports import AccountSettings
-from application.service import Rollups
-from domain.errors import (
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     ConfigurationError,
     InvalidTimezoneError,
     ZoneChangedError,
 )
+
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 from tests.reference import assert_rollups_match

@@ -6,11 +6,17 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.application.verify import Mismatch
+from reporting_rollups.domain.errors import AccountNotConfiguredError, InvalidRangeError
+from reporting_rollups.domain.metrics import (
+    ZERO,
+    DimensionType,
+    Metric,
+    MetricContribution,
+    RollupKey,
+)
 
-from application.service import Rollups
-from application.verify import Mismatch
-from domain.errors import AccountNotConfiguredError, InvalidRangeError
-from domain.metrics import ZERO, DimensionType, Metric, MetricContribution, RollupKey
 from tests.builders import event, utc
 
 DAY = date(2026, 11, 20)

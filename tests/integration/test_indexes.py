@@ -20,17 +20,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.cli import EXIT_OK, app
+from reporting_rollups.adapters.postgres import postgres_engine
+from reporting_rollups.adapters.sqlite import sqlite_engine
+from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import StorageError
 from sqlalchemy import event as sa_event
 from sqlalchemy import inspect
 from typer.testing import CliRunner
 
-from adapters import open_rollups
-from adapters.cli import EXIT_OK, app
-from adapters.postgres import postgres_engine
-from adapters.sqlite import sqlite_engine
-from adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
-from application.service import Rollups
-from domain.errors import StorageError
 from tests.builders import event
 from tests.conftest import create_database, drop_database
 from tests.reference_schema import reference_index_names, reference_statements

@@ -19,14 +19,14 @@ from typing import Any
 
 import pytest
 from dependency_injector import providers
+from reporting_rollups.adapters import build_container
+from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
+from reporting_rollups.application.ports import UnitOfWork, UnitOfWorkFactory
+from reporting_rollups.application.reports import Source
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.application.verify import Verify
+from reporting_rollups.domain.errors import StorageError
 
-from adapters import build_container
-from adapters.sqlite import SQLiteUnitOfWorkFactory
-from application.ports import UnitOfWork, UnitOfWorkFactory
-from application.reports import Source
-from application.service import Rollups
-from application.verify import Verify
-from domain.errors import StorageError
 from tests.builders import event, utc
 from tests.conftest import fixed_clock
 

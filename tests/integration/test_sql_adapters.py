@@ -19,18 +19,22 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
+from reporting_rollups.adapters.postgres import (
+    PostgresUnitOfWorkFactory,
+    postgres_engine,
+    postgres_url,
+)
+from reporting_rollups.adapters.sql import SqlUnitOfWorkFactory
+from reporting_rollups.adapters.sql_reports import SqlReportStore
+from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory, sqlite_engine, sqlite_path
+from reporting_rollups.adapters.tables import metadata
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import ConfigurationError, EventConflictError, StorageError
+from reporting_rollups.domain.events import Event
 from sqlalchemy import Engine, inspect, text
 
-from adapters import open_rollups
-from adapters.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
-from adapters.postgres import PostgresUnitOfWorkFactory, postgres_engine, postgres_url
-from adapters.sql import SqlUnitOfWorkFactory
-from adapters.sql_reports import SqlReportStore
-from adapters.sqlite import SQLiteUnitOfWorkFactory, sqlite_engine, sqlite_path
-from adapters.tables import metadata
-from application.service import Rollups
-from domain.errors import ConfigurationError, EventConflictError, StorageError
-from domain.events import Event
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 

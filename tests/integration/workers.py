@@ -24,10 +24,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import psycopg
-
-from adapters import open_rollups
-from domain.events import Event
-from domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 
 #: The tests' "now", the same instant as `tests.conftest.FIXED_NOW` (children cannot import
 #: conftest without pytest).
@@ -606,7 +605,7 @@ def run_stress_role(
     rebuild=False. Every role but the recorder runs until `finished` is set."""
 
     def work() -> dict[str, int]:
-        from domain.errors import ZoneChangedError
+        from reporting_rollups.domain.errors import ZoneChangedError
 
         events = scenario.events()
         ids = sorted(events)

@@ -8,10 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from rich.console import Console
-
-from adapters import open_rollups
-from adapters.demo import (
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.demo import (
     DEMO_ACCOUNTS,
     DemoDatabaseNotEmptyError,
     business_seconds,
@@ -19,9 +17,11 @@ from adapters.demo import (
     run_demo,
     synthetic_events,
 )
-from domain.events import Event
-from domain.registry import event_names
-from domain.timezones import local_date, parse_timezone
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.registry import event_names
+from reporting_rollups.domain.timezones import local_date, parse_timezone
+from rich.console import Console
+
 from tests.conftest import fixed_clock
 
 END = date(2026, 11, 23)

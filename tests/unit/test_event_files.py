@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from adapters.event_files import (
+from reporting_rollups.adapters.event_files import (
     REQUIRED_FIELDS,
     CountingReader,
     EventFileError,
@@ -26,8 +25,8 @@ from adapters.event_files import (
     parse_events,
     spool,
 )
-from domain.errors import RollupError
-from domain.events import Event
+from reporting_rollups.domain.errors import RollupError
+from reporting_rollups.domain.events import Event
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

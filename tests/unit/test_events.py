@@ -9,11 +9,15 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
-
-from domain.errors import SHOWN_LENGTH, InvalidEventError, RollupError, shown
-from domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
-from domain.limits import MAX_ABS_VALUE, MAX_CREATED_AT, MAX_NAME_LENGTH, MIN_CREATED_AT
-from domain.timezones import local_date, local_day
+from reporting_rollups.domain.errors import SHOWN_LENGTH, InvalidEventError, RollupError, shown
+from reporting_rollups.domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
+from reporting_rollups.domain.limits import (
+    MAX_ABS_VALUE,
+    MAX_CREATED_AT,
+    MAX_NAME_LENGTH,
+    MIN_CREATED_AT,
+)
+from reporting_rollups.domain.timezones import local_date, local_day
 
 AT = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

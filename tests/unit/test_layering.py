@@ -31,19 +31,29 @@ def modules(package: str) -> list[Path]:
     return sorted((SRC / package).rglob("*.py"))
 
 
+PACKAGE = "reporting_rollups"
+
+
+def root_of(module: str) -> str:
+    """The layer (`domain`, `application`, `adapters`) of a module of the package, or the
+    top-level name of any other module."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == PACKAGE and len(parts) > 1 else parts[0]
+
+
 def imported_roots(path: Path, package: str) -> list[tuple[int, str]]:
-    """(line, top-level package) of every import in the module of `package`, including nested
-    and conditional ones and `importlib.import_module("...")` calls."""
+    """(line, layer or top-level package) of every import in the module of `package`, including
+    nested and conditional ones and `importlib.import_module("...")` calls."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found += [(node.lineno, alias.name.split(".")[0]) for alias in node.names]
+            found += [(node.lineno, root_of(alias.name)) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:  # relative: stays inside the package
                 found.append((node.lineno, package))
             elif node.module:
-                found.append((node.lineno, node.module.split(".")[0]))
+                found.append((node.lineno, root_of(node.module)))
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute | ast.Name)
@@ -53,7 +63,7 @@ def imported_roots(path: Path, package: str) -> list[tuple[int, str]]:
             and isinstance(node.args[0], ast.Constant)
             and isinstance(node.args[0].value, str)
         ):
-            found.append((node.lineno, node.args[0].value.split(".")[0]))
+            found.append((node.lineno, root_of(node.args[0].value)))
     return found
 
 
@@ -80,11 +90,12 @@ def test_the_checker_sees_forbidden_imports(tmp_path: Path) -> None:
         "import os\n"
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n"
-        "    from adapters.memory import InMemoryDatabase\n"
+        "    from reporting_rollups.adapters.memory import InMemoryDatabase\n"
         "def f():\n"
         "    import sqlalchemy.orm\n"
+        "    import reporting_rollups.application.ports\n"
         "    return importlib.import_module('psycopg')\n",
         encoding="utf-8",
     )
     roots = [root for _, root in imported_roots(sample, "domain")]
-    assert roots == ["os", "typing", "adapters", "sqlalchemy", "psycopg"]
+    assert roots == ["os", "typing", "adapters", "sqlalchemy", "application", "psycopg"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from reporting_rollups.adapters.memory import InMemoryDatabase
+from reporting_rollups.application.live import RecordResult
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 
-from adapters.memory import InMemoryDatabase
-from application.live import RecordResult
-from application.service import Rollups
-from domain.errors import EventConflictError, InvalidEventError
 from tests.builders import event, row_map
 
 DAY = date(2026, 11, 20)
@@ -80,7 +80,7 @@ def test_one_bad_item_in_a_batch_writes_nothing(
 def test_a_failure_inside_the_transaction_writes_nothing(
     configured: Rollups, db: InMemoryDatabase, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from adapters.memory import InMemoryRollupStore
+    from reporting_rollups.adapters.memory import InMemoryRollupStore
 
     def broken(self: InMemoryRollupStore, deltas: object) -> None:
         raise RuntimeError("disk full")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from domain.metrics import (
+from reporting_rollups.domain.metrics import (
     DIMENSION_FIELDS,
     ZERO,
     DimensionType,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
-from domain.projection import Projection, aggregate, project
+from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Projection, aggregate, project
+
 from tests.builders import event, utc
 from tests.reference import plain_rows, reference_rows
 

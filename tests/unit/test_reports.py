@@ -10,10 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-
-from adapters.memory import InMemoryDatabase
-from application.ports import AccountSettings
-from application.reports import (
+from reporting_rollups.adapters.memory import InMemoryDatabase
+from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.reports import (
     MAX_PERIODS,
     WEEKDAYS,
     GroupBy,
@@ -29,15 +28,15 @@ from application.reports import (
     period_count,
     report_value,
 )
-from application.service import Rollups
-from domain.errors import (
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     InvalidRangeError,
     InvalidTimezoneError,
     RollupError,
 )
-from domain.events import Event
-from domain.metrics import DimensionType, MetricContribution
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import DimensionType, MetricContribution
 
 NY = "America/New_York"
 ACCOUNT = 1

@@ -11,10 +11,14 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
-
-from domain.errors import InvalidRangeError, InvalidTimezoneError, RollupError
-from domain.limits import MAX_CREATED_AT, MAX_LOCAL_DATE, MIN_CREATED_AT, MIN_LOCAL_DATE
-from domain.timezones import (
+from reporting_rollups.domain.errors import InvalidRangeError, InvalidTimezoneError, RollupError
+from reporting_rollups.domain.limits import (
+    MAX_CREATED_AT,
+    MAX_LOCAL_DATE,
+    MIN_CREATED_AT,
+    MIN_LOCAL_DATE,
+)
+from reporting_rollups.domain.timezones import (
     NOT_ZONES,
     LocalDay,
     iana_names,

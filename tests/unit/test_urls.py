@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from adapters.postgres import postgres_url
-from adapters.urls import DatabaseURL, password_forms, redact
-from domain.errors import ConfigurationError
+from reporting_rollups.adapters.postgres import postgres_url
+from reporting_rollups.adapters.urls import DatabaseURL, password_forms, redact
+from reporting_rollups.domain.errors import ConfigurationError
 
 
 @pytest.mark.parametrize(

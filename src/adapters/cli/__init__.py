@@ -8,10 +8,19 @@ lists them in the order imported below.
 """
 
 # isort: off
-from adapters.cli import schema, settings, ingest, retract, backfill, rows, demo, reports
+from reporting_rollups.adapters.cli import (
+    schema,
+    settings,
+    ingest,
+    retract,
+    backfill,
+    rows,
+    demo,
+    reports,
+)
 
 # isort: on
-from adapters.cli.app import (
+from reporting_rollups.adapters.cli.app import (
     DEFAULT_DB,
     EXIT_CODES,
     EXIT_DATABASE,
@@ -24,8 +33,8 @@ from adapters.cli.app import (
     main,
     report_app,
 )
-from adapters.cli.backfill import LONG_BACKFILL_DAYS
-from adapters.cli.rows import ROW_COLUMNS
+from reporting_rollups.adapters.cli.backfill import LONG_BACKFILL_DAYS
+from reporting_rollups.adapters.cli.rows import ROW_COLUMNS
 
 __all__ = [
     "DEFAULT_DB",

@@ -1,5 +1,5 @@
-"""`python -m adapters.cli`: the `rollups` command."""
+"""`python -m reporting_rollups.adapters.cli`: the `rollups` command."""
 
-from adapters.cli import main
+from reporting_rollups.adapters.cli import main
 
 main()

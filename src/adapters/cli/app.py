@@ -18,16 +18,15 @@ from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 import attrs
 import typer
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.cli.tables import make_console
+from reporting_rollups.adapters.urls import DatabaseURL, redact
+from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import RollupError, StorageError
 from rich.console import Console
 from rich.markup import escape
 from typer.core import TyperGroup
-
-from adapters import open_rollups
-from adapters.cli.tables import make_console
-from adapters.urls import DatabaseURL, redact
-from application.ports import AccountSettings
-from application.service import Rollups
-from domain.errors import RollupError, StorageError
 
 #: Exit statuses.
 EXIT_OK: Final = 0
@@ -232,7 +231,7 @@ def sqlite_file(url: str) -> Path | None:
     """The file of a sqlite:/// URL (None for other backends)."""
     if DatabaseURL.parse(url).backend != "sqlite":
         return None
-    from adapters.sqlite import sqlite_path
+    from reporting_rollups.adapters.sqlite import sqlite_path
 
     return Path(sqlite_path(url)).expanduser()
 

@@ -7,13 +7,17 @@ import time
 from typing import Annotated, Final
 
 import typer
+from reporting_rollups.adapters.cli.app import command, open_database, require_account, state_of
+from reporting_rollups.adapters.cli.options import (
+    AccountOption,
+    SinceOption,
+    UntilOption,
+    parse_range,
+)
+from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result
+from reporting_rollups.adapters.cli.tables import integer, label_table
+from reporting_rollups.application.backfill import BackfillPlan
 from rich.table import Table
-
-from adapters.cli.app import command, open_database, require_account, state_of
-from adapters.cli.options import AccountOption, SinceOption, UntilOption, parse_range
-from adapters.cli.output import backfill_progress, print_backfill_result
-from adapters.cli.tables import integer, label_table
-from application.backfill import BackfillPlan
 
 #: Backfills longer than this ask for a second thought.
 LONG_BACKFILL_DAYS: Final = 730

@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from typing import Final
 
 import attrs
-
-from adapters.event_files import EventFileError, ParsedLine
-from application.service import Rollups
-from domain.events import Event
+from reporting_rollups.adapters.event_files import EventFileError, ParsedLine
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.events import Event
 
 
 @attrs.define

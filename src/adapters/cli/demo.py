@@ -5,9 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from adapters.cli.app import DEFAULT_DB, EXIT_MISMATCH, command, open_database, state_of
-from adapters.urls import redact
+from reporting_rollups.adapters.cli.app import (
+    DEFAULT_DB,
+    EXIT_MISMATCH,
+    command,
+    open_database,
+    state_of,
+)
+from reporting_rollups.adapters.urls import redact
 
 
 @command()
@@ -21,7 +26,9 @@ def demo(
     ] = 1000,
 ) -> None:
     """Make a realistic synthetic history, record it live, backfill, report and verify."""
-    from adapters.demo import run_demo  # it imports this package's tables: not at import time
+    from reporting_rollups.adapters.demo import (
+        run_demo,  # it imports this package's tables: not at import time
+    )
 
     state = state_of(ctx)
     with open_database(state) as rollups:

@@ -16,16 +16,21 @@ from typing import Annotated
 
 import attrs
 import typer
+from reporting_rollups.adapters.cli.app import (
+    CliInputError,
+    State,
+    command,
+    open_database,
+    state_of,
+)
+from reporting_rollups.adapters.cli.checks import ErrorList, SeenIds, check_batch
+from reporting_rollups.adapters.cli.sources import EventSource
+from reporting_rollups.adapters.cli.tables import integer, label_table, progress_bar
+from reporting_rollups.adapters.event_files import batched
+from reporting_rollups.application.service import Rollups
 from rich.markup import escape
 from rich.progress import Progress as RichProgress
 from rich.progress import TaskID
-
-from adapters.cli.app import CliInputError, State, command, open_database, state_of
-from adapters.cli.checks import ErrorList, SeenIds, check_batch
-from adapters.cli.sources import EventSource
-from adapters.cli.tables import integer, label_table, progress_bar
-from adapters.event_files import batched
-from application.service import Rollups
 
 
 @attrs.define

@@ -7,8 +7,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
-
-from adapters.cli.app import CliInputError
+from reporting_rollups.adapters.cli.app import CliInputError
 
 AccountOption = Annotated[int, typer.Option("--account", "-a", min=1, help="Account id.")]
 SinceOption = Annotated[

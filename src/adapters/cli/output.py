@@ -10,12 +10,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Final
 
+from reporting_rollups.adapters.cli.options import choice
+from reporting_rollups.adapters.cli.tables import integer, progress_bar
+from reporting_rollups.application.backfill import BackfillResult
+from reporting_rollups.application.ports import Progress
 from rich.console import Console
-
-from adapters.cli.options import choice
-from adapters.cli.tables import integer, progress_bar
-from application.backfill import BackfillResult
-from application.ports import Progress
 
 #: Output formats of `--format` (the default table goes through rich).
 FORMATS: Final = ("table", "json", "csv")

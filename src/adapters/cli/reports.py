@@ -6,14 +6,25 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
-
-from adapters.cli.app import State, command, open_database, report_app, require_account, state_of
-from adapters.cli.options import AccountOption, SinceOption, UntilOption, parse_date
-from adapters.cli.output import parse_format, write_csv, write_json
-from adapters.cli.tables import summary_table, timeseries_table
-from application.reports import ReportMetric, SummaryReport, TimeseriesReport
-from application.service import Rollups
-from domain.timezones import local_date, parse_timezone
+from reporting_rollups.adapters.cli.app import (
+    State,
+    command,
+    open_database,
+    report_app,
+    require_account,
+    state_of,
+)
+from reporting_rollups.adapters.cli.options import (
+    AccountOption,
+    SinceOption,
+    UntilOption,
+    parse_date,
+)
+from reporting_rollups.adapters.cli.output import parse_format, write_csv, write_json
+from reporting_rollups.adapters.cli.tables import summary_table, timeseries_table
+from reporting_rollups.application.reports import ReportMetric, SummaryReport, TimeseriesReport
+from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.timezones import local_date, parse_timezone
 
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", metavar="table|json|csv", help="Output format.")

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from adapters.cli.app import command, open_database, state_of
-from adapters.cli.tables import integer
+from reporting_rollups.adapters.cli.app import command, open_database, state_of
+from reporting_rollups.adapters.cli.tables import integer
 
 
 @command()

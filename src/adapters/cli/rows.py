@@ -5,12 +5,23 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 import typer
+from reporting_rollups.adapters.cli.app import (
+    EXIT_MISMATCH,
+    command,
+    open_database,
+    require_account,
+    state_of,
+)
+from reporting_rollups.adapters.cli.options import (
+    AccountOption,
+    SinceOption,
+    UntilOption,
+    choice,
+    parse_range,
+)
+from reporting_rollups.adapters.cli.output import parse_format, write_csv, write_json
+from reporting_rollups.domain.metrics import RollupKey
 from rich.table import Table
-
-from adapters.cli.app import EXIT_MISMATCH, command, open_database, require_account, state_of
-from adapters.cli.options import AccountOption, SinceOption, UntilOption, choice, parse_range
-from adapters.cli.output import parse_format, write_csv, write_json
-from domain.metrics import RollupKey
 
 #: Columns of `rollups rows`, as in `reporting_events_rollups`.
 ROW_COLUMNS: Final = (

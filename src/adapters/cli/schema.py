@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.cli.app import command, sqlite_file, state_of
+from reporting_rollups.adapters.urls import DatabaseURL, redact
 from rich.markup import escape
-
-from adapters import open_rollups
-from adapters.cli.app import command, sqlite_file, state_of
-from adapters.urls import DatabaseURL, redact
 
 #: (the library's schema revision, the database's tables, reference indexes missing).
 Schema = tuple[str | None, set[str], list[str]]
@@ -19,8 +18,7 @@ def _schema(url: str) -> Schema:
     """What `rollups migrate` reports of a SQL database; driver errors are translated as the
     adapters translate them (unreachable server, missing database: what to do)."""
     import sqlalchemy
-
-    from adapters.migrate import (
+    from reporting_rollups.adapters.migrate import (
         current_revision,
         engine_for_url,
         error_translator,

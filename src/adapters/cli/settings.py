@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-
-from adapters.cli.app import command, open_database, state_of, warn_if_unknown
-from adapters.cli.options import choice
-from adapters.cli.output import backfill_progress, print_backfill_result
-from domain.timezones import parse_timezone
+from reporting_rollups.adapters.cli.app import command, open_database, state_of, warn_if_unknown
+from reporting_rollups.adapters.cli.options import choice
+from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result
+from reporting_rollups.domain.timezones import parse_timezone
 
 
 @command("set-timezone")

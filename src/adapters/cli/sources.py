@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import IO
 
 import attrs
-
-from adapters.cli.app import CliInputError
-from adapters.event_files import (
+from reporting_rollups.adapters.cli.app import CliInputError
+from reporting_rollups.adapters.event_files import (
     STDIN_NAME,
     CountingReader,
     EventFormat,

@@ -17,9 +17,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-
-from adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
-from domain.errors import StorageError
+from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
+from reporting_rollups.domain.errors import StorageError
 
 revision: str = "0001"
 down_revision: str | Sequence[str] | None = None

@@ -1,0 +1,122 @@
+"""reporting-rollups: exact, fast, crash-safe daily rollups of reporting events.
+
+The public API, importable from here: ``from reporting_rollups import open_rollups, Event``.
+The layers stay importable as `reporting_rollups.domain`, `reporting_rollups.application` and
+`reporting_rollups.adapters`. Names are loaded lazily (PEP 562), so that importing the package,
+or `reporting_rollups.domain` alone, loads no database driver, SQLAlchemy or rich.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from reporting_rollups.adapters import open_rollups
+    from reporting_rollups.application.backfill import BackfillPlan, BackfillResult
+    from reporting_rollups.application.live import RecordResult, RetractResult
+    from reporting_rollups.application.ports import AccountSettings
+    from reporting_rollups.application.reports import (
+        GroupBy,
+        Source,
+        SummaryReport,
+        SummaryRow,
+        TimeseriesReport,
+    )
+    from reporting_rollups.application.service import Rollups
+    from reporting_rollups.application.verify import Mismatch
+    from reporting_rollups.domain import (
+        AccountNotConfiguredError,
+        ConfigurationError,
+        DimensionType,
+        Event,
+        EventConflictError,
+        InvalidEventError,
+        InvalidRangeError,
+        InvalidTimezoneError,
+        Metric,
+        MetricContribution,
+        RollupError,
+        RollupKey,
+        StorageError,
+        ZoneChangedError,
+    )
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "open_rollups": "reporting_rollups.adapters",
+    "Rollups": "reporting_rollups.application.service",
+    "RecordResult": "reporting_rollups.application.live",
+    "RetractResult": "reporting_rollups.application.live",
+    "BackfillPlan": "reporting_rollups.application.backfill",
+    "BackfillResult": "reporting_rollups.application.backfill",
+    "Mismatch": "reporting_rollups.application.verify",
+    "AccountSettings": "reporting_rollups.application.ports",
+    "GroupBy": "reporting_rollups.application.reports",
+    "Source": "reporting_rollups.application.reports",
+    "SummaryReport": "reporting_rollups.application.reports",
+    "SummaryRow": "reporting_rollups.application.reports",
+    "TimeseriesReport": "reporting_rollups.application.reports",
+    **dict.fromkeys(
+        (
+            "AccountNotConfiguredError",
+            "ConfigurationError",
+            "DimensionType",
+            "Event",
+            "EventConflictError",
+            "InvalidEventError",
+            "InvalidRangeError",
+            "InvalidTimezoneError",
+            "Metric",
+            "MetricContribution",
+            "RollupError",
+            "RollupKey",
+            "StorageError",
+            "ZoneChangedError",
+        ),
+        "reporting_rollups.domain",
+    ),
+}
+
+__all__ = [
+    "AccountNotConfiguredError",
+    "AccountSettings",
+    "BackfillPlan",
+    "BackfillResult",
+    "ConfigurationError",
+    "DimensionType",
+    "Event",
+    "EventConflictError",
+    "GroupBy",
+    "InvalidEventError",
+    "InvalidRangeError",
+    "InvalidTimezoneError",
+    "Metric",
+    "MetricContribution",
+    "Mismatch",
+    "RecordResult",
+    "RetractResult",
+    "RollupError",
+    "RollupKey",
+    "Rollups",
+    "Source",
+    "StorageError",
+    "SummaryReport",
+    "SummaryRow",
+    "TimeseriesReport",
+    "ZoneChangedError",
+    "open_rollups",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'reporting_rollups' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
