@@ -21,13 +21,13 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import psycopg
+from sqlalchemy import create_engine
+
 from reporting_rollups.adapters.tables import metadata, reporting_events, reporting_events_rollups
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DIMENSION_FIELDS
 from reporting_rollups.domain.registry import RULES, Payload, event_names, metrics_for, rules_for
 from reporting_rollups.domain.timezones import local_days
-from sqlalchemy import create_engine
-
 from workload import Row
 
 #: (account_id, date, dimension_type, dimension_id, metric, count, sum_value, sum_business)

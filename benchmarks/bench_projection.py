@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from reporting_rollups.domain.projection import project
 
 import workload
 from baselines import merge
 from conftest import Sizes, describe
+from reporting_rollups.domain.projection import project
 
 SHAPES = ("live", "spread")
 

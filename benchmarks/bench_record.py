@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from reporting_rollups.domain.events import Event
 
 import workload
 from baselines import (
@@ -30,6 +29,7 @@ from conftest import (
     sqlalchemy_url,
     sqlite_path,
 )
+from reporting_rollups.domain.events import Event
 
 SHAPES = ("live", "spread")
 #: Ids of warm-up events; measured events start above.

@@ -13,11 +13,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from reporting_rollups.application.reports import Source
 
 import workload
 from baselines import PostgresSummary, SQLiteSummary
 from conftest import Dataset, DatasetCache, Sizes, describe, load_raw, open_library, sqlite_path
+from reporting_rollups.application.reports import Source
 
 #: The queried account (Asia/Kolkata) and the 90 local days ending on the workload's last day.
 ACCOUNT = 1

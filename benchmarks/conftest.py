@@ -26,11 +26,10 @@ from psycopg import sql
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from reporting_rollups.adapters import open_rollups, tables
-from reporting_rollups.application.service import Rollups
-
 import baselines
 import workload
+from reporting_rollups.adapters import open_rollups, tables
+from reporting_rollups.application.service import Rollups
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 ADAPTERS = ("memory", "sqlite", "postgres")

@@ -23,6 +23,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import local_day, parse_timezone
 

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
@@ -26,7 +27,6 @@ from reporting_rollups.domain.errors import (
 )
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.registry import event_names
-
 from tests.builders import utc
 from tests.conftest import FIXED_NOW
 from tests.reference import Key, Totals, assert_same_rows, plain_rows, reference_rows

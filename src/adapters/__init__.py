@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from dependency_injector import providers
+
 from reporting_rollups.adapters.container import ApplicationContainer, build_container
 from reporting_rollups.application.service import Rollups
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from dependency_injector import containers, providers
+
 from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
 from reporting_rollups.adapters.urls import DatabaseURL

@@ -19,6 +19,10 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
+from rich.console import Console
+from rich.rule import Rule
+from rich.table import Table
+
 from reporting_rollups.adapters.cli.tables import (
     duration,
     integer,
@@ -33,9 +37,6 @@ from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import RollupError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import local_date, parse_timezone
-from rich.console import Console
-from rich.rule import Rule
-from rich.table import Table
 
 
 @attrs.frozen

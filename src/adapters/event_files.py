@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import IO, Final, TypeVar
 
 import attrs
+
 from reporting_rollups.domain.errors import InvalidEventError, RollupError
 from reporting_rollups.domain.events import Event
 

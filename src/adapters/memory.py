@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import attrs
+
 from reporting_rollups.adapters.memory_reports import InMemoryReportStore
 from reporting_rollups.application.ports import (
     AccountSettings,

@@ -8,6 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 import attrs
+
 from reporting_rollups.application.ports import Window
 from reporting_rollups.domain.metrics import (
     ZERO,

@@ -22,13 +22,14 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
+
 from reporting_rollups.adapters.tables import REFERENCE_EVENT_INDEXES
 from reporting_rollups.adapters.urls import DatabaseURL, redact
 from reporting_rollups.domain.errors import ConfigurationError, StorageError
-from sqlalchemy import Connection, Engine, inspect, text
 
 if TYPE_CHECKING:
-    from reporting_rollups.adapters.sql import ErrorTranslator
+    from reporting_rollups.adapters.sql_errors import ErrorTranslator
 
 VERSION_TABLE: Final = "reporting_rollup_alembic_version"
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"

@@ -36,6 +36,9 @@ from typing import Any, Final, Self, cast
 import attrs
 import psycopg
 from psycopg.rows import RowFactory, dict_row, namedtuple_row, tuple_row
+from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
+
 from reporting_rollups.adapters.postgres_arrays import (
     DateArray,
     Float8Array,
@@ -46,8 +49,6 @@ from reporting_rollups.adapters.postgres_arrays import (
     register_array_dumpers,
 )
 from reporting_rollups.adapters.sql import (
-    ErrorTranslator,
-    Explanation,
     SqlAccountStore,
     SqlAppliedLedger,
     SqlEventStore,
@@ -56,7 +57,6 @@ from reporting_rollups.adapters.sql import (
     SqlUnitOfWorkFactory,
     aggregated_rows,
     conflict,
-    driver_message,
     operation,
 )
 from reporting_rollups.adapters.sql_aggregation import (
@@ -64,6 +64,7 @@ from reporting_rollups.adapters.sql_aggregation import (
     postgres_aggregate_statement,
     postgres_rebuild_statement,
 )
+from reporting_rollups.adapters.sql_errors import ErrorTranslator, Explanation, driver_message
 from reporting_rollups.adapters.urls import password_forms, redact
 from reporting_rollups.application.ports import (
     AccountSettings,
@@ -76,8 +77,6 @@ from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member
 from reporting_rollups.domain.timezones import LocalDay
-from sqlalchemy import URL, Connection, Engine, create_engine, event, make_url
-from sqlalchemy import exc as sa_exc
 
 _SCHEMES: Final = ("postgresql", "postgres", "postgresql+psycopg")
 _USAGE: Final = "use postgresql://user:password@host:5432/dbname"

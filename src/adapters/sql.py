@@ -12,17 +12,38 @@ nothing to any aggregation (see `adapters.sql_aggregation.valid_event_row`).
 from __future__ import annotations
 
 import functools
-import re
-import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from types import TracebackType
 from typing import Any, ClassVar, Concatenate, Final, ParamSpec, Self, TypeVar
 
-import attrs
-import psycopg
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    Row,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    case,
+    column,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    type_coerce,
+    values,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
 from reporting_rollups.adapters import migrate as migrations
 from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.sql_aggregation import (
@@ -33,6 +54,7 @@ from reporting_rollups.adapters.sql_aggregation import (
     valid_event_row,
     valid_name,
 )
+from reporting_rollups.adapters.sql_errors import ErrorTranslator
 from reporting_rollups.adapters.sql_reports import SqlReportStore
 from reporting_rollups.adapters.tables import (
     reporting_events,
@@ -57,32 +79,6 @@ from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member
 from reporting_rollups.domain.timezones import LocalDay
-from sqlalchemy import (
-    BigInteger,
-    ColumnElement,
-    Connection,
-    Date,
-    DateTime,
-    Engine,
-    Integer,
-    Row,
-    Table,
-    and_,
-    any_,
-    bindparam,
-    case,
-    column,
-    delete,
-    func,
-    literal,
-    or_,
-    select,
-    type_coerce,
-    values,
-)
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.sql.dml import Insert
 
 #: Most values bound in one `IN (...)` list (SQLite allows 32766 variables per statement).
 IN_CHUNK: Final = 10_000
@@ -103,73 +99,6 @@ MEMBER_KEY_COLUMNS: Final = (*ROLLUP_KEY_COLUMNS, "member_id")
 
 _DIMENSIONS: Final = {str(d): d for d in DimensionType}
 _METRICS: Final = {str(m): m for m in Metric}
-
-
-# --- errors --------------------------------------------------------------------------------------
-
-#: What a backend says about one driver error: the library exception class and the sentence
-#: (what went wrong; what to do), or None when it has nothing specific to say.
-Explanation = tuple[type[RollupError], str]
-Explainer = Callable[[BaseException], Explanation | None]
-
-#: Exceptions the translator turns into library errors. Driver errors mostly arrive wrapped by
-#: SQLAlchemy; some (raised while a pooled connection is set up) come bare. An int too large for a
-#: 64-bit column raises OverflowError in the sqlite3 module.
-DRIVER_ERRORS: Final = (sa_exc.SQLAlchemyError, sqlite3.Error, psycopg.Error, OverflowError)
-
-
-def _no_explanation(_error: BaseException) -> Explanation | None:
-    return None
-
-
-def driver_message(error: BaseException, limit: int = 300) -> str:
-    """A driver's message on one line, without SQLAlchemy's statement/parameter appendix, cut
-    to `limit` characters."""
-    text = str(error).split("\n[SQL:", 1)[0]
-    text = re.sub(r"\s*\(Background on this error at:.*", "", text, flags=re.S)
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    joined = "; ".join(lines) or type(error).__name__
-    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
-
-
-@attrs.frozen
-class ErrorTranslator:
-    """Turns driver and SQLAlchemy errors into `StorageError` / `ConfigurationError` whose
-    message names the database (password redacted), the failed action and what to do."""
-
-    where: str  #: "SQLite database /path/x.db", "PostgreSQL postgresql://u:***@h/db"
-    explain: Explainer = _no_explanation
-    secrets: tuple[str, ...] = ()  #: strings never to show (the URL's password)
-
-    @contextmanager
-    def __call__(self, action: str) -> Iterator[None]:
-        """Translate errors raised inside the block; library errors pass through."""
-        try:
-            yield
-        except RollupError:
-            raise
-        except DRIVER_ERRORS as error:
-            raise self.translate(error, action) from error
-
-    def translate(self, error: BaseException, action: str) -> RollupError:
-        """The library exception for `error` raised while doing `action`."""
-        original = getattr(error, "orig", None) or error
-        explained = self.explain(original)
-        if explained is None and isinstance(error, OverflowError):
-            explained = (StorageError, f"a number is too large for its column ({error})")
-        if explained is None:
-            kind: type[RollupError] = StorageError
-            detail = driver_message(original)
-        else:
-            kind, detail = explained
-        return kind(self.scrub(f"{self.where}: {action} failed: {detail}"))
-
-    def scrub(self, message: str) -> str:
-        """`message` with every secret replaced by '***'."""
-        for secret in self.secrets:
-            if secret:
-                message = message.replace(secret, "***")
-        return message
 
 
 # --- shared plumbing -----------------------------------------------------------------------------
@@ -981,7 +910,7 @@ class SqlUnitOfWork:
         self.ledger = factory.ledger_class(ctx)
         self.rollups = factory.rollup_store_class(ctx)
         self.accounts = factory.account_store_class(ctx)
-        self.reports = SqlReportStore(connection)
+        self.reports = SqlReportStore(connection, factory.errors)
         return self
 
     def __exit__(

@@ -16,16 +16,6 @@ from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from reporting_rollups.adapters.tables import reporting_events
-from reporting_rollups.domain.limits import (
-    MAX_ABS_VALUE,
-    MAX_CREATED_AT,
-    MAX_NAME_LENGTH,
-    MAX_REFERENCE_ID,
-    MIN_CREATED_AT,
-)
-from reporting_rollups.domain.metrics import DIMENSION_FIELDS, Metric
-from reporting_rollups.domain.registry import RULES, Payload
 from sqlalchemy import (
     CTE,
     Boolean,
@@ -49,6 +39,17 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
+
+from reporting_rollups.adapters.tables import reporting_events
+from reporting_rollups.domain.limits import (
+    MAX_ABS_VALUE,
+    MAX_CREATED_AT,
+    MAX_NAME_LENGTH,
+    MAX_REFERENCE_ID,
+    MIN_CREATED_AT,
+)
+from reporting_rollups.domain.metrics import DIMENSION_FIELDS, Metric
+from reporting_rollups.domain.registry import RULES, Payload
 
 
 def naive_utc(instant: datetime) -> datetime:

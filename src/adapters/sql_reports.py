@@ -12,14 +12,17 @@ from collections.abc import Collection, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Final
 
+from sqlalchemy import func, select
+
 from reporting_rollups.adapters.sql_aggregation import aggregate_select
+from reporting_rollups.adapters.sql_errors import ErrorTranslator
 from reporting_rollups.adapters.tables import reporting_events_rollups
 from reporting_rollups.application.ports import Window
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution
-from sqlalchemy import func, select
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
+    from sqlalchemy.sql.expression import Executable
 
 #: Windows per raw query: keeps the bound parameters (3 per window) far below SQLite's limit.
 WINDOWS_PER_QUERY: Final = 1000
@@ -31,10 +34,16 @@ def _contribution(count: Any, sum_value: Any, sum_business: Any) -> MetricContri
 
 
 class SqlReportStore:
-    """Report queries over a SQLAlchemy connection."""
+    """Report queries over a SQLAlchemy connection; driver errors become library errors (the
+    unit of work's `ErrorTranslator`)."""
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, errors: ErrorTranslator) -> None:
         self.connection = connection
+        self.errors = errors
+
+    def _rows(self, query: Executable) -> Sequence[Sequence[Any]]:
+        with self.errors("reading a report"):
+            return self.connection.execute(query).all()
 
     def rollup_totals(
         self,
@@ -69,7 +78,7 @@ class SqlReportStore:
             query = query.where(r.c.dimension_id == dimension_id)
         return [
             (day, int(dim_id), Metric(metric), _contribution(count, total, business))
-            for day, dim_id, metric, count, total, business in self.connection.execute(query)
+            for day, dim_id, metric, count, total, business in self._rows(query)
             if int(count) != 0
         ]
 
@@ -102,7 +111,7 @@ class SqlReportStore:
         )
         return [
             (int(dim_id), Metric(metric), _contribution(count, total, business))
-            for dim_id, metric, count, total, business in self.connection.execute(query)
+            for dim_id, metric, count, total, business in self._rows(query)
             if int(count) != 0
         ]
 
@@ -128,9 +137,7 @@ class SqlReportStore:
             query = select(aggregated)
             if dimension_id is not None:
                 query = query.where(aggregated.c.dimension_id == dimension_id)
-            for index, _type, dim_id, metric, count, total, business in self.connection.execute(
-                query
-            ):
+            for index, _type, dim_id, metric, count, total, business in self._rows(query):
                 if int(count) != 0:
                     found.append(
                         (

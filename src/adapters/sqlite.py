@@ -23,19 +23,21 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final, Self, cast
 
+from sqlalchemy import URL, Connection, Engine, and_, create_engine, event, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+
 from reporting_rollups.adapters.sql import (
     READ_ONLY_OPTION,
-    ErrorTranslator,
-    Explanation,
     SqlAccountStore,
     SqlAppliedLedger,
     SqlEventStore,
     SqlRollupStore,
     SqlUnitOfWorkFactory,
-    driver_message,
     operation,
 )
 from reporting_rollups.adapters.sql_aggregation import naive_utc, valid_event_row
+from reporting_rollups.adapters.sql_errors import ErrorTranslator, Explanation, driver_message
 from reporting_rollups.adapters.urls import redact
 from reporting_rollups.application.ports import AccountSettings, RebuildStats
 from reporting_rollups.domain.errors import ConfigurationError, StorageError
@@ -44,9 +46,6 @@ from reporting_rollups.domain.metrics import DIMENSION_FIELDS, MetricContributio
 from reporting_rollups.domain.projection import Member, Projection
 from reporting_rollups.domain.registry import RULES, Payload
 from reporting_rollups.domain.timezones import LocalDay
-from sqlalchemy import URL, Connection, Engine, and_, create_engine, event, make_url
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 
 #: How long a writer waits for another one's write lock before giving up (milliseconds).
 DEFAULT_BUSY_TIMEOUT_MS: Final = 30_000

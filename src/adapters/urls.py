@@ -7,6 +7,7 @@ from typing import Literal
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import attrs
+
 from reporting_rollups.domain.errors import ConfigurationError
 
 Backend = Literal["memory", "sqlite", "postgres"]

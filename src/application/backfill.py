@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from reporting_rollups.application.ports import (
     AccountSettings,
     Clock,

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from reporting_rollups.application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event

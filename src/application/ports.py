@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import Protocol, Self, TypeVar
 
 import attrs
+
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
+
 from reporting_rollups.application.ports import (
     AccountSettings,
     ReportStore,

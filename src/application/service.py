@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Self
 
 import attrs
+
 from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory

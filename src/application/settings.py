@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import attrs
+
 from reporting_rollups.application.backfill import Backfill, BackfillResult, check_generation
 from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory
 from reporting_rollups.domain.timezones import parse_timezone

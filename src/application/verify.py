@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import attrs
+
 from reporting_rollups.application.backfill import check_range
 from reporting_rollups.application.ports import Progress, UnitOfWorkFactory, iter_chunks
 from reporting_rollups.domain.errors import AccountNotConfiguredError

@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import attrs
+
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.domain.limits import (
     MAX_ABS_VALUE,

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Final, Protocol
 
 import attrs
+
 from reporting_rollups.domain.metrics import Metric, MetricContribution
 
 

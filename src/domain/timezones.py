@@ -15,6 +15,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import attrs
+
 from reporting_rollups.domain.errors import InvalidRangeError, InvalidTimezoneError
 from reporting_rollups.domain.limits import MAX_LOCAL_DATE, MIN_LOCAL_DATE
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
-
 from tests.conftest import fixed_clock, reset_postgres
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

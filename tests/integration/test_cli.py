@@ -19,6 +19,9 @@ from typing import Any
 
 import pytest
 import typer
+from sqlalchemy import text
+from typer.testing import CliRunner, Result
+
 from reporting_rollups.adapters import cli, open_rollups
 from reporting_rollups.adapters.cli import (
     EXIT_DATABASE,
@@ -34,9 +37,6 @@ from reporting_rollups.adapters.event_files import EventFormat, parse_events
 from reporting_rollups.adapters.migrate import engine_for_url
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
-from sqlalchemy import text
-from typer.testing import CliRunner, Result
-
 from tests.conftest import reset_postgres
 
 PARIS = "Europe/Paris"

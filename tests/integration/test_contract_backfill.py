@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import pytest
+
 from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.ports import RebuildStats, UnitOfWork, UnitOfWorkFactory
 from reporting_rollups.application.service import Rollups
@@ -20,7 +21,6 @@ from reporting_rollups.domain.errors import (
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.timezones import LocalDay, local_days, parse_timezone
-
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 from tests.reference import assert_rollups_match, plain_rows, reference_rows

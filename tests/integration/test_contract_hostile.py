@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
     InvalidEventError,
@@ -31,7 +32,6 @@ from reporting_rollups.domain.limits import (
     MIN_CREATED_AT,
     MIN_LOCAL_DATE,
 )
-
 from tests.builders import event, row_map, utc
 from tests.reference import reference_rows
 

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from reporting_rollups.application.live import RecordResult
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
@@ -22,7 +23,6 @@ from reporting_rollups.domain.errors import (
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.timezones import local_day
-
 from tests.builders import event, row_map, utc
 from tests.reference import assert_rollups_match
 

@@ -15,6 +15,9 @@ from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import create_engine
+from sqlalchemy.event import listen
+
 from reporting_rollups.adapters.sql_reports import SqlReportStore
 from reporting_rollups.adapters.tables import metadata
 from reporting_rollups.application.reports import (
@@ -32,9 +35,6 @@ from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric
 from reporting_rollups.domain.registry import event_names
 from reporting_rollups.domain.timezones import parse_timezone
-from sqlalchemy import create_engine
-from sqlalchemy.event import listen
-
 from tests.reference import reference_rows
 
 #: Account and event ids unique in this module's run, whatever the backend keeps between tests.

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from reporting_rollups.application.live import RecordResult, RetractResult
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import InvalidEventError
-
 from tests.builders import event, row_map, utc
 from tests.reference import assert_rollups_match
 

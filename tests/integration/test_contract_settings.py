@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.service import Rollups
@@ -15,7 +16,6 @@ from reporting_rollups.domain.errors import (
     InvalidTimezoneError,
     ZoneChangedError,
 )
-
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 from tests.reference import assert_rollups_match

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 
 import pytest
+
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.verify import Mismatch
 from reporting_rollups.domain.errors import AccountNotConfiguredError, InvalidRangeError
@@ -16,7 +17,6 @@ from reporting_rollups.domain.metrics import (
     MetricContribution,
     RollupKey,
 )
-
 from tests.builders import event, utc
 
 DAY = date(2026, 11, 20)

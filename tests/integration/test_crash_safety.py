@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.ports import RebuildStats, UnitOfWork, UnitOfWorkFactory
@@ -25,7 +26,6 @@ from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import RollupError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import LocalDay
-
 from tests.conftest import sessions_waiting_for_locks
 from tests.integration import workers
 from tests.integration.workers import CrashSpec

@@ -16,12 +16,12 @@ from typing import Any
 
 import psycopg
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import EventConflictError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.limits import MAX_ABS_VALUE, MAX_CREATED_AT, MIN_CREATED_AT
-
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock, reset_postgres
 from tests.integration.workers import RAW_COLUMNS

@@ -20,6 +20,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy import event as sa_event
+from sqlalchemy import inspect
+from typer.testing import CliRunner
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_OK, app
 from reporting_rollups.adapters.postgres import postgres_engine
@@ -27,10 +31,6 @@ from reporting_rollups.adapters.sqlite import sqlite_engine
 from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import StorageError
-from sqlalchemy import event as sa_event
-from sqlalchemy import inspect
-from typer.testing import CliRunner
-
 from tests.builders import event
 from tests.conftest import create_database, drop_database
 from tests.reference_schema import reference_index_names, reference_statements

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hypothesis import given, settings
-from reporting_rollups.application.service import Rollups
 
+from reporting_rollups.application.service import Rollups
 from tests.scenarios import Scenario, run_scenario, scenarios
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from reporting_rollups.adapters import open_rollups
 
+from reporting_rollups.adapters import open_rollups
 from tests.integration import workers
 from tests.integration.workers import Scenario
 

@@ -14,9 +14,9 @@ from typing import Any, TypeVar
 
 import psycopg
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
-
 from tests.builders import event, utc
 from tests.conftest import fixed_clock, sessions_waiting_for_locks
 from tests.integration import workers

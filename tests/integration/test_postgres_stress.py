@@ -14,8 +14,8 @@ import multiprocessing
 from typing import Any
 
 import pytest
-from reporting_rollups.adapters import open_rollups
 
+from reporting_rollups.adapters import open_rollups
 from tests.integration import workers
 from tests.integration.test_postgres_concurrency import JOIN_TIMEOUT, deadlocks
 from tests.integration.test_postgres_concurrency import receive as receive_reports

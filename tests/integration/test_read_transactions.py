@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from dependency_injector import providers
+
 from reporting_rollups.adapters import build_container
 from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
 from reporting_rollups.application.ports import UnitOfWork, UnitOfWorkFactory
@@ -26,7 +27,6 @@ from reporting_rollups.application.reports import Source
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.verify import Verify
 from reporting_rollups.domain.errors import StorageError
-
 from tests.builders import event, utc
 from tests.conftest import fixed_clock
 

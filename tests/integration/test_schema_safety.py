@@ -11,15 +11,15 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_DATABASE, EXIT_USAGE, app
 from reporting_rollups.adapters.migrate import upgrade
 from reporting_rollups.adapters.postgres import postgres_engine
 from reporting_rollups.adapters.sqlite import sqlite_engine
 from reporting_rollups.domain.errors import ConfigurationError, RollupError, StorageError
-from sqlalchemy import inspect, text
-from typer.testing import CliRunner
-
 from tests.builders import event
 from tests.reference_schema import reference_statements
 

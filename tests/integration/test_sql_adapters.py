@@ -19,6 +19,8 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
 from reporting_rollups.adapters.postgres import (
@@ -33,8 +35,6 @@ from reporting_rollups.adapters.tables import metadata
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import ConfigurationError, EventConflictError, StorageError
 from reporting_rollups.domain.events import Event
-from sqlalchemy import Engine, inspect, text
-
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
 
@@ -419,6 +419,26 @@ def test_sqlite_dropped_table_says_run_migrate(tmp_path: Path) -> None:
         message = message_of(lambda: rollups.record([event(1)]), StorageError)
     assert "rollups migrate" in message
     assert "marking events applied" in message
+
+
+@pytest.mark.parametrize("read_path", [True, False])
+def test_reports_translate_driver_errors_like_every_other_use_case(
+    empty_url: str, read_path: bool
+) -> None:
+    """Reports (from rollups and from raw events) go through the unit of work's error
+    translator: a missing table is a StorageError that says to migrate, never a raw driver
+    error."""
+    with open_rollups(empty_url) as rollups:
+        rollups.set_timezone(1, ZONE)
+        rollups.enable_read_path(1, read_path)
+        table = "reporting_events_rollups" if read_path else "reporting_events"
+        run_sql(empty_url, f"DROP TABLE {table}")
+        message = message_of(
+            lambda: rollups.reports.summary(1, "agent", date(2026, 11, 1), date(2026, 11, 30)),
+            StorageError,
+        )
+    assert "reading a report failed" in message
+    assert "rollups migrate" in message
 
 
 # --- PostgreSQL specifics ------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import psycopg
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey

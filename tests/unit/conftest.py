@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.service import Rollups
-
 from tests.conftest import fixed_clock
 
 

@@ -6,11 +6,11 @@ from collections.abc import Iterator, Sequence
 from datetime import date, datetime
 
 import pytest
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import InvalidRangeError, RollupError
 from reporting_rollups.domain.events import Event
-
 from tests.builders import event, utc
 from tests.conftest import fixed_clock
 from tests.reference import assert_rollups_match, plain_rows, reference_rows

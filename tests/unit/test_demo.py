@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from rich.console import Console
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.demo import (
     DEMO_ACCOUNTS,
@@ -20,8 +22,6 @@ from reporting_rollups.adapters.demo import (
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.registry import event_names
 from reporting_rollups.domain.timezones import local_date, parse_timezone
-from rich.console import Console
-
 from tests.conftest import fixed_clock
 
 END = date(2026, 11, 23)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from reporting_rollups.adapters.event_files import (
     REQUIRED_FIELDS,
     CountingReader,

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+
 from reporting_rollups.domain.errors import SHOWN_LENGTH, InvalidEventError, RollupError, shown
 from reporting_rollups.domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
 from reporting_rollups.domain.limits import (

@@ -10,13 +10,13 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import StorageError
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Deltas, project
 from reporting_rollups.domain.timezones import local_date, local_dates, local_day, parse_timezone
-
 from tests.builders import event, utc
 
 MICROSECOND = timedelta(microseconds=1)

@@ -5,8 +5,8 @@ time zone changes (design.md section 2)."""
 from __future__ import annotations
 
 from hypothesis import given, settings
-from reporting_rollups.adapters import open_rollups
 
+from reporting_rollups.adapters import open_rollups
 from tests.conftest import fixed_clock
 from tests.scenarios import Scenario, run_scenario, scenarios
 

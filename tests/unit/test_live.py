@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.live import RecordResult
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
-
 from tests.builders import event, row_map
 
 DAY = date(2026, 11, 20)

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 import reporting_rollups
 
 HEAVY = ("sqlalchemy", "psycopg", "psycopg_pool", "alembic", "dependency_injector", "typer", "rich")

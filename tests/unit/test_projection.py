@@ -7,7 +7,6 @@ from zoneinfo import ZoneInfo
 
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Projection, aggregate, project
-
 from tests.builders import event, utc
 from tests.reference import plain_rows, reference_rows
 

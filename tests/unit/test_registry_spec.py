@@ -10,10 +10,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution
 from reporting_rollups.domain.registry import event_names, metrics_for, metrics_for_aggregate
-
 from tests.builders import DEFAULT_AT
 
 

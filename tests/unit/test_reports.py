@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.reports import (

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import InvalidTimezoneError
-
 from tests.builders import event, utc
 from tests.reference import assert_rollups_match
 

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
+
 from reporting_rollups.domain.errors import InvalidRangeError, InvalidTimezoneError, RollupError
 from reporting_rollups.domain.limits import (
     MAX_CREATED_AT,

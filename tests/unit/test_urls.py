@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from reporting_rollups.adapters.postgres import postgres_url
 from reporting_rollups.adapters.urls import DatabaseURL, password_forms, redact
 from reporting_rollups.domain.errors import ConfigurationError

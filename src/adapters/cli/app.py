@@ -18,15 +18,16 @@ from typing import Annotated, Any, Final, ParamSpec, TypeVar
 
 import attrs
 import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli.tables import make_console
 from reporting_rollups.adapters.urls import DatabaseURL, redact
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import RollupError, StorageError
-from rich.console import Console
-from rich.markup import escape
-from typer.core import TyperGroup
 
 #: Exit statuses.
 EXIT_OK: Final = 0

@@ -7,6 +7,8 @@ import time
 from typing import Annotated, Final
 
 import typer
+from rich.table import Table
+
 from reporting_rollups.adapters.cli.app import command, open_database, require_account, state_of
 from reporting_rollups.adapters.cli.options import (
     AccountOption,
@@ -17,7 +19,6 @@ from reporting_rollups.adapters.cli.options import (
 from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result
 from reporting_rollups.adapters.cli.tables import integer, label_table
 from reporting_rollups.application.backfill import BackfillPlan
-from rich.table import Table
 
 #: Backfills longer than this ask for a second thought.
 LONG_BACKFILL_DAYS: Final = 730

@@ -16,6 +16,10 @@ from typing import Annotated
 
 import attrs
 import typer
+from rich.markup import escape
+from rich.progress import Progress as RichProgress
+from rich.progress import TaskID
+
 from reporting_rollups.adapters.cli.app import (
     CliInputError,
     State,
@@ -28,9 +32,6 @@ from reporting_rollups.adapters.cli.sources import EventSource
 from reporting_rollups.adapters.cli.tables import integer, label_table, progress_bar
 from reporting_rollups.adapters.event_files import batched
 from reporting_rollups.application.service import Rollups
-from rich.markup import escape
-from rich.progress import Progress as RichProgress
-from rich.progress import TaskID
 
 
 @attrs.define

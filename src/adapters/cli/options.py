@@ -7,6 +7,7 @@ from datetime import date
 from typing import Annotated
 
 import typer
+
 from reporting_rollups.adapters.cli.app import CliInputError
 
 AccountOption = Annotated[int, typer.Option("--account", "-a", min=1, help="Account id.")]

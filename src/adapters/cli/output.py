@@ -10,11 +10,12 @@ from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Final
 
+from rich.console import Console
+
 from reporting_rollups.adapters.cli.options import choice
 from reporting_rollups.adapters.cli.tables import integer, progress_bar
 from reporting_rollups.application.backfill import BackfillResult
 from reporting_rollups.application.ports import Progress
-from rich.console import Console
 
 #: Output formats of `--format` (the default table goes through rich).
 FORMATS: Final = ("table", "json", "csv")

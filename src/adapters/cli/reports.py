@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
+
 from reporting_rollups.adapters.cli.app import (
     State,
     command,

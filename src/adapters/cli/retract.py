@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from reporting_rollups.adapters.cli.app import command, open_database, state_of
 from reporting_rollups.adapters.cli.tables import integer
 

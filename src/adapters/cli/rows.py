@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 import typer
+from rich.table import Table
+
 from reporting_rollups.adapters.cli.app import (
     EXIT_MISMATCH,
     command,
@@ -21,7 +23,6 @@ from reporting_rollups.adapters.cli.options import (
 )
 from reporting_rollups.adapters.cli.output import parse_format, write_csv, write_json
 from reporting_rollups.domain.metrics import RollupKey
-from rich.table import Table
 
 #: Columns of `rollups rows`, as in `reporting_events_rollups`.
 ROW_COLUMNS: Final = (

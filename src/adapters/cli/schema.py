@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
+
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli.app import command, sqlite_file, state_of
 from reporting_rollups.adapters.urls import DatabaseURL, redact
-from rich.markup import escape
 
 #: (the library's schema revision, the database's tables, reference indexes missing).
 Schema = tuple[str | None, set[str], list[str]]
@@ -18,6 +19,7 @@ def _schema(url: str) -> Schema:
     """What `rollups migrate` reports of a SQL database; driver errors are translated as the
     adapters translate them (unreachable server, missing database: what to do)."""
     import sqlalchemy
+
     from reporting_rollups.adapters.migrate import (
         current_revision,
         engine_for_url,

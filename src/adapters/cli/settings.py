@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+
 from reporting_rollups.adapters.cli.app import command, open_database, state_of, warn_if_unknown
 from reporting_rollups.adapters.cli.options import choice
 from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import IO
 
 import attrs
+
 from reporting_rollups.adapters.cli.app import CliInputError
 from reporting_rollups.adapters.event_files import (
     STDIN_NAME,

@@ -6,7 +6,6 @@ import os
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from reporting_rollups.application.reports import AVERAGES, SummaryReport, TimeseriesReport
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,6 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+
+from reporting_rollups.application.reports import AVERAGES, SummaryReport, TimeseriesReport
 
 #: Width of consoles that do not write to a terminal (files, pipes, CI logs).
 _FILE_WIDTH = 120

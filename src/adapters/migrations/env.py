@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 
 from alembic import context
+from sqlalchemy import Connection
+
 from reporting_rollups.adapters.migrate import VERSION_TABLE, engine_for_url, lock_migrations
 from reporting_rollups.adapters.tables import metadata
 from reporting_rollups.domain.errors import ConfigurationError
-from sqlalchemy import Connection
 
 
 def _include_name(name: str | None, type_: str, _parents: object) -> bool:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
 from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.domain.errors import StorageError
 
