@@ -246,11 +246,22 @@ class UnitOfWork(Protocol):
     """One transaction over every store; rolls back unless `commit()` was called (a read-only
     one, see `UnitOfWorkFactory`, always rolls back)."""
 
-    events: EventStore
-    ledger: AppliedLedger
-    rollups: RollupStore
-    accounts: AccountStore
-    reports: ReportStore
+    # Read-only members: a backend's unit of work may hold its own store types (a read-only
+    # protocol member is covariant).
+    @property
+    def events(self) -> EventStore: ...
+
+    @property
+    def ledger(self) -> AppliedLedger: ...
+
+    @property
+    def rollups(self) -> RollupStore: ...
+
+    @property
+    def accounts(self) -> AccountStore: ...
+
+    @property
+    def reports(self) -> ReportStore: ...
 
     def __enter__(self) -> Self: ...
 
