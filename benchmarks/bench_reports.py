@@ -17,7 +17,7 @@ import pytest
 import workload
 from baselines import PostgresSummary, SQLiteSummary
 from conftest import Dataset, DatasetCache, Sizes, describe, load_raw, open_library, sqlite_path
-from reporting_rollups.application.reports import Source
+from reporting_rollups.application.read_path import Source
 
 #: The queried account (Asia/Kolkata) and the 90 local days ending on the workload's last day.
 ACCOUNT = 1

@@ -16,9 +16,8 @@ if TYPE_CHECKING:
     from reporting_rollups.application.backfill import BackfillPlan, BackfillResult
     from reporting_rollups.application.live import RecordResult, RetractResult
     from reporting_rollups.application.ports import AccountSettings
+    from reporting_rollups.application.read_path import GroupBy, Source
     from reporting_rollups.application.reports import (
-        GroupBy,
-        Source,
         SummaryReport,
         SummaryRow,
         TimeseriesReport,
@@ -52,8 +51,8 @@ _EXPORTS: dict[str, str] = {
     "BackfillResult": "reporting_rollups.application.backfill",
     "Mismatch": "reporting_rollups.application.verify",
     "AccountSettings": "reporting_rollups.application.ports",
-    "GroupBy": "reporting_rollups.application.reports",
-    "Source": "reporting_rollups.application.reports",
+    "GroupBy": "reporting_rollups.application.read_path",
+    "Source": "reporting_rollups.application.read_path",
     "SummaryReport": "reporting_rollups.application.reports",
     "SummaryRow": "reporting_rollups.application.reports",
     "TimeseriesReport": "reporting_rollups.application.reports",

@@ -32,10 +32,10 @@ from reporting_rollups.adapters.cli.tables import (
 )
 from reporting_rollups.adapters.event_files import batched
 from reporting_rollups.application.backfill import BackfillPlan
-from reporting_rollups.application.reports import ReportMetric
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import RollupError
 from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.registry import ReportMetric
 from reporting_rollups.domain.timezones import local_date, parse_timezone
 
 

@@ -2,10 +2,10 @@
 
 Reports are asked for in local dates (inclusive) of a zone: the account's reporting zone, or the
 caller's `timezone`. They are served from the rollups only when that gives exactly what raw events
-give (`choose_source`); otherwise from raw events, bucketed here by the local days and hours of the
-request zone. Either way a period's `bot_handoffs_count` is the sum over its local days of that
-day's distinct handed-off conversations, as the rollups store it (an hour counts the distinct
-conversations of that hour).
+give (the rule of `application.read_path`); otherwise from raw events, bucketed here by the local
+days and hours of the request zone. Either way a period's `bot_handoffs_count` is the sum over its
+local days of that day's distinct handed-off conversations, as the rollups store it (an hour
+counts the distinct conversations of that hour).
 """
 
 from __future__ import annotations
@@ -24,63 +24,21 @@ from reporting_rollups.application.ports import (
     UnitOfWorkFactory,
     Window,
 )
+from reporting_rollups.application.read_path import GroupBy, Source, choose_source
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     InvalidRangeError,
     InvalidTimezoneError,
 )
 from reporting_rollups.domain.metrics import ZERO, DimensionType, Metric, MetricContribution
-from reporting_rollups.domain.registry import PAYLOADS, Payload
-from reporting_rollups.domain.timezones import LocalDay, local_days, parse_timezone
-
-
-class ReportMetric(StrEnum):
-    """A metric as reports show it: a count, or an average (sum / count) of a duration."""
-
-    RESOLUTIONS_COUNT = "resolutions_count"
-    AVG_RESOLUTION_TIME = "avg_resolution_time"
-    AVG_FIRST_RESPONSE_TIME = "avg_first_response_time"
-    AVG_REPLY_TIME = "avg_reply_time"
-    BOT_RESOLUTIONS_COUNT = "bot_resolutions_count"
-    BOT_HANDOFFS_COUNT = "bot_handoffs_count"
-
-
-#: The rollup metric each report metric is computed from.
-REPORT_METRICS: Final[dict[ReportMetric, Metric]] = {
-    ReportMetric.RESOLUTIONS_COUNT: Metric.RESOLUTIONS_COUNT,
-    ReportMetric.AVG_RESOLUTION_TIME: Metric.RESOLUTION_TIME,
-    ReportMetric.AVG_FIRST_RESPONSE_TIME: Metric.FIRST_RESPONSE,
-    ReportMetric.AVG_REPLY_TIME: Metric.REPLY_TIME,
-    ReportMetric.BOT_RESOLUTIONS_COUNT: Metric.BOT_RESOLUTIONS_COUNT,
-    ReportMetric.BOT_HANDOFFS_COUNT: Metric.BOT_HANDOFFS_COUNT,
-}
-
-#: Report metrics whose value is sum / count (None when the count is 0); the others are counts.
-AVERAGES: Final[frozenset[ReportMetric]] = frozenset(
-    {
-        ReportMetric.AVG_RESOLUTION_TIME,
-        ReportMetric.AVG_FIRST_RESPONSE_TIME,
-        ReportMetric.AVG_REPLY_TIME,
-    }
+from reporting_rollups.domain.registry import (
+    AVERAGES,
+    PAYLOADS,
+    REPORT_METRICS,
+    Payload,
+    ReportMetric,
 )
-
-
-class GroupBy(StrEnum):
-    """The period of a time series point."""
-
-    HOUR = "hour"  #: raw events only
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
-    YEAR = "year"
-
-
-class Source(StrEnum):
-    """Where a report's numbers came from."""
-
-    ROLLUPS = "rollups"
-    RAW = "raw"
-
+from reporting_rollups.domain.timezones import LocalDay, local_days, parse_timezone
 
 #: Week start names, indexed like `date.weekday()` (Monday is 0).
 WEEKDAYS: Final[tuple[str, ...]] = (
@@ -210,20 +168,6 @@ class TimeseriesReport:
             "source": self.source.value,
             "points": self.as_dicts(),
         }
-
-
-def choose_source(settings: AccountSettings, timezone: str, group_by: GroupBy) -> Source:
-    """Rollups only when the account's read path is on, its rollups are current in its zone, the
-    request is in that zone and the grouping is a day or longer; raw events otherwise."""
-    if (
-        settings.read_path_enabled
-        and settings.timezone is not None
-        and settings.rollup_timezone == settings.timezone
-        and timezone == settings.timezone
-        and group_by is not GroupBy.HOUR
-    ):
-        return Source.ROLLUPS
-    return Source.RAW
 
 
 def bucket_start(day: date, group_by: GroupBy, week_start: int = 6) -> date:
@@ -599,21 +543,15 @@ class Reports:
 
 
 __all__ = [
-    "AVERAGES",
     "MAX_PERIODS",
-    "REPORT_METRICS",
     "WEEKDAYS",
-    "GroupBy",
-    "ReportMetric",
     "Reports",
-    "Source",
     "SummaryReport",
     "SummaryRow",
     "TimeseriesPoint",
     "TimeseriesReport",
     "bucket_start",
     "check_period_count",
-    "choose_source",
     "period_count",
     "report_value",
 ]

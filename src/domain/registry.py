@@ -99,3 +99,37 @@ def metrics_for_aggregate(
         rule.metric: contribution(rule.payload, count, sum_value, sum_value_business_hours)
         for rule in rules_for(event_name)
     }
+
+
+# --- the read path: report metrics and the rollup metric each comes from ---
+
+
+class ReportMetric(StrEnum):
+    """A metric as reports show it: a count, or an average (sum / count) of a duration."""
+
+    RESOLUTIONS_COUNT = "resolutions_count"
+    AVG_RESOLUTION_TIME = "avg_resolution_time"
+    AVG_FIRST_RESPONSE_TIME = "avg_first_response_time"
+    AVG_REPLY_TIME = "avg_reply_time"
+    BOT_RESOLUTIONS_COUNT = "bot_resolutions_count"
+    BOT_HANDOFFS_COUNT = "bot_handoffs_count"
+
+
+#: The rollup metric each report metric is computed from.
+REPORT_METRICS: Final[dict[ReportMetric, Metric]] = {
+    ReportMetric.RESOLUTIONS_COUNT: Metric.RESOLUTIONS_COUNT,
+    ReportMetric.AVG_RESOLUTION_TIME: Metric.RESOLUTION_TIME,
+    ReportMetric.AVG_FIRST_RESPONSE_TIME: Metric.FIRST_RESPONSE,
+    ReportMetric.AVG_REPLY_TIME: Metric.REPLY_TIME,
+    ReportMetric.BOT_RESOLUTIONS_COUNT: Metric.BOT_RESOLUTIONS_COUNT,
+    ReportMetric.BOT_HANDOFFS_COUNT: Metric.BOT_HANDOFFS_COUNT,
+}
+
+#: Report metrics whose value is sum / count (None when the count is 0); the others are counts.
+AVERAGES: Final[frozenset[ReportMetric]] = frozenset(
+    {
+        ReportMetric.AVG_RESOLUTION_TIME,
+        ReportMetric.AVG_FIRST_RESPONSE_TIME,
+        ReportMetric.AVG_REPLY_TIME,
+    }
+)

@@ -18,22 +18,15 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 from sqlalchemy.event import listen
 
+from reporting_rollups.adapters.sql_errors import ErrorTranslator
 from reporting_rollups.adapters.sql_reports import SqlReportStore
 from reporting_rollups.adapters.tables import metadata
-from reporting_rollups.application.reports import (
-    AVERAGES,
-    REPORT_METRICS,
-    GroupBy,
-    ReportMetric,
-    Source,
-    SummaryReport,
-    TimeseriesReport,
-    bucket_start,
-)
+from reporting_rollups.application.read_path import GroupBy, Source
+from reporting_rollups.application.reports import SummaryReport, TimeseriesReport, bucket_start
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric
-from reporting_rollups.domain.registry import event_names
+from reporting_rollups.domain.registry import AVERAGES, REPORT_METRICS, ReportMetric, event_names
 from reporting_rollups.domain.timezones import parse_timezone
 from tests.reference import reference_rows
 
@@ -418,7 +411,7 @@ def test_rollup_reports_are_one_indexed_aggregate_over_the_rollup_table() -> Non
     metadata.create_all(engine)
     listen(engine, "before_cursor_execute", lambda *args: statements.append((args[2], args[3])))
     with engine.connect() as connection:
-        store = SqlReportStore(connection)
+        store = SqlReportStore(connection, ErrorTranslator("SQLite database :memory:"))
         store.rollup_summary(
             4242, list(Metric), DimensionType.AGENT, date(2026, 1, 1), date(2026, 12, 31)
         )

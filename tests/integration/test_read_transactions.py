@@ -23,7 +23,7 @@ from dependency_injector import providers
 from reporting_rollups.adapters import build_container
 from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
 from reporting_rollups.application.ports import UnitOfWork, UnitOfWorkFactory
-from reporting_rollups.application.reports import Source
+from reporting_rollups.application.read_path import Source
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.verify import Verify
 from reporting_rollups.domain.errors import StorageError

@@ -13,19 +13,16 @@ import pytest
 
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.read_path import GroupBy, Source, choose_source
 from reporting_rollups.application.reports import (
     MAX_PERIODS,
     WEEKDAYS,
-    GroupBy,
-    ReportMetric,
     Reports,
-    Source,
     SummaryReport,
     SummaryRow,
     TimeseriesReport,
     bucket_start,
     check_period_count,
-    choose_source,
     period_count,
     report_value,
 )
@@ -38,6 +35,7 @@ from reporting_rollups.domain.errors import (
 )
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, MetricContribution
+from reporting_rollups.domain.registry import ReportMetric
 
 NY = "America/New_York"
 ACCOUNT = 1
