@@ -7,7 +7,6 @@ undoes everything it did.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Collection, Iterable, Mapping, MutableMapping, Sequence
 from datetime import date, datetime
 from functools import partial
@@ -16,6 +15,7 @@ from typing import Any, Self
 
 import attrs
 
+from reporting_rollups.adapters.memory_db import InMemoryDatabase
 from reporting_rollups.adapters.memory_reports import InMemoryReportStore
 from reporting_rollups.application.ports import (
     AccountSettings,
@@ -105,19 +105,6 @@ def _restore(table: MutableMapping[Any, Any], previous: Mapping[Any, Any]) -> No
             table.pop(key, None)
         else:
             table[key] = old
-
-
-@attrs.define
-class InMemoryDatabase:
-    """The state behind every in-memory store."""
-
-    events: dict[int, dict[int, Event]] = attrs.field(factory=dict)  #: account -> id -> event
-    event_accounts: dict[int, int] = attrs.field(factory=dict)  #: event id -> account
-    applied: dict[int, int] = attrs.field(factory=dict)  #: applied event id -> account
-    rollups: dict[int, dict[RollupKey, MetricContribution]] = attrs.field(factory=dict)
-    members: dict[int, dict[Member, int]] = attrs.field(factory=dict)
-    accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
-    lock: threading.RLock = attrs.field(factory=threading.RLock)
 
 
 @attrs.define

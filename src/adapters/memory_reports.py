@@ -21,7 +21,7 @@ from reporting_rollups.domain.projection import project
 from reporting_rollups.domain.timezones import parse_timezone
 
 if TYPE_CHECKING:
-    from reporting_rollups.adapters.memory import InMemoryDatabase
+    from reporting_rollups.adapters.memory_db import InMemoryDatabase
 
 _UTC = parse_timezone("UTC")
 

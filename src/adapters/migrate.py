@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Final
 
 from alembic import command
 from alembic.config import Config
@@ -25,11 +25,11 @@ from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
 from reporting_rollups.adapters.tables import REFERENCE_EVENT_INDEXES
-from reporting_rollups.adapters.urls import DatabaseURL, redact
-from reporting_rollups.domain.errors import ConfigurationError, StorageError
+from reporting_rollups.adapters.urls import redact
+from reporting_rollups.domain.errors import StorageError
 
 if TYPE_CHECKING:
-    from reporting_rollups.adapters.sql_errors import ErrorTranslator
+    pass
 
 VERSION_TABLE: Final = "reporting_rollup_alembic_version"
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
@@ -164,36 +164,3 @@ def require_reference_indexes(engine: Engine) -> None:
             f"{', '.join(missing)}; run `rollups migrate --reference-indexes` (or open with "
             "migrate=True)"
         )
-
-
-def _sql_backend(url: str) -> Literal["sqlite", "postgres"]:
-    """Which SQL backend `url` names; `ConfigurationError` for any other."""
-    parsed = DatabaseURL.parse(url)
-    if parsed.backend == "memory":
-        raise ConfigurationError(
-            f"{parsed}: migrations need a SQL database (sqlite:// or postgresql://)"
-        )
-    return parsed.backend
-
-
-def error_translator(url: str) -> ErrorTranslator:
-    """The error translator the library's adapter for `url` uses (names the database, hides
-    its passwords, says what to do)."""
-    if _sql_backend(url) == "sqlite":
-        from reporting_rollups.adapters.sqlite import sqlite_errors
-
-        return sqlite_errors(url)
-    from reporting_rollups.adapters.postgres import postgres_errors
-
-    return postgres_errors(url)
-
-
-def engine_for_url(url: str) -> Engine:
-    """An engine for a SQL database URL, configured as the library's adapters configure it."""
-    if _sql_backend(url) == "sqlite":
-        from reporting_rollups.adapters.sqlite import sqlite_engine
-
-        return sqlite_engine(url)
-    from reporting_rollups.adapters.postgres import postgres_engine
-
-    return postgres_engine(url)

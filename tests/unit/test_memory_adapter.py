@@ -8,7 +8,8 @@ from datetime import date
 import pytest
 
 from reporting_rollups.adapters import open_rollups
-from reporting_rollups.adapters.memory import InMemoryDatabase, InMemoryUnitOfWorkFactory
+from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
+from reporting_rollups.adapters.memory_db import InMemoryDatabase
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from reporting_rollups.adapters.memory import InMemoryDatabase
+from reporting_rollups.adapters.memory_db import InMemoryDatabase
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.application.read_path import GroupBy, Source, choose_source
 from reporting_rollups.application.reports import (

@@ -13,7 +13,8 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from reporting_rollups.adapters.migrate import VERSION_TABLE, engine_for_url, lock_migrations
+from reporting_rollups.adapters.migrate import VERSION_TABLE, lock_migrations
+from reporting_rollups.adapters.sql_backends import engine_for_url
 from reporting_rollups.adapters.tables import metadata
 from reporting_rollups.domain.errors import ConfigurationError
 

@@ -1,0 +1,28 @@
+"""The state of an in-memory database: what every in-memory store reads and writes."""
+
+from __future__ import annotations
+
+import threading
+
+import attrs
+
+from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member
+
+
+@attrs.define
+class InMemoryDatabase:
+    """The state behind every in-memory store."""
+
+    events: dict[int, dict[int, Event]] = attrs.field(factory=dict)  #: account -> id -> event
+    event_accounts: dict[int, int] = attrs.field(factory=dict)  #: event id -> account
+    applied: dict[int, int] = attrs.field(factory=dict)  #: applied event id -> account
+    rollups: dict[int, dict[RollupKey, MetricContribution]] = attrs.field(factory=dict)
+    members: dict[int, dict[Member, int]] = attrs.field(factory=dict)
+    accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
+    lock: threading.RLock = attrs.field(factory=threading.RLock)
+
+
+__all__ = ["InMemoryDatabase"]
