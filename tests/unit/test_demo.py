@@ -11,12 +11,11 @@ import pytest
 from rich.console import Console
 
 from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.cli.demo_job import DemoDatabaseNotEmptyError, run_demo
 from reporting_rollups.adapters.demo import (
     DEMO_ACCOUNTS,
-    DemoDatabaseNotEmptyError,
     business_seconds,
     next_opening,
-    run_demo,
     synthetic_events,
 )
 from reporting_rollups.domain.events import Event

@@ -88,23 +88,8 @@ def cycles(edges: dict[str, set[str]]) -> list[set[str]]:
     return found
 
 
-#: The one cycle left, through the CLI package: the demo renders its own rich tables
-#: (`adapters.demo` -> `adapters.cli.tables`, while `adapters.cli.demo` runs `adapters.demo`).
-#: Splitting the demo's generator from its rich job removes it (issue 9).
-KNOWN = {
-    frozenset(
-        {
-            "reporting_rollups.adapters.cli",
-            "reporting_rollups.adapters.cli.demo",
-            "reporting_rollups.adapters.demo",
-        }
-    )
-}
-
-
-def test_the_package_has_no_import_cycle_but_the_known_one() -> None:
-    found = {frozenset(component) for component in cycles(graph())}
-    assert found == KNOWN
+def test_the_package_has_no_import_cycle() -> None:
+    assert cycles(graph()) == []
 
 
 def test_the_cycle_finder_finds_cycles() -> None:

@@ -13,6 +13,7 @@ from reporting_rollups.adapters.cli.app import (
     open_database,
     state_of,
 )
+from reporting_rollups.adapters.cli.demo_job import run_demo
 from reporting_rollups.adapters.urls import redact
 
 
@@ -27,10 +28,6 @@ def demo(
     ] = 1000,
 ) -> None:
     """Make a realistic synthetic history, record it live, backfill, report and verify."""
-    from reporting_rollups.adapters.demo import (
-        run_demo,  # it imports this package's tables: not at import time
-    )
-
     state = state_of(ctx)
     with open_database(state) as rollups:
         outcome = run_demo(
