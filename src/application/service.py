@@ -117,6 +117,12 @@ class Rollups:
     ) -> None:
         self.close()
 
+    def events(self, event_ids: Iterable[int]) -> list[Event]:
+        """The stored events among `event_ids` (raw rows that are not valid events left out),
+        sorted by id. Reads one snapshot; takes no lock."""
+        with self.uow_factory(read_only=True) as uow:
+            return uow.events.get(sorted(set(event_ids)))
+
     def known(self, account_id: int) -> bool:
         """Whether the database knows the account: it has settings other than the defaults, or
         raw events. Accounts are implicit (as in the reference): this only tells a mistyped id."""

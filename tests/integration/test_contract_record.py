@@ -485,3 +485,10 @@ def test_applied_events_in_days(backend: Rollups) -> None:
         day = local_day(DAY, ZoneInfo("UTC"))
         assert uow.events.applied_in_days(1, [day]) == [applied]
         assert uow.events.applied_in_days(2, [day]) == []
+
+
+def test_the_facade_reads_stored_events_by_id(backend: Rollups) -> None:
+    first, second = event(1, at=utc(2026, 11, 9)), event(2, account_id=2)
+    backend.record([second, first])
+    assert backend.events([2, 99, 1, 2]) == [first, second]
+    assert backend.events([]) == []

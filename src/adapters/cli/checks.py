@@ -119,8 +119,7 @@ def check_batch(
         good, repeated = earlier.conflicts(good, source)
         errors.extend(repeated)
     if good:
-        with rollups.uow_factory(read_only=True) as uow:
-            stored = {event.id: event for event in uow.events.get(list(first_seen))}
+        stored = {event.id: event for event in rollups.events(first_seen)}
         kept: list[tuple[Event, int]] = []
         for event, line in good:
             existing = stored.get(event.id)

@@ -284,8 +284,7 @@ def run_demo(
 
 
 def _account_of_first_event(rollups: Rollups) -> int:
-    with rollups.uow_factory(read_only=True) as uow:
-        found = uow.events.get([1])
+    found = rollups.events([1])
     return found[0].account_id if found else 1
 
 
