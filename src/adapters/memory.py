@@ -176,9 +176,15 @@ class InMemoryEventStore(_Store):
         times = [event.created_at for event in self.db.events.get(account_id, {}).values()]
         return (min(times), max(times)) if times else None
 
-    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
-        applied = self.db.applied
-        return [event for event in self.in_days(account_id, days) if event.id in applied]
+    def applied_in_days(
+        self, account_id: int, days: Sequence[LocalDay], names: Collection[str]
+    ) -> list[Event]:
+        applied, wanted = self.db.applied, set(names)
+        return [
+            event
+            for event in self.in_days(account_id, days)
+            if event.id in applied and event.name in wanted
+        ]
 
     def has_events(self, account_id: int) -> bool:
         return bool(self.db.events.get(account_id))

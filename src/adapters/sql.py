@@ -461,12 +461,16 @@ class SqlEventStore(SqlStore):
         return aware(first), aware(last)
 
     @operation("reading applied raw events")
-    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
-        if not days:
+    def applied_in_days(
+        self, account_id: int, days: Sequence[LocalDay], names: Collection[str]
+    ) -> list[Event]:
+        if not days or not names:
             return []
         e, a = reporting_events, rollup_applied_events
+        # Searches (account_id, name, created_at) per name, not the account's every row.
         query = select(*event_columns()).where(
             e.c.account_id == account_id,
+            e.c.name.in_(sorted(names)),
             e.c.created_at >= naive_utc(days[0].start),
             e.c.created_at < naive_utc(days[-1].end),
             select(a.c.event_id)

@@ -12,7 +12,7 @@ from reporting_rollups.domain.errors import EventConflictError, InvalidEventErro
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import RollupKey
 from reporting_rollups.domain.projection import project
-from reporting_rollups.domain.registry import PAYLOADS, Payload, rules_for
+from reporting_rollups.domain.registry import PAYLOADS, RULES, Payload, rules_for
 from reporting_rollups.domain.timezones import local_day, parse_timezone
 
 
@@ -78,6 +78,7 @@ def resum(uow: UnitOfWork, retracted: Sequence[Event], zones: dict[int, ZoneInfo
     rows' locks (its own upsert), so no other writer's contribution is between the read and the
     write."""
     touched: dict[int, set[RollupKey]] = {}
+    names = {rule.event_name for rule in RULES if rule.payload is Payload.DURATION}
     for key, total in project(retracted, zones).totals().items():
         if PAYLOADS[key.metric] is Payload.DURATION and (
             total.sum_value or total.sum_value_business_hours
@@ -88,7 +89,7 @@ def resum(uow: UnitOfWork, retracted: Sequence[Event], zones: dict[int, ZoneInfo
         days = [local_day(day, zone) for day in sorted({key.date for key in keys})]
         present: list[Event] = []
         for day in days:
-            present += uow.events.applied_in_days(account_id, [day])
+            present += uow.events.applied_in_days(account_id, [day], names)
         exact = project(present, {account_id: zone}).totals()
         uow.rollups.set_sums(
             {

@@ -95,9 +95,11 @@ class EventStore(Protocol):
         """The first and last `created_at` of the account's events (aware UTC), or None."""
         ...
 
-    def applied_in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
-        """The account's stored events within the days' bounds that are marked applied (those
-        whose contributions the rollups hold)."""
+    def applied_in_days(
+        self, account_id: int, days: Sequence[LocalDay], names: Collection[str]
+    ) -> list[Event]:
+        """The account's stored events of `names` within the days' bounds that are marked
+        applied (those whose contributions the rollups hold)."""
         ...
 
     def has_events(self, account_id: int) -> bool:

@@ -483,8 +483,9 @@ def test_applied_events_in_days(backend: Rollups) -> None:
     with backend.uow_factory() as uow:
         uow.events.add([event(3, "reply_time", value=1, at=utc(2026, 11, 20, 10))])  # unmarked
         day = local_day(DAY, ZoneInfo("UTC"))
-        assert uow.events.applied_in_days(1, [day]) == [applied]
-        assert uow.events.applied_in_days(2, [day]) == []
+        assert uow.events.applied_in_days(1, [day], ["reply_time"]) == [applied]
+        assert uow.events.applied_in_days(1, [day], ["first_response"]) == []
+        assert uow.events.applied_in_days(2, [day], ["reply_time"]) == []
 
 
 def test_the_facade_reads_stored_events_by_id(backend: Rollups) -> None:
