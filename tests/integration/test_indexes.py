@@ -240,6 +240,13 @@ USE_CASES: dict[str, tuple[Callable[[Rollups], object], str]] = {
     ),
     "record": (lambda r: r.record([event(10**7, account_id=7)]), PRIMARY_KEY),
     "retract by id": (lambda r: r.retract([10**7, 8]), PRIMARY_KEY),
+    "retract of an applied duration event (its rows summed again)": (
+        lambda r: (
+            r.record([event(10**7 + 1, "reply_time", value=5.0, account_id=7)]),
+            r.retract([10**7 + 1]),
+        ),
+        COMPOSITE,
+    ),
 }
 
 
