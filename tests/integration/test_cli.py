@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy
 import typer
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
@@ -860,6 +861,13 @@ def test_csv_ids_in_other_notations_are_errors_not_numbers(db: str, tmp_path: Pa
         (RuntimeError("boom"), EXIT_DATABASE, "error: internal error: RuntimeError: boom"),
         (AttributeError(), EXIT_DATABASE, "error: internal error: AttributeError"),
         (typer.Abort(), EXIT_INTERRUPTED, "error: interrupted"),
+        # A driver error no adapter translated is a bug too (adapters translate their own):
+        # shown as one line, its first.
+        (
+            sqlalchemy.exc.OperationalError("SELECT 1\nFROM x", {}, Exception("gone\nfor good")),
+            EXIT_DATABASE,
+            "error: internal error: OperationalError: (builtins.Exception) gone",
+        ),
     ],
 )
 def test_an_unexpected_exception_is_one_error_line_not_a_traceback(

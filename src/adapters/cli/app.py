@@ -118,25 +118,6 @@ def _print_error(message: object) -> None:
         make_console(stderr=True).print(f"[bold red]error:[/] {escape(text)}")
 
 
-def _database_error(error: Exception) -> str:
-    first = str(error).strip().splitlines()
-    return f"database error: {first[0] if first else type(error).__name__}"
-
-
-def _driver_errors() -> tuple[type[Exception], ...]:
-    """Driver exceptions an adapter might let through (translated to exit 3, not a traceback)."""
-    found: list[type[Exception]] = []
-    with contextlib.suppress(ImportError):
-        from sqlalchemy.exc import SQLAlchemyError
-
-        found.append(SQLAlchemyError)
-    with contextlib.suppress(ImportError):
-        import psycopg
-
-        found.append(psycopg.Error)
-    return tuple(found)
-
-
 def _silence_stdout() -> None:
     """Point standard output at /dev/null: the reader is gone, and Python's final flush of what
     is still buffered must not fail ("Exception ignored ... BrokenPipeError")."""
@@ -175,14 +156,13 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, RollupError):  # ConfigurationError and every input error
         _print_error(error)
         return EXIT_USAGE
-    if isinstance(error, _driver_errors()):
-        _print_error(_database_error(error))
-        return EXIT_DATABASE
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         _print_error(f"{where}{error.strerror or error}")
         return EXIT_USAGE
-    _print_error(f"internal error: {type(error).__name__}: {error or '(no message)'}")
+    # A bug (driver errors included: every adapter translates its own): one line, no traceback.
+    lines = str(error).strip().splitlines()
+    _print_error(f"internal error: {type(error).__name__}: {lines[0] if lines else '(no message)'}")
     return EXIT_DATABASE
 
 
