@@ -1,7 +1,8 @@
 """Every backend satisfies the application's ports: checked by mypy (`mypy --strict`), never run.
 
-Each function assigns a backend's unit-of-work factory, unit of work and stores to the port types;
-a method whose signature or result drifts from its port fails the type check here.
+Each backend's unit-of-work factory and unit of work are passed as the port types; the unit of
+work's stores are protocol members, so a store method whose signature or result drifts from its
+port fails the type check here too.
 """
 
 from __future__ import annotations
@@ -13,34 +14,16 @@ if TYPE_CHECKING:
     from reporting_rollups.adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
     from reporting_rollups.adapters.sql import SqlUnitOfWork
     from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
-    from reporting_rollups.application import ports
+    from reporting_rollups.application.ports import UnitOfWork, UnitOfWorkFactory
+
+    def backend(factory: UnitOfWorkFactory, uow: UnitOfWork) -> None:
+        """What every backend must be."""
 
     def memory(factory: InMemoryUnitOfWorkFactory, uow: InMemoryUnitOfWork) -> None:
-        """The in-memory backend."""
-        _factory: ports.UnitOfWorkFactory = factory
-        _uow: ports.UnitOfWork = uow
-        _events: ports.EventStore = uow.events
-        _ledger: ports.AppliedLedger = uow.ledger
-        _rollups: ports.RollupStore = uow.rollups
-        _accounts: ports.AccountStore = uow.accounts
-        _reports: ports.ReportStore = uow.reports
+        backend(factory, uow)
 
     def sqlite(factory: SQLiteUnitOfWorkFactory, uow: SqlUnitOfWork) -> None:
-        """The SQLite backend (the generic SQL unit of work with SQLite's stores)."""
-        _factory: ports.UnitOfWorkFactory = factory
-        _uow: ports.UnitOfWork = uow
-        _events: ports.EventStore = uow.events
-        _ledger: ports.AppliedLedger = uow.ledger
-        _rollups: ports.RollupStore = uow.rollups
-        _accounts: ports.AccountStore = uow.accounts
-        _reports: ports.ReportStore = uow.reports
+        backend(factory, uow)
 
     def postgres(factory: PostgresUnitOfWorkFactory, uow: PostgresUnitOfWork) -> None:
-        """The PostgreSQL backend."""
-        _factory: ports.UnitOfWorkFactory = factory
-        _uow: ports.UnitOfWork = uow
-        _events: ports.EventStore = uow.events
-        _ledger: ports.AppliedLedger = uow.ledger
-        _rollups: ports.RollupStore = uow.rollups
-        _accounts: ports.AccountStore = uow.accounts
-        _reports: ports.ReportStore = uow.reports
+        backend(factory, uow)
