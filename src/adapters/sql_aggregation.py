@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     CTE,
@@ -106,40 +106,37 @@ def created_at_in_range() -> list[ColumnElement[bool]]:
     ]
 
 
-class _HasNoNul(FunctionElement[bool]):
-    """`name` holds no NUL character: SQLite text can (its `length()` stops at the first one),
-    PostgreSQL text cannot, so there the condition is true."""
+class _SQLiteCheck(FunctionElement[bool]):
+    """A condition on a column that only SQLite needs (true elsewhere): SQLite text may hold
+    anything, PostgreSQL's column types already exclude it. `sqlite_sql` formats the column."""
 
     type = Boolean()
     inherit_cache = True
+    sqlite_sql: ClassVar[str]
 
 
-@compiles(_HasNoNul)
-def _has_no_nul(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> str:
+@compiles(_SQLiteCheck)
+def _sqlite_check(element: _SQLiteCheck, compiler: SQLCompiler, **kw: Any) -> str:
     return "true"
 
 
-@compiles(_HasNoNul, "sqlite")
-def _has_no_nul_sqlite(element: _HasNoNul, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(instr({compiler.process(element.clauses, **kw)}, char(0)) = 0)"
+@compiles(_SQLiteCheck, "sqlite")
+def _sqlite_check_sqlite(element: _SQLiteCheck, compiler: SQLCompiler, **kw: Any) -> str:
+    return element.sqlite_sql.format(compiler.process(element.clauses, **kw))
 
 
-class _IsTimestamp(FunctionElement[bool]):
-    """The column holds a timestamp: on SQLite, text that `datetime()` reads (a host can store
-    any text there); PostgreSQL's column type already says so."""
+class _HasNoNul(_SQLiteCheck):
+    """`name` holds no NUL character (SQLite's `length()` stops at the first one)."""
 
-    type = Boolean()
     inherit_cache = True
+    sqlite_sql = "(instr({}, char(0)) = 0)"
 
 
-@compiles(_IsTimestamp)
-def _is_timestamp(element: _IsTimestamp, compiler: SQLCompiler, **kw: Any) -> str:
-    return "true"
+class _IsTimestamp(_SQLiteCheck):
+    """The column holds a timestamp: on SQLite, text that `datetime()` reads."""
 
-
-@compiles(_IsTimestamp, "sqlite")
-def _is_timestamp_sqlite(element: _IsTimestamp, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(datetime({compiler.process(element.clauses, **kw)}) IS NOT NULL)"
+    inherit_cache = True
+    sqlite_sql = "(datetime({}) IS NOT NULL)"
 
 
 def readable_created_at() -> list[ColumnElement[bool]]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -10,9 +10,9 @@ import attrs
 from reporting_rollups.application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
-from reporting_rollups.domain.metrics import RollupKey
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 from reporting_rollups.domain.projection import project
-from reporting_rollups.domain.registry import PAYLOADS, RULES, Payload, rules_for
+from reporting_rollups.domain.registry import RULES, Payload, rules_for
 from reporting_rollups.domain.timezones import local_day, parse_timezone
 
 
@@ -70,19 +70,19 @@ def zones_of(settings: dict[int, AccountSettings]) -> dict[int, ZoneInfo]:
     }
 
 
-def resum(uow: UnitOfWork, retracted: Sequence[Event], zones: dict[int, ZoneInfo]) -> None:
-    """After taking `retracted` back: set the sums of the duration rows they touched to the sums
-    of the events still applied there. Subtracting leaves the rounding of the larger sums the
-    retracted values were part of (40 x 1e9 s taken from 4e10 + 0.3 leaves 0.3 +- 3e-6); summed
-    again, a row is as exact as if those events had never been recorded. The caller holds the
-    rows' locks (its own upsert), so no other writer's contribution is between the read and the
-    write."""
+def resum(
+    uow: UnitOfWork, deltas: Mapping[RollupKey, MetricContribution], zones: dict[int, ZoneInfo]
+) -> None:
+    """After a retraction added `deltas`: set the sums of the rows whose sums it changed (the
+    duration rows) to the sums of the events still applied there. Subtracting leaves the
+    rounding of the larger sums the retracted values were part of (40 x 1e9 s taken from
+    4e10 + 0.3 leaves 0.3 +- 3e-6); summed again, a row is as exact as if those events had never
+    been recorded. The caller holds the rows' locks (its own upsert), so no other writer's
+    contribution is between the read and the write."""
     touched: dict[int, set[RollupKey]] = {}
     names = {rule.event_name for rule in RULES if rule.payload is Payload.DURATION}
-    for key, total in project(retracted, zones).totals().items():
-        if PAYLOADS[key.metric] is Payload.DURATION and (
-            total.sum_value or total.sum_value_business_hours
-        ):
+    for key, delta in deltas.items():
+        if delta.sum_value or delta.sum_value_business_hours:
             touched.setdefault(key.account_id, set()).add(key)
     for account_id, keys in sorted(touched.items()):
         zone = zones[account_id]
@@ -100,8 +100,11 @@ def resum(uow: UnitOfWork, retracted: Sequence[Event], zones: dict[int, ZoneInfo
         )
 
 
-def fold(uow: UnitOfWork, events: Sequence[Event], zones: dict[int, ZoneInfo], sign: int) -> None:
-    """Add (sign=1) or take back (sign=-1) the contributions of events, members included."""
+def fold(
+    uow: UnitOfWork, events: Sequence[Event], zones: dict[int, ZoneInfo], sign: int
+) -> Mapping[RollupKey, MetricContribution]:
+    """Add (sign=1) or take back (sign=-1) the contributions of events, members included;
+    return the deltas added to the rollup rows."""
     projection = project(events, zones, sign)
     members = projection.nonzero_members()
     if members:
@@ -109,6 +112,7 @@ def fold(uow: UnitOfWork, events: Sequence[Event], zones: dict[int, ZoneInfo], s
     deltas = projection.nonzero_deltas()
     if deltas:
         uow.rollups.add(deltas)
+    return deltas
 
 
 @attrs.frozen
@@ -156,7 +160,6 @@ class LiveRollup:
             unmarked = uow.ledger.unmark([(event.account_id, event.id) for event in removed])
             zones = zones_of(settings)
             to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]
-            fold(uow, to_unfold, zones, -1)
-            resum(uow, to_unfold, zones)
+            resum(uow, fold(uow, to_unfold, zones, -1), zones)
             uow.commit()
         return RetractResult(len(removed), len(to_unfold), len(ids) - len(removed))
