@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import psycopg
@@ -66,14 +67,21 @@ def drop_database(server_url: str, name: str) -> None:
         )
 
 
-@pytest.fixture
-def database_url(postgres_server_url: str) -> Iterator[str]:
-    """A fresh PostgreSQL database for one test (no schema yet), dropped afterwards."""
-    name, url = create_database(postgres_server_url)
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """The URL of a new, uniquely named database, dropped at the end of the block."""
+    name, url = create_database(server_url)
     try:
         yield url
     finally:
-        drop_database(postgres_server_url, name)
+        drop_database(server_url, name)
+
+
+@pytest.fixture
+def database_url(postgres_server_url: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for one test (no schema yet), dropped afterwards."""
+    with fresh_database(postgres_server_url) as url:
+        yield url
 
 
 def sessions_waiting_for_locks(url: str) -> int:
@@ -90,11 +98,8 @@ def sessions_waiting_for_locks(url: str) -> int:
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """URL of a fresh database for this test session, dropped afterwards."""
-    name, url = create_database(postgres_server_url)
-    try:
+    with fresh_database(postgres_server_url) as url:
         yield url
-    finally:
-        drop_database(postgres_server_url, name)
 
 
 def reset_postgres(url: str) -> None:

@@ -285,12 +285,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    server: str = request.getfixturevalue("postgres_server_url")
-    name, url = create_database(server)
-    try:
-        yield url
-    finally:
-        drop_database(server, name)
+    url: str = request.getfixturevalue("database_url")
+    yield url
 
 
 def event_indexes(rollups_or_url: Rollups | str) -> set[str]:
