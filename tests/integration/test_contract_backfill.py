@@ -11,7 +11,12 @@ from typing import Any, Self
 import pytest
 
 from reporting_rollups.application.backfill import Backfill
-from reporting_rollups.application.ports import RebuildStats, UnitOfWork, UnitOfWorkFactory
+from reporting_rollups.application.ports import (
+    AppliedRef,
+    RebuildStats,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
@@ -210,25 +215,8 @@ def test_progress_is_reported_after_each_chunk(open_backend: Callable[..., Rollu
     ]
 
 
-class _FailingRollupStore:
-    """A rollup store whose `rebuild_days` fails on the chosen call, after doing its work."""
-
-    def __init__(self, inner: Any, calls: list[date], fail_on: int) -> None:
-        self._inner, self._calls, self._fail_on = inner, calls, fail_on
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
-        self._calls.append(days[0].date)
-        stats: RebuildStats = self._inner.rebuild_days(account_id, days)
-        if len(self._calls) == self._fail_on:
-            raise RuntimeError("connection lost")
-        return stats
-
-
 class _FailingUnitOfWork:
-    """A unit of work whose rollup store is a `_FailingRollupStore`."""
+    """A unit of work whose `rebuild_days` fails on the chosen call, after doing its work."""
 
     def __init__(self, inner: UnitOfWork, calls: list[date], fail_on: int) -> None:
         self._inner, self._calls, self._fail_on = inner, calls, fail_on
@@ -236,9 +224,12 @@ class _FailingUnitOfWork:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    @property
-    def rollups(self) -> Any:
-        return _FailingRollupStore(self._inner.rollups, self._calls, self._fail_on)
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        self._calls.append(days[0].date)
+        stats = self._inner.rebuild_days(account_id, days)
+        if len(self._calls) == self._fail_on:
+            raise RuntimeError("connection lost")
+        return stats
 
     def __enter__(self) -> Self:
         self._inner.__enter__()
@@ -271,7 +262,7 @@ def test_a_failure_leaves_committed_days_done_and_the_failing_day_as_it_was(
     inner: UnitOfWorkFactory = backend.uow_factory
 
     def factory(*, read_only: bool = False) -> UnitOfWork:
-        return _FailingUnitOfWork(inner(read_only=read_only), calls, fail_on=2)  # type: ignore[return-value]
+        return _FailingUnitOfWork(inner(read_only=read_only), calls, fail_on=2)
 
     backfill = Backfill(uow_factory=factory, clock=fixed_clock, chunk_days=1)
     progress: list[date] = []
@@ -347,10 +338,10 @@ def test_rebuild_days_and_aggregate_ports(backend: Rollups) -> None:
         aggregated = uow.events.aggregate(1, days)
         assert plain_rows(sorted(aggregated.items())) == expected
         assert uow.events.aggregate(1, []) == {}
-        stats = uow.rollups.rebuild_days(1, days)
+        stats = uow.rebuild_days(1, days)
         assert stats == RebuildStats(events=3, rows=len(expected))
         assert plain_rows(uow.rollups.rows(1)) == expected
-        assert uow.ledger.mark([(1, 1), (1, 2), (1, 3), (1, 4)]) == {1}
+        assert uow.ledger.mark([AppliedRef(1, event_id) for event_id in (1, 2, 3, 4)]) == {1}
         uow.commit()
     with backend.uow_factory() as uow:
-        assert uow.rollups.rebuild_days(1, []) == RebuildStats(0, 0)
+        assert uow.rebuild_days(1, []) == RebuildStats(0, 0)

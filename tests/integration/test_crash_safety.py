@@ -340,21 +340,6 @@ class InjectedFailure(Exception):
     """Raised by `FailingRebuilds` after the real rebuild of the failing day."""
 
 
-class _FailingRollupStore:
-    def __init__(self, inner: Any, fail_on: date) -> None:
-        self._inner = inner
-        self._fail_on = fail_on
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
-        stats: RebuildStats = self._inner.rebuild_days(account_id, days)
-        if any(day.date == self._fail_on for day in days):
-            raise InjectedFailure(f"after rebuilding {self._fail_on}")
-        return stats
-
-
 class _FailingUnitOfWork:
     def __init__(self, inner: UnitOfWork, fail_on: date) -> None:
         self._inner = inner
@@ -363,9 +348,14 @@ class _FailingUnitOfWork:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        stats = self._inner.rebuild_days(account_id, days)
+        if any(day.date == self._fail_on for day in days):
+            raise InjectedFailure(f"after rebuilding {self._fail_on}")
+        return stats
+
     def __enter__(self) -> Self:
         self._inner.__enter__()
-        self.rollups = _FailingRollupStore(self._inner.rollups, self._fail_on)
         return self
 
     def __exit__(

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from reporting_rollups.adapters import open_rollups
-from reporting_rollups.adapters.memory_db import InMemoryDatabase
+from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.service import Rollups
 from tests.conftest import fixed_clock
 

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from reporting_rollups.adapters.memory_db import InMemoryDatabase
+from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import StorageError
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey

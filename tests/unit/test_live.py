@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from reporting_rollups.adapters.memory_db import InMemoryDatabase
+from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.live import RecordResult
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError

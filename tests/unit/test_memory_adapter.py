@@ -8,9 +8,8 @@ from datetime import date
 import pytest
 
 from reporting_rollups.adapters import open_rollups
-from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
-from reporting_rollups.adapters.memory_db import InMemoryDatabase
-from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.adapters.memory import InMemoryDatabase, InMemoryUnitOfWorkFactory
+from reporting_rollups.application.ports import AccountSettings, AppliedRef
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from tests.builders import event
@@ -48,8 +47,8 @@ def test_an_exception_inside_a_unit_of_work_leaves_nothing(
         with rollups.uow_factory() as uow:
             uow.events.add([event(2)])
             uow.events.remove([1], [1])
-            uow.ledger.mark([(1, 2)])
-            uow.ledger.unmark([(1, 1)])
+            uow.ledger.mark([AppliedRef(1, 2)])
+            uow.ledger.unmark([AppliedRef(1, 1)])
             uow.rollups.add(
                 {key(20): MetricContribution(1, 1.0, 0.0), key(21): MetricContribution(2, 0.0, 0.0)}
             )

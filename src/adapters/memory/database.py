@@ -14,7 +14,7 @@ from reporting_rollups.domain.projection import Member
 
 @attrs.define
 class InMemoryDatabase:
-    """The state behind every in-memory store."""
+    """The state behind every in-memory store, and the lock a unit of work holds for its life."""
 
     events: dict[int, dict[int, Event]] = attrs.field(factory=dict)  #: account -> id -> event
     event_accounts: dict[int, int] = attrs.field(factory=dict)  #: event id -> account
@@ -23,6 +23,3 @@ class InMemoryDatabase:
     members: dict[int, dict[Member, int]] = attrs.field(factory=dict)
     accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
     lock: threading.RLock = attrs.field(factory=threading.RLock)
-
-
-__all__ = ["InMemoryDatabase"]

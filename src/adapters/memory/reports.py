@@ -5,11 +5,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Collection, Sequence
 from datetime import date
-from typing import TYPE_CHECKING
 
 import attrs
 
-from reporting_rollups.application.ports import Window
+from reporting_rollups.adapters.memory.database import InMemoryDatabase
+from reporting_rollups.application.ports import DayTotal, GroupTotal, Window, WindowTotal
 from reporting_rollups.domain.metrics import (
     ZERO,
     DimensionType,
@@ -19,9 +19,6 @@ from reporting_rollups.domain.metrics import (
 )
 from reporting_rollups.domain.projection import project
 from reporting_rollups.domain.timezones import parse_timezone
-
-if TYPE_CHECKING:
-    from reporting_rollups.adapters.memory_db import InMemoryDatabase
 
 _UTC = parse_timezone("UTC")
 
@@ -59,9 +56,9 @@ class InMemoryReportStore:
         since: date,
         until: date,
         dimension_id: int | None = None,
-    ) -> list[tuple[date, int, Metric, MetricContribution]]:
+    ) -> list[DayTotal]:
         return [
-            (key.date, key.dimension_id, key.metric, total)
+            DayTotal(key.date, key.dimension_id, key.metric, total)
             for key, total in self._rows(account_id, metrics, dimension, since, until, dimension_id)
         ]
 
@@ -72,12 +69,14 @@ class InMemoryReportStore:
         dimension: DimensionType,
         since: date,
         until: date,
-    ) -> list[tuple[int, Metric, MetricContribution]]:
+    ) -> list[GroupTotal]:
         sums: dict[tuple[int, Metric], MetricContribution] = {}
         for key, total in self._rows(account_id, metrics, dimension, since, until, None):
             group = (key.dimension_id, key.metric)
             sums[group] = sums.get(group, ZERO) + total
-        return [(dim_id, metric, total) for (dim_id, metric), total in sorted(sums.items())]
+        return [
+            GroupTotal(dim_id, metric, total) for (dim_id, metric), total in sorted(sums.items())
+        ]
 
     def raw_totals(
         self,
@@ -86,13 +85,13 @@ class InMemoryReportStore:
         dimension: DimensionType,
         windows: Sequence[Window],
         dimension_id: int | None = None,
-    ) -> list[tuple[int, int, Metric, MetricContribution]]:
+    ) -> list[WindowTotal]:
         events = sorted(
             self.db.events.get(account_id, {}).values(), key=lambda event: event.created_at
         )
         instants = [event.created_at for event in events]
         wanted = set(metrics)
-        found: list[tuple[int, int, Metric, MetricContribution]] = []
+        found: list[WindowTotal] = []
         for index, window in enumerate(windows):
             low = bisect.bisect_left(instants, window.start)
             high = bisect.bisect_left(instants, window.end)
@@ -110,5 +109,5 @@ class InMemoryReportStore:
                     and key.metric in wanted
                     and (dimension_id is None or key.dimension_id == dimension_id)
                 ):
-                    found.append((index, key.dimension_id, key.metric, total))
+                    found.append(WindowTotal(index, key.dimension_id, key.metric, total))
         return found

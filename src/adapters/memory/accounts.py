@@ -1,0 +1,24 @@
+"""In-memory `AccountStore`: the account settings."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from reporting_rollups.adapters.memory.journal import JournalledStore
+from reporting_rollups.application.ports import AccountSettings
+
+
+class InMemoryAccountStore(JournalledStore):
+    """Account settings in memory; the unit of work's lock already excludes other writers."""
+
+    def get(self, account_id: int) -> AccountSettings:
+        return self.db.accounts.get(account_id) or AccountSettings(account_id)
+
+    def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
+        return {account_id: self.get(account_id) for account_id in sorted(account_ids)}
+
+    def lock_exclusive(self, account_id: int) -> AccountSettings:
+        return self.get(account_id)
+
+    def save(self, settings: AccountSettings) -> None:
+        self.journal.set(self.db.accounts, settings.account_id, settings)
