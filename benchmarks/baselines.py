@@ -8,7 +8,7 @@
 - bare SQL backfill (``INSERT ... SELECT ... GROUP BY``) and the 90-day per-agent summary straight
   from raw events or from rollups.
 
-Plain psycopg and sqlite3 only; the tables come from `adapters.tables` (`create_tables`).
+Plain psycopg and sqlite3 only; the tables come from `adapters.sql.tables` (`create_tables`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ from zoneinfo import ZoneInfo
 import psycopg
 from sqlalchemy import create_engine
 
-from reporting_rollups.adapters.tables import metadata, reporting_events, reporting_events_rollups
+from reporting_rollups.adapters.sql.tables import (
+    metadata,
+    reporting_events,
+    reporting_events_rollups,
+)
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DIMENSION_FIELDS
 from reporting_rollups.domain.registry import RULES, Payload, event_names, metrics_for, rules_for
@@ -64,7 +68,8 @@ def now_naive() -> datetime:
 
 
 def create_tables(sqlalchemy_url: str) -> None:
-    """Create `reporting_events` and `reporting_events_rollups` as `adapters.tables` has them."""
+    """Create `reporting_events` and `reporting_events_rollups` as `adapters.sql.tables` has
+    them."""
     engine = create_engine(sqlalchemy_url)
     try:
         metadata.create_all(engine, tables=[reporting_events, reporting_events_rollups])

@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from reporting_rollups.adapters.memory import InMemoryUnitOfWork, InMemoryUnitOfWorkFactory
     from reporting_rollups.adapters.postgres import PostgresUnitOfWork, PostgresUnitOfWorkFactory
-    from reporting_rollups.adapters.sql import SqlUnitOfWork
-    from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
+    from reporting_rollups.adapters.sqlite import SQLiteUnitOfWork, SQLiteUnitOfWorkFactory
     from reporting_rollups.application.ports import UnitOfWork, UnitOfWorkFactory
 
     def backend(factory: UnitOfWorkFactory, uow: UnitOfWork) -> None:
@@ -22,7 +21,7 @@ if TYPE_CHECKING:
     def memory(factory: InMemoryUnitOfWorkFactory, uow: InMemoryUnitOfWork) -> None:
         backend(factory, uow)
 
-    def sqlite(factory: SQLiteUnitOfWorkFactory, uow: SqlUnitOfWork) -> None:
+    def sqlite(factory: SQLiteUnitOfWorkFactory, uow: SQLiteUnitOfWork) -> None:
         backend(factory, uow)
 
     def postgres(factory: PostgresUnitOfWorkFactory, uow: PostgresUnitOfWork) -> None:

@@ -20,38 +20,20 @@ from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.application.verify import Verify
 
 
-def _with_reference_indexes(factory: Any, migrate: bool, reference_indexes: bool) -> Any:
-    """With `reference_indexes`, create (`migrate`) or require the reference application's
-    `reporting_events` indexes; on failure release the factory's engine and raise."""
-    if not reference_indexes:
-        return factory
-    from reporting_rollups.adapters import migrate as migrations
-
-    try:
-        if migrate:
-            with factory.errors("creating the reference indexes"):
-                migrations.add_reference_indexes(factory.engine)
-        else:
-            with factory.errors("checking the reference indexes"):
-                migrations.require_reference_indexes(factory.engine)
-    except BaseException:
-        factory.close()
-        raise
-    return factory
-
-
 def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
     from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
 
-    factory = SQLiteUnitOfWorkFactory.from_url(url, migrate=migrate)
-    return _with_reference_indexes(factory, migrate, reference_indexes)
+    return SQLiteUnitOfWorkFactory.from_url(
+        url, migrate=migrate, reference_indexes=reference_indexes
+    )
 
 
 def _postgres_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
     from reporting_rollups.adapters.postgres import PostgresUnitOfWorkFactory
 
-    factory = PostgresUnitOfWorkFactory.from_url(url, migrate=migrate)
-    return _with_reference_indexes(factory, migrate, reference_indexes)
+    return PostgresUnitOfWorkFactory.from_url(
+        url, migrate=migrate, reference_indexes=reference_indexes
+    )
 
 
 def _closer(uow_factory: Any) -> Any:

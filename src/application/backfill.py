@@ -135,7 +135,7 @@ class Backfill:
         for chunk in iter_chunks(days, self.chunk_days):
             with self.uow_factory() as uow:
                 check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
-                stats = uow.rollups.rebuild_days(plan.account_id, chunk)
+                stats = uow.rebuild_days(plan.account_id, chunk)
                 uow.commit()
             events += stats.events
             rows += stats.rows

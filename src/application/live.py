@@ -7,7 +7,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from reporting_rollups.application.ports import AccountSettings, UnitOfWork, UnitOfWorkFactory
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    AppliedRef,
+    Sums,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
@@ -93,7 +99,7 @@ def resum(
         exact = project(present, {account_id: zone}).totals()
         uow.rollups.set_sums(
             {
-                key: (exact[key].sum_value, exact[key].sum_value_business_hours)
+                key: Sums(exact[key].sum_value, exact[key].sum_value_business_hours)
                 for key in sorted(keys)
                 if key in exact
             }
@@ -157,7 +163,9 @@ class LiveRollup:
             # retraction had come before its record (its account's zone is not locked here).
             settings = uow.accounts.lock_shared(uow.events.owners(ids))
             removed = uow.events.remove(ids, settings.keys())
-            unmarked = uow.ledger.unmark([(event.account_id, event.id) for event in removed])
+            unmarked = uow.ledger.unmark(
+                [AppliedRef(event.account_id, event.id) for event in removed]
+            )
             zones = zones_of(settings)
             to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]
             resum(uow, fold(uow, to_unfold, zones, -1), zones)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import date, datetime
+from itertools import repeat
 from types import TracebackType
-from typing import Protocol, Self, TypeVar
+from typing import Final, NamedTuple, Protocol, Self, TypeVar
 
 import attrs
 
@@ -34,6 +35,67 @@ class AccountSettings:
     rollup_timezone: str | None = None
     read_path_enabled: bool = False
     generation: int = 0
+
+
+class AppliedRef(NamedTuple):
+    """One raw event folded into the rollups: the key of an applied mark."""
+
+    account_id: int
+    event_id: int
+
+
+class TimeSpan(NamedTuple):
+    """The first and last `created_at` of some raw events (aware UTC)."""
+
+    first: datetime
+    last: datetime
+
+
+class DateSpan(NamedTuple):
+    """The first and last dates of some rollup rows."""
+
+    first: date
+    last: date
+
+
+class RollupRow(NamedTuple):
+    """One stored rollup row."""
+
+    key: RollupKey
+    value: MetricContribution
+
+
+class Sums(NamedTuple):
+    """The two sums of a rollup row, without its count."""
+
+    sum_value: float
+    sum_value_business_hours: float
+
+
+class DayTotal(NamedTuple):
+    """A report's rollup rows of one day, dimension id and metric, summed."""
+
+    date: date
+    dimension_id: int
+    metric: Metric
+    totals: MetricContribution
+
+
+class GroupTotal(NamedTuple):
+    """A report's rollup rows of one dimension id and metric, summed over a period."""
+
+    dimension_id: int
+    metric: Metric
+    totals: MetricContribution
+
+
+class WindowTotal(NamedTuple):
+    """Raw events of one reporting window (its index), dimension id and metric, aggregated."""
+
+    window: int
+    dimension_id: int
+    metric: Metric
+    totals: MetricContribution
 
 
 @attrs.frozen
@@ -91,7 +153,7 @@ class EventStore(Protocol):
         """
         ...
 
-    def span(self, account_id: int) -> tuple[datetime, datetime] | None:
+    def span(self, account_id: int) -> TimeSpan | None:
         """The first and last `created_at` of the account's events (aware UTC), or None."""
         ...
 
@@ -116,13 +178,12 @@ class EventStore(Protocol):
 class AppliedLedger(Protocol):
     """Which raw events are folded into the rollups (exactly-once bookkeeping)."""
 
-    def mark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
-        """Mark (account_id, event_id) pairs applied; return the event ids not marked before."""
+    def mark(self, refs: Sequence[AppliedRef]) -> set[int]:
+        """Mark events applied; return the event ids not marked before."""
         ...
 
-    def unmark(self, refs: Sequence[tuple[int, int]]) -> set[int]:
-        """Remove the marks of (account_id, event_id) pairs; return the event ids that were
-        marked."""
+    def unmark(self, refs: Sequence[AppliedRef]) -> set[int]:
+        """Remove the marks of events; return the event ids that were marked."""
         ...
 
     def clear_account(self, account_id: int) -> None:
@@ -137,8 +198,8 @@ class RollupStore(Protocol):
         """Add deltas to rows (additive upsert); rows whose count reaches 0 are deleted."""
         ...
 
-    def set_sums(self, sums: Mapping[RollupKey, tuple[float, float]]) -> None:
-        """Set (sum_value, sum_value_business_hours) of the existing rows of the keys (locked by
+    def set_sums(self, sums: Mapping[RollupKey, Sums]) -> None:
+        """Set the sums of the existing rows of the keys (locked by
         the caller, e.g. by its own `add`); keys without a row are left out."""
         ...
 
@@ -150,18 +211,13 @@ class RollupStore(Protocol):
         """
         ...
 
-    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
-        """Replace the rows and members of `days` with the aggregation of their raw events, and
-        mark those events applied."""
-        ...
-
     def rows(
         self, account_id: int, since: date | None = None, until: date | None = None
-    ) -> list[tuple[RollupKey, MetricContribution]]:
+    ) -> list[RollupRow]:
         """Stored rows of the account with since <= date <= until, sorted by key."""
         ...
 
-    def date_span(self, account_id: int) -> tuple[date, date] | None:
+    def date_span(self, account_id: int) -> DateSpan | None:
         """The first and last dates with rows, or None."""
         ...
 
@@ -193,8 +249,8 @@ class ReportStore(Protocol):
         since: date,
         until: date,
         dimension_id: int | None = None,
-    ) -> list[tuple[date, int, Metric, MetricContribution]]:
-        """Stored rows with since <= date <= until, as (date, dimension_id, metric, totals)."""
+    ) -> list[DayTotal]:
+        """Stored rows with since <= date <= until summed per (date, dimension_id, metric)."""
         ...
 
     def rollup_summary(
@@ -204,7 +260,7 @@ class ReportStore(Protocol):
         dimension: DimensionType,
         since: date,
         until: date,
-    ) -> list[tuple[int, Metric, MetricContribution]]:
+    ) -> list[GroupTotal]:
         """Stored rows with since <= date <= until summed per (dimension_id, metric)."""
         ...
 
@@ -215,7 +271,7 @@ class ReportStore(Protocol):
         dimension: DimensionType,
         windows: Sequence[Window],
         dimension_id: int | None = None,
-    ) -> list[tuple[int, int, Metric, MetricContribution]]:
+    ) -> list[WindowTotal]:
         """Raw events aggregated per (window index, dimension_id, metric); distinct-count
         metrics count distinct conversations per window (plus events without one)."""
         ...
@@ -281,26 +337,55 @@ class UnitOfWork(Protocol):
         the reference; a backend may do it in fewer round trips."""
         ...
 
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        """Replace the rollup rows and members of `days` (consecutive local days of one zone)
+        with the aggregation of their raw events, and mark those events applied. The caller
+        holds the account's exclusive lock."""
+        ...
+
     def commit(self) -> None:
         """Make everything done in this unit of work durable, atomically."""
         ...
 
 
+def to_mark(
+    events: Sequence[Event], settings: Mapping[int, AccountSettings], present: Collection[int]
+) -> list[AppliedRef]:
+    """The exactly-once rule of the live path: of a batch's events, the ones to mark applied
+    (and so to fold) are those this unit of work stored or holds (`present`) of accounts with
+    a reporting time zone. Marking is the one step that decides: an event whose mark exists
+    is never folded again."""
+    zoned = {account_id for account_id, s in settings.items() if s.timezone is not None}
+    pairs = [(e.account_id, e.id) for e in events if e.account_id in zoned and e.id in present]
+    # tuple.__new__ makes each ref in C (a NamedTuple's own __new__ is a Python call).
+    return list(map(tuple.__new__, repeat(AppliedRef), pairs))
+
+
 def store_stepwise(
     events: Sequence[Event], accounts: AccountStore, store: EventStore, ledger: AppliedLedger
 ) -> StoredBatch:
-    """`UnitOfWork.store_batch` from the stores' methods, one step at a time: lock the accounts
-    shared, insert the new events, hold the ones already stored, and mark applied those of both
-    kinds that belong to accounts with a zone."""
+    """`UnitOfWork.store_batch` from the stores' methods, one step at a time, in the global
+    lock order (`LOCK_ORDER`): lock the accounts shared, insert the new events, hold the ones
+    already stored, and mark those of both kinds that `to_mark` selects."""
     settings = accounts.lock_shared({event.account_id for event in events})
     inserted = set(store.add(events))
     kept = [event.id for event in events if event.id not in inserted]
     present = inserted | (store.hold(kept) if kept else set())
-    zoned = {account_id for account_id, s in settings.items() if s.timezone is not None}
-    fresh = ledger.mark(
-        [(e.account_id, e.id) for e in events if e.account_id in zoned and e.id in present]
-    )
+    fresh = ledger.mark(to_mark(events, settings, present))
     return StoredBatch(settings, len(inserted), fresh)
+
+
+#: The one order in which every writing transaction takes its locks, on every backend: a
+#: transaction waiting for a lock holds only locks that come earlier, so no cycle (deadlock)
+#: can form. Within each kind, locks are taken in key order. (A live batch holds the raw rows
+#: it inserted while it takes FOR SHARE on older ones: both are raw events, in id order.)
+LOCK_ORDER: Final = (
+    "account settings rows (shared for live writers and retractions, exclusive for rebuilds)",
+    "raw events, by id",
+    "applied marks, by (account_id, event_id)",
+    "distinct members, by key",
+    "rollup rows, by key",
+)
 
 
 class UnitOfWorkFactory(Protocol):

@@ -11,12 +11,16 @@ import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
-from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    Progress,
+    RollupRow,
+    UnitOfWorkFactory,
+)
 from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.application.verify import Mismatch, Verify
 from reporting_rollups.domain.events import Event
-from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 
 
 @attrs.define
@@ -80,8 +84,8 @@ class Rollups:
 
     def rows(
         self, account_id: int, since: date | None = None, until: date | None = None
-    ) -> list[tuple[RollupKey, MetricContribution]]:
-        """The account's stored rollup rows, sorted by key."""
+    ) -> list[RollupRow]:
+        """The account's stored rollup rows (key, value), sorted by key."""
         with self.uow_factory(read_only=True) as uow:
             return uow.rollups.rows(account_id, since, until)
 

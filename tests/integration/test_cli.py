@@ -35,7 +35,7 @@ from reporting_rollups.adapters.cli import (
 )
 from reporting_rollups.adapters.cli import ingest as ingest_command
 from reporting_rollups.adapters.event_files import EventFormat, parse_events
-from reporting_rollups.adapters.sql_backends import engine_for_url
+from reporting_rollups.adapters.sql.backends import engine_for_url
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 from tests.conftest import reset_postgres

@@ -18,11 +18,14 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine
 from sqlalchemy.event import listen
 
-from reporting_rollups.adapters.sql_errors import ErrorTranslator
-from reporting_rollups.adapters.sql_reports import SqlReportStore
-from reporting_rollups.adapters.tables import metadata
+from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.errors import ErrorTranslator
+from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.tables import metadata
+from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction
+from reporting_rollups.application.periods import bucket_start
 from reporting_rollups.application.read_path import GroupBy, Source
-from reporting_rollups.application.reports import SummaryReport, TimeseriesReport, bucket_start
+from reporting_rollups.application.report_results import SummaryReport, TimeseriesReport
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric
@@ -410,8 +413,10 @@ def test_rollup_reports_are_one_indexed_aggregate_over_the_rollup_table() -> Non
     engine = create_engine("sqlite://")
     metadata.create_all(engine)
     listen(engine, "before_cursor_execute", lambda *args: statements.append((args[2], args[3])))
-    with engine.connect() as connection:
-        store = SqlReportStore(connection, ErrorTranslator("SQLite database :memory:"))
+    database = SqlDatabase(engine, ErrorTranslator("SQLite database :memory:"))
+    with SqlTransaction(database) as transaction:
+        connection = transaction.session.connection
+        store = SqlReportStore(transaction.session)
         store.rollup_summary(
             4242, list(Metric), DimensionType.AGENT, date(2026, 1, 1), date(2026, 12, 31)
         )

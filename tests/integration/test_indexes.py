@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_OK, app
 from reporting_rollups.adapters.postgres import postgres_engine
+from reporting_rollups.adapters.sql.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.adapters.sqlite import sqlite_engine
-from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import StorageError
 from tests.builders import event

@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_DATABASE, EXIT_USAGE, app
-from reporting_rollups.adapters.migrate import upgrade
 from reporting_rollups.adapters.postgres import postgres_engine
+from reporting_rollups.adapters.sql.migrate import upgrade
 from reporting_rollups.adapters.sqlite import sqlite_engine
 from reporting_rollups.domain.errors import ConfigurationError, RollupError, StorageError
 from tests.builders import event

@@ -22,16 +22,16 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from reporting_rollups.adapters import open_rollups
-from reporting_rollups.adapters.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
 from reporting_rollups.adapters.postgres import (
     PostgresUnitOfWorkFactory,
     postgres_engine,
     postgres_url,
 )
-from reporting_rollups.adapters.sql import SqlUnitOfWorkFactory
-from reporting_rollups.adapters.sql_reports import SqlReportStore
+from reporting_rollups.adapters.sql.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
+from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.tables import metadata
+from reporting_rollups.adapters.sql.unit_of_work import SqlUnitOfWorkFactory
 from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory, sqlite_engine, sqlite_path
-from reporting_rollups.adapters.tables import metadata
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import ConfigurationError, EventConflictError, StorageError
 from reporting_rollups.domain.events import Event
@@ -336,7 +336,7 @@ def test_sqlite_connections_use_wal_and_the_pragmas(tmp_path: Path) -> None:
     factory = SQLiteUnitOfWorkFactory.from_url(url, busy_timeout_ms=1234)
     try:
         with factory() as uow:
-            connection = uow.events.connection
+            connection = uow.session.connection
             pragma = {
                 name: connection.exec_driver_sql(f"PRAGMA {name}").scalar_one()
                 for name in ("journal_mode", "synchronous", "busy_timeout")

@@ -20,8 +20,8 @@ def _schema(url: str) -> Schema:
     adapters translate them (unreachable server, missing database: what to do)."""
     import sqlalchemy
 
-    from reporting_rollups.adapters.migrate import current_revision, missing_reference_indexes
-    from reporting_rollups.adapters.sql_backends import engine_for_url, error_translator
+    from reporting_rollups.adapters.sql.backends import engine_for_url, error_translator
+    from reporting_rollups.adapters.sql.migrate import current_revision, missing_reference_indexes
 
     errors = error_translator(url)
     engine = engine_for_url(url)

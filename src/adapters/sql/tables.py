@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
+import attrs
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -25,7 +26,19 @@ from sqlalchemy import (
     Table,
 )
 
+from reporting_rollups.domain.events import Event
+
 metadata = MetaData()
+
+#: The `reporting_events` columns that hold an event's content (`Event`'s fields, in its
+#: order): written by `record`, compared to detect an id re-sent with different content, read
+#: back as events. The host's other columns may hold anything.
+EVENT_FIELDS: Final = tuple(field.name for field in attrs.fields(Event))
+#: The `reporting_events` columns the library writes.
+EVENT_COLUMNS: Final = (*EVENT_FIELDS, "updated_at")
+#: The key of a rollup row (`index_rollup_unique_key`), and of a distinct member.
+ROLLUP_KEY_COLUMNS: Final = ("account_id", "date", "dimension_type", "dimension_id", "metric")
+MEMBER_KEY_COLUMNS: Final = (*ROLLUP_KEY_COLUMNS, "member_id")
 
 #: The reference application's indexes on `reporting_events` (name: columns), as in its
 #: db/schema.rb. `rollups migrate --reference-indexes` creates the missing ones.

@@ -1,4 +1,4 @@
-"""Schema migrations (Alembic, shipped in `adapters/migrations`), run programmatically.
+"""Schema migrations (Alembic, shipped in `adapters/sql/migrations`), run programmatically.
 
 The version table is `reporting_rollup_alembic_version`, so a host's own `alembic_version` is
 never read or written. On PostgreSQL a transaction-level advisory lock serialises concurrent
@@ -24,7 +24,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
-from reporting_rollups.adapters.tables import REFERENCE_EVENT_INDEXES
+from reporting_rollups.adapters.sql.tables import REFERENCE_EVENT_INDEXES
 from reporting_rollups.adapters.urls import redact
 from reporting_rollups.domain.errors import StorageError
 

@@ -6,7 +6,7 @@ Create Date: 2026-11-23
 
 `reporting_events` and `reporting_events_rollups` are created only when missing: the rollups with
 the reference application's indexes, the raw events with the indexes the library's queries use
-(`adapters.tables.LIBRARY_EVENT_INDEXES`; databases created by earlier versions keep the
+(`adapters.sql.tables.LIBRARY_EVENT_INDEXES`; databases created by earlier versions keep the
 indexes they have). When the host already has them they are checked, never altered. The
 library's tables, prefixed `reporting_rollup_`, are created when missing.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from reporting_rollups.adapters.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
+from reporting_rollups.adapters.sql.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.domain.errors import StorageError
 
 revision: str = "0001"

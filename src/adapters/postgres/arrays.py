@@ -1,6 +1,6 @@
 """Typed lists sent to PostgreSQL as binary arrays, encoded in bulk.
 
-The hot-path statements of `adapters.postgres` take each column of a batch as one array
+The hot-path statements of `adapters.postgres.statements` take each column of a batch as one array
 (`unnest`). psycopg's generic list dumper inspects every list and dumps it element by element in
 Python; the dumpers here know the element type (`TypedArray` subclasses) and build the binary
 array format (`array_send`: a header, then each element as its length and its bytes) with one
@@ -10,8 +10,9 @@ array format (`array_send`: a header, then each element as its length and its by
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any, ClassVar, Final
 
 import psycopg
@@ -169,12 +170,47 @@ def register_array_dumpers(connection: psycopg.Connection[Any]) -> None:
         connection.adapters.register_dumper(array, dumper)
 
 
+#: The array type of each event field (`adapters.sql.tables.EVENT_FIELDS`).
+EVENT_ARRAYS: Final[Mapping[str, type[TypedArray]]] = {
+    "id": Int8Array,
+    "name": TextArray,
+    "account_id": Int8Array,
+    "created_at": TimestampArray,
+    "value": Float8Array,
+    "value_in_business_hours": Float8Array,
+    "user_id": Int8Array,
+    "inbox_id": Int8Array,
+    "conversation_id": Int8Array,
+}
+
+
+def event_arrays(events: Sequence[Any]) -> dict[str, TypedArray]:
+    """The events' fields as arrays, by field name."""
+    return {name: array(map(attrgetter(name), events)) for name, array in EVENT_ARRAYS.items()}
+
+
+def key_arrays(keys: Sequence[Sequence[Any]]) -> dict[str, TypedArray]:
+    """Rollup keys' columns as arrays, by column name (the enums are `str`: sent as they are)."""
+    columns: list[tuple[Any, ...]] = list(zip(*keys, strict=True)) or [()] * 5
+    account_id, day, dimension_type, dimension_id, metric = columns
+    return {
+        "account_id": Int8Array(account_id),
+        "date": DateArray(day),
+        "dimension_type": TextArray(dimension_type),
+        "dimension_id": Int8Array(dimension_id),
+        "metric": TextArray(metric),
+    }
+
+
 __all__ = [
+    "EVENT_ARRAYS",
     "DateArray",
     "Float8Array",
     "Int8Array",
     "TextArray",
     "TimestampArray",
     "TypedArray",
+    "event_arrays",
+    "key_arrays",
     "register_array_dumpers",
 ]

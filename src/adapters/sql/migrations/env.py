@@ -1,6 +1,6 @@
 """Alembic environment of the library's migrations.
 
-`adapters.migrate` runs it with a connection already inside a transaction (passed as
+`adapters.sql.migrate` runs it with a connection already inside a transaction (passed as
 ``config.attributes["connection"]``). From the alembic command line it connects to
 ``ROLLUPS_DATABASE_URL`` (or ``sqlalchemy.url``). The version table is
 ``reporting_rollup_alembic_version``, so a host's own ``alembic_version`` is never touched.
@@ -13,9 +13,9 @@ import os
 from alembic import context
 from sqlalchemy import Connection
 
-from reporting_rollups.adapters.migrate import VERSION_TABLE, lock_migrations
-from reporting_rollups.adapters.sql_backends import engine_for_url
-from reporting_rollups.adapters.tables import metadata
+from reporting_rollups.adapters.sql.backends import engine_for_url
+from reporting_rollups.adapters.sql.migrate import VERSION_TABLE, lock_migrations
+from reporting_rollups.adapters.sql.tables import metadata
 from reporting_rollups.domain.errors import ConfigurationError
 
 

@@ -3,7 +3,7 @@
 Rollup queries are `SUM ... GROUP BY` over `reporting_events_rollups` with bound parameters,
 served by `index_rollup_summary` (account_id, dimension_type, date) and `index_rollup_timeseries`
 (account_id, metric, date). Raw queries reuse the registry-generated aggregation of
-`adapters.sql_aggregation` that the backfill uses, so both sources agree by construction.
+`adapters.sql.aggregation` that the backfill uses, so both sources agree by construction.
 """
 
 from __future__ import annotations
@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Any, Final
 
 from sqlalchemy import func, select
 
-from reporting_rollups.adapters.sql_aggregation import aggregate_select
-from reporting_rollups.adapters.sql_errors import ErrorTranslator
-from reporting_rollups.adapters.tables import reporting_events_rollups
-from reporting_rollups.application.ports import Window
+from reporting_rollups.adapters.sql.aggregation import aggregate_select
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.adapters.sql.tables import reporting_events_rollups
+from reporting_rollups.application.ports import DayTotal, GroupTotal, Window, WindowTotal
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution
 
 if TYPE_CHECKING:
-    from sqlalchemy import Connection
     from sqlalchemy.sql.expression import Executable
 
 #: Windows per raw query: keeps the bound parameters (3 per window) far below SQLite's limit.
@@ -34,16 +33,13 @@ def _contribution(count: Any, sum_value: Any, sum_business: Any) -> MetricContri
 
 
 class SqlReportStore:
-    """Report queries over a SQLAlchemy connection; driver errors become library errors (the
-    unit of work's `ErrorTranslator`)."""
+    """Report queries in a unit of work's session (which translates driver errors)."""
 
-    def __init__(self, connection: Connection, errors: ErrorTranslator) -> None:
-        self.connection = connection
-        self.errors = errors
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
 
     def _rows(self, query: Executable) -> Sequence[Sequence[Any]]:
-        with self.errors("reading a report"):
-            return self.connection.execute(query).all()
+        return self.session.rows(query, doing="reading a report")
 
     def rollup_totals(
         self,
@@ -53,7 +49,7 @@ class SqlReportStore:
         since: date,
         until: date,
         dimension_id: int | None = None,
-    ) -> list[tuple[date, int, Metric, MetricContribution]]:
+    ) -> list[DayTotal]:
         r = reporting_events_rollups
         query = (
             select(
@@ -77,7 +73,7 @@ class SqlReportStore:
         if dimension_id is not None:
             query = query.where(r.c.dimension_id == dimension_id)
         return [
-            (day, int(dim_id), Metric(metric), _contribution(count, total, business))
+            DayTotal(day, int(dim_id), Metric(metric), _contribution(count, total, business))
             for day, dim_id, metric, count, total, business in self._rows(query)
             if int(count) != 0
         ]
@@ -89,7 +85,7 @@ class SqlReportStore:
         dimension: DimensionType,
         since: date,
         until: date,
-    ) -> list[tuple[int, Metric, MetricContribution]]:
+    ) -> list[GroupTotal]:
         r = reporting_events_rollups
         query = (
             select(
@@ -110,7 +106,7 @@ class SqlReportStore:
             .order_by(r.c.dimension_id, r.c.metric)
         )
         return [
-            (int(dim_id), Metric(metric), _contribution(count, total, business))
+            GroupTotal(int(dim_id), Metric(metric), _contribution(count, total, business))
             for dim_id, metric, count, total, business in self._rows(query)
             if int(count) != 0
         ]
@@ -122,10 +118,10 @@ class SqlReportStore:
         dimension: DimensionType,
         windows: Sequence[Window],
         dimension_id: int | None = None,
-    ) -> list[tuple[int, int, Metric, MetricContribution]]:
+    ) -> list[WindowTotal]:
         if not metrics:
             return []
-        found: list[tuple[int, int, Metric, MetricContribution]] = []
+        found: list[WindowTotal] = []
         for offset in range(0, len(windows), WINDOWS_PER_QUERY):
             chunk = windows[offset : offset + WINDOWS_PER_QUERY]
             aggregated = aggregate_select(
@@ -140,7 +136,7 @@ class SqlReportStore:
             for index, _type, dim_id, metric, count, total, business in self._rows(query):
                 if int(count) != 0:
                     found.append(
-                        (
+                        WindowTotal(
                             offset + int(index),
                             int(dim_id),
                             Metric(metric),

@@ -12,7 +12,7 @@ from reporting_rollups.domain.errors import ConfigurationError
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from reporting_rollups.adapters.sql_errors import ErrorTranslator
+    from reporting_rollups.adapters.sql.errors import ErrorTranslator
 
 
 def sql_backend(url: str) -> Literal["sqlite", "postgres"]:

@@ -1,0 +1,121 @@
+"""PostgreSQL `EventStore`: raw events stored with one `unnest` INSERT per batch, re-sent ids
+checked and held in one statement, aggregations (`verify`) with the rebuild's own statement."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from typing import Any
+
+from reporting_rollups.adapters.postgres.aggregation import postgres_aggregate_statement
+from reporting_rollups.adapters.postgres.arrays import Int8Array, TimestampArray, event_arrays
+from reporting_rollups.adapters.postgres.driver import fetch, fetch_one
+from reporting_rollups.adapters.postgres.statements import HOLD_EVENTS, INSERT_EVENTS, STORE_BATCH
+from reporting_rollups.adapters.sql import queries
+from reporting_rollups.adapters.sql.aggregation import naive_utc
+from reporting_rollups.adapters.sql.rows import aggregated_rows, conflict
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.application.ports import AccountSettings, StoredBatch, TimeSpan
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.timezones import LocalDay
+
+
+def _event_id(event: Event) -> int:
+    return event.id
+
+
+class PostgresEventStore:
+    """The raw `reporting_events` table on PostgreSQL."""
+
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
+
+    def add(self, events: Sequence[Event]) -> list[int]:
+        if not events:
+            return []
+        ordered = sorted(events, key=_event_id)
+        params: dict[str, Any] = {**event_arrays(ordered), "now": self.session.now()}
+        (existing,) = fetch_one(self.session, INSERT_EVENTS, params, doing="storing raw events")
+        before = set(existing)
+        self.hold_checked([event for event in ordered if event.id in before])
+        return [event.id for event in ordered if event.id not in before]
+
+    def store_new(self, events: Sequence[Event]) -> tuple[StoredBatch, list[Event]] | None:
+        """Lock the accounts, insert the new events and mark those of zoned accounts, in one
+        statement (`STORE_BATCH`); also return the events that were stored before (usually
+        none: the caller holds them, `hold_checked`, before marking them). None (nothing
+        written, the present account rows locked) when an account row is missing: the caller
+        then goes step by step."""
+        ordered = sorted(events, key=_event_id)
+        accounts = sorted({event.account_id for event in ordered})
+        params: dict[str, Any] = {
+            **event_arrays(ordered),
+            "accounts": Int8Array(accounts),
+            "now": self.session.now(),
+        }
+        rows = fetch(self.session, STORE_BATCH, params, doing="storing raw events")
+        if not rows or not rows[0][5]:
+            return None
+        *_, stored, fresh, existing = rows[0]
+        settings = {
+            account_id: AccountSettings(account_id, zone, rollup_zone, read_path, generation)
+            for account_id, zone, rollup_zone, read_path, generation, *_ in rows
+        }
+        before = set(existing or ())
+        return (
+            StoredBatch(settings, stored, set(fresh)),
+            [event for event in ordered if event.id in before],
+        )
+
+    def hold_checked(self, events: Sequence[Event]) -> set[int]:
+        """`hold` for events sent again, in one statement that also checks their content
+        (`EventConflictError` for the first that differs)."""
+        if not events:
+            return set()
+        rows = fetch(self.session, HOLD_EVENTS, event_arrays(events), doing="holding raw events")
+        differing = [int(event_id) for event_id, differs in rows if differs]
+        if differing:
+            event_id = min(differing)
+            event = next(event for event in events if event.id == event_id)
+            error = conflict(queries.event_rows(self.session, [event_id])[0], event)
+            if error is not None:
+                raise error
+        return {int(event_id) for event_id, _ in rows}
+
+    def hold(self, ids: Collection[int]) -> set[int]:
+        return queries.hold(self.session, ids)
+
+    def get(self, ids: Collection[int]) -> list[Event]:
+        return queries.get_events(self.session, ids)
+
+    def owners(self, ids: Collection[int]) -> set[int]:
+        return queries.owners(self.session, ids)
+
+    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+        return queries.remove(self.session, ids, account_ids)
+
+    def span(self, account_id: int) -> TimeSpan | None:
+        return queries.span(self.session, account_id)
+
+    def applied_in_days(
+        self, account_id: int, days: Sequence[LocalDay], names: Collection[str]
+    ) -> list[Event]:
+        return queries.applied_in_days(self.session, account_id, days, names)
+
+    def has_events(self, account_id: int) -> bool:
+        return queries.has_events(self.session, account_id)
+
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        if not days:
+            return {}
+        params = {
+            "account": account_id,
+            "start": naive_utc(days[0].start),
+            "end": naive_utc(days[-1].end),
+            "starts": TimestampArray([day.start for day in days]),
+        }
+        statement = postgres_aggregate_statement(self.session.dialect)
+        rows = fetch(self.session, statement, params, doing="aggregating raw events")
+        return aggregated_rows(account_id, days, rows, first=1)

@@ -1,0 +1,92 @@
+"""PostgreSQL `RollupStore`: rollup rows and distinct members, each written with one `unnest`
+upsert per batch in key order (the one order of every writer: no deadlocks)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from psycopg.rows import dict_row
+
+from reporting_rollups.adapters.postgres.arrays import Float8Array, Int8Array, key_arrays
+from reporting_rollups.adapters.postgres.driver import execute, fetch
+from reporting_rollups.adapters.postgres.statements import (
+    DELETE_EMPTY_MEMBERS,
+    DELETE_EMPTY_ROLLUPS,
+    UPSERT_MEMBERS,
+    UPSERT_ROLLUPS,
+)
+from reporting_rollups.adapters.sql import queries
+from reporting_rollups.adapters.sql.rows import check_counts, member_transitions
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.application.ports import DateSpan, RollupRow, Sums
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.projection import Member
+
+
+class PostgresRollupStore:
+    """`reporting_events_rollups` and `reporting_rollup_members` on PostgreSQL."""
+
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
+
+    def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
+        if not deltas:
+            return
+        keys = sorted(deltas)  # the one key order of every writer; sorting keys alone is cheaper
+        count, sum_value, sum_business = zip(*(deltas[key] for key in keys), strict=True)
+        params: dict[str, Any] = {
+            **key_arrays(keys),
+            "count": Int8Array(count),
+            "sum_value": Float8Array(sum_value),
+            "sum_value_business_hours": Float8Array(sum_business),
+            "now": self.session.now(),
+        }
+        execute(self.session, UPSERT_ROLLUPS, params, doing="adding to rollup rows")
+        # Only rows that received a negative count can have reached 0 (stored counts are > 0).
+        shrinking = [key for key, n in zip(keys, count, strict=True) if n < 0]
+        if shrinking:
+            emptied = fetch(
+                self.session,
+                DELETE_EMPTY_ROLLUPS,
+                key_arrays(shrinking),
+                doing="adding to rollup rows",
+                row_factory=dict_row,
+            )
+            check_counts(emptied)
+
+    def set_sums(self, sums: Mapping[RollupKey, Sums]) -> None:
+        queries.set_sums(self.session, sums)
+
+    def add_members(self, deltas: Mapping[Member, int]) -> dict[RollupKey, int]:
+        wanted = {member: delta for member, delta in deltas.items() if delta}
+        if not wanted:
+            return {}
+        members = sorted(wanted)
+        keys, member_ids = zip(*members, strict=True)
+        params: dict[str, Any] = {
+            **key_arrays(keys),
+            "member_id": Int8Array(member_ids),
+            "occurrences": Int8Array([wanted[member] for member in members]),
+        }
+        rows = fetch(self.session, UPSERT_MEMBERS, params, doing="updating distinct members")
+        changes, emptied = member_transitions(wanted, rows)
+        if emptied:
+            params = {
+                **key_arrays([key for key, _ in emptied]),
+                "member_id": Int8Array([member_id for _, member_id in emptied]),
+            }
+            execute(self.session, DELETE_EMPTY_MEMBERS, params, doing="updating distinct members")
+        return changes
+
+    def rows(
+        self, account_id: int, since: date | None = None, until: date | None = None
+    ) -> list[RollupRow]:
+        return queries.rollup_rows(self.session, account_id, since, until)
+
+    def date_span(self, account_id: int) -> DateSpan | None:
+        return queries.date_span(self.session, account_id)
+
+    def clear_account(self, account_id: int) -> None:
+        queries.clear_rollups(self.session, account_id)

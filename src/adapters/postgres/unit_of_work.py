@@ -1,0 +1,112 @@
+"""PostgreSQL units of work (psycopg 3, READ COMMITTED) and their factory.
+
+`record` costs BEGIN, one statement that locks the accounts, stores the raw events and marks
+them applied (`STORE_BATCH`), the members upsert (only for handoffs), the rollup upsert and
+COMMIT. A backfill chunk is a delete and one rebuild statement (`postgres_rebuild_statement`).
+
+Locking. Each account has a row in `reporting_rollup_accounts`:
+- live writers and retractions take it FOR SHARE (`lock_shared`): many run at once;
+- backfill chunks, `set_timezone` and `rebuild` take it FOR UPDATE (`lock_exclusive`), so
+  while a day is being replaced no writer of that account is between its reads and its commit;
+- readers (`rows`, reports, `verify`, plans) take no lock: one REPEATABLE READ, READ ONLY
+  snapshot (`READ_ONLY_BEGIN`).
+Every transaction takes its locks in the global order of `application.ports.LOCK_ORDER`;
+`STORE_BATCH` writes nothing unless every account row already exists (otherwise the rows are
+created and locked first, step by step). Exclusive holders touch only their account's rows
+(every key starts with account_id).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final, Self
+
+import attrs
+
+from reporting_rollups.adapters.postgres.accounts import PostgresAccountStore
+from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_statement
+from reporting_rollups.adapters.postgres.arrays import DateArray, TimestampArray
+from reporting_rollups.adapters.postgres.driver import execute, fetch_one
+from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
+from reporting_rollups.adapters.postgres.events import PostgresEventStore
+from reporting_rollups.adapters.postgres.ledger import PostgresAppliedLedger
+from reporting_rollups.adapters.postgres.rollups import PostgresRollupStore
+from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
+from reporting_rollups.adapters.sql.aggregation import naive_utc
+from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
+from reporting_rollups.application.ports import RebuildStats, StoredBatch, store_stepwise, to_mark
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.timezones import LocalDay
+
+#: A read-only unit of work is one snapshot that takes no row lock.
+READ_ONLY_BEGIN: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+
+
+class PostgresUnitOfWork(SqlTransaction):
+    """One PostgreSQL transaction over every store; rolled back unless `commit()` was called."""
+
+    def __init__(self, database: SqlDatabase, *, read_only: bool = False) -> None:
+        super().__init__(database, read_only=read_only)
+        session = self.session
+        self.events: Final = PostgresEventStore(session)
+        self.ledger: Final = PostgresAppliedLedger(session)
+        self.rollups: Final = PostgresRollupStore(session)
+        self.accounts: Final = PostgresAccountStore(session)
+        self.reports: Final = SqlReportStore(session)
+
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        """In one round trip when every account row exists (`PostgresEventStore.store_new`);
+        events stored before are then held and checked in a second one, and marked."""
+        first = self.events.store_new(events)
+        if first is None:
+            return store_stepwise(events, self.accounts, self.events, self.ledger)
+        done, before = first
+        if not before:
+            return done
+        held = self.events.hold_checked(before)
+        fresh = self.ledger.mark(to_mark(before, done.settings, held))
+        return attrs.evolve(done, fresh=done.fresh | fresh)
+
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        """The days' rows and members deleted, then one statement that aggregates, marks and
+        writes (`postgres_rebuild_statement`)."""
+        if not days:
+            return RebuildStats(0, 0)
+        session = self.session
+        dates = DateArray([day.date for day in days])
+        params = {"account": account_id, "dates": dates}
+        execute(session, DELETE_DAYS, params, doing="rebuilding rollup days")
+        params = {
+            "account": account_id,
+            "start": naive_utc(days[0].start),
+            "end": naive_utc(days[-1].end),
+            "starts": TimestampArray([day.start for day in days]),
+            "dates": dates,
+            "now": session.now(),
+        }
+        statement = postgres_rebuild_statement(session.dialect)
+        events, rows = fetch_one(session, statement, params, doing="rebuilding rollup days")
+        return RebuildStats(int(events), int(rows))
+
+
+class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
+    """Units of work on a PostgreSQL database, from a connection pool."""
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        reference_indexes: bool = False,
+        pool_size: int = 5,
+        max_overflow: int = 10,
+    ) -> Self:
+        """Open ``postgresql://...``: create or upgrade the schema (`migrate`), or check that it
+        is current. Raises `StorageError` when the server cannot be reached."""
+        engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        database = SqlDatabase(engine, postgres_errors(url), READ_ONLY_BEGIN)
+        database.prepare(migrate=migrate, reference_indexes=reference_indexes)
+        return cls(database, PostgresUnitOfWork)

@@ -1,0 +1,63 @@
+"""One SQL database as a backend's unit-of-work factory holds it (`SqlDatabase`): its engine and
+pool, its error translator, its schema (migrations) and the sessions of its units of work."""
+
+from __future__ import annotations
+
+import attrs
+from sqlalchemy import Engine
+
+from reporting_rollups.adapters.sql import migrate as migrations
+from reporting_rollups.adapters.sql.errors import ErrorTranslator
+from reporting_rollups.adapters.sql.session import SqlSession
+
+
+@attrs.frozen
+class SqlDatabase:
+    """An engine (with its pool) and the translator that names it in errors.
+
+    `read_only_begin`: the statement that makes a read-only transaction one read-only snapshot
+    (the backend's; None when beginning it is enough).
+    """
+
+    engine: Engine
+    errors: ErrorTranslator
+    read_only_begin: str | None = None
+
+    def session(self, *, read_only: bool = False) -> SqlSession:
+        """A session for one unit of work (opened by the unit of work's `with`)."""
+        return SqlSession(
+            self.engine, self.errors, read_only=read_only, read_only_begin=self.read_only_begin
+        )
+
+    def migrate(self) -> None:
+        """Create or upgrade the library's schema (idempotent)."""
+        with self.errors("migrating the schema"):
+            migrations.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """`StorageError` unless the schema is current ("run `rollups migrate`")."""
+        with self.errors("checking the schema"):
+            migrations.require_current(self.engine)
+
+    def prepare(self, *, migrate: bool, reference_indexes: bool = False) -> None:
+        """Migrate, or check the schema; with `reference_indexes`, create (`migrate`) or
+        require the reference application's `reporting_events` indexes. On failure release
+        the engine and raise."""
+        try:
+            if migrate:
+                self.migrate()
+            else:
+                self.check_schema()
+            if reference_indexes and migrate:
+                with self.errors("creating the reference indexes"):
+                    migrations.add_reference_indexes(self.engine)
+            elif reference_indexes:
+                with self.errors("checking the reference indexes"):
+                    migrations.require_reference_indexes(self.engine)
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the pool's connections."""
+        self.engine.dispose()

@@ -1,0 +1,88 @@
+"""SQLite `EventStore`: raw events stored with one `executemany` insert when every id is new
+(the usual case), else a multi-row ``ON CONFLICT DO NOTHING RETURNING id`` that tells which ones
+are; aggregations (`verify`) run the rebuild's search and projection (`rebuild.aggregate_days`)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Sequence
+
+from reporting_rollups.adapters.sql import queries
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.adapters.sqlite.driver import (
+    EVENT_HEAD,
+    EVENT_INSERT,
+    event_row,
+    insert_all_new,
+    returning,
+    stored_time,
+)
+from reporting_rollups.adapters.sqlite.rebuild import aggregate_days
+from reporting_rollups.application.ports import TimeSpan
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.metrics import MetricContribution, RollupKey
+from reporting_rollups.domain.timezones import LocalDay
+
+
+def _event_id(event: Event) -> int:
+    return event.id
+
+
+class SQLiteEventStore:
+    """The raw `reporting_events` table on SQLite."""
+
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
+
+    def add(self, events: Sequence[Event]) -> list[int]:
+        if not events:
+            return []
+        ordered = sorted(events, key=_event_id)
+        now = stored_time(self.session.now())
+        rows = [event_row(event, now) for event in ordered]
+
+        def insert(connection: sqlite3.Connection) -> list[int]:
+            cursor = connection.cursor()
+            if insert_all_new(cursor, EVENT_INSERT, rows):
+                return [row[0] for row in rows]
+            tail = "ON CONFLICT (id) DO NOTHING RETURNING id"
+            return [row[0] for row in returning(cursor, EVENT_HEAD, tail, rows, len(rows[0]))]
+
+        stored = self.session.driver(insert, doing="storing raw events")
+        fresh = set(stored)
+        queries.check_conflicts(self.session, [e for e in ordered if e.id not in fresh])
+        return sorted(stored)
+
+    def hold(self, ids: Collection[int]) -> set[int]:
+        return queries.hold(self.session, ids)
+
+    def get(self, ids: Collection[int]) -> list[Event]:
+        return queries.get_events(self.session, ids)
+
+    def owners(self, ids: Collection[int]) -> set[int]:
+        return queries.owners(self.session, ids)
+
+    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+        return queries.remove(self.session, ids, account_ids)
+
+    def span(self, account_id: int) -> TimeSpan | None:
+        return queries.span(self.session, account_id)
+
+    def applied_in_days(
+        self, account_id: int, days: Sequence[LocalDay], names: Collection[str]
+    ) -> list[Event]:
+        return queries.applied_in_days(self.session, account_id, days, names)
+
+    def has_events(self, account_id: int) -> bool:
+        return queries.has_events(self.session, account_id)
+
+    def aggregate(
+        self, account_id: int, days: Sequence[LocalDay]
+    ) -> dict[RollupKey, MetricContribution]:
+        if not days:
+            return {}
+
+        def aggregate(connection: sqlite3.Connection) -> dict[RollupKey, MetricContribution]:
+            return aggregate_days(connection.cursor(), account_id, days)
+
+        return self.session.driver(aggregate, doing="aggregating raw events")

@@ -1,0 +1,82 @@
+"""SQLite units of work (serialised writers, WAL readers) and their factory."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final, Self
+
+from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
+from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
+from reporting_rollups.adapters.sqlite.driver import stored_time
+from reporting_rollups.adapters.sqlite.engine import (
+    DEFAULT_BUSY_TIMEOUT_MS,
+    sqlite_engine,
+    sqlite_errors,
+    sqlite_path,
+)
+from reporting_rollups.adapters.sqlite.events import SQLiteEventStore
+from reporting_rollups.adapters.sqlite.ledger import SQLiteAppliedLedger
+from reporting_rollups.adapters.sqlite.rebuild import rebuild_days
+from reporting_rollups.adapters.sqlite.rollups import SQLiteRollupStore
+from reporting_rollups.application.ports import RebuildStats, StoredBatch, store_stepwise
+from reporting_rollups.domain.errors import StorageError
+from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.timezones import LocalDay
+
+
+class SQLiteUnitOfWork(SqlTransaction):
+    """One SQLite transaction over every store; rolled back unless `commit()` was called."""
+
+    def __init__(self, database: SqlDatabase, *, read_only: bool = False) -> None:
+        super().__init__(database, read_only=read_only)
+        session = self.session
+        self.events: Final = SQLiteEventStore(session)
+        self.ledger: Final = SQLiteAppliedLedger(session)
+        self.rollups: Final = SQLiteRollupStore(session)
+        self.accounts: Final = SQLiteAccountStore(session)
+        self.reports: Final = SqlReportStore(session)
+
+    def store_batch(self, events: Sequence[Event]) -> StoredBatch:
+        """One step per store (writers are serialised: each step is cheap and exact)."""
+        return store_stepwise(events, self.accounts, self.events, self.ledger)
+
+    def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
+        """See `adapters.sqlite.rebuild`."""
+        if not days:
+            return RebuildStats(0, 0)
+        now = stored_time(self.session.now())
+
+        def rebuild(connection: sqlite3.Connection) -> RebuildStats:
+            return rebuild_days(connection.cursor(), account_id, days, now)
+
+        return self.session.driver(rebuild, doing="rebuilding rollup days")
+
+
+class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory[SQLiteUnitOfWork]):
+    """Units of work on an SQLite file."""
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        migrate: bool = True,
+        reference_indexes: bool = False,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> Self:
+        """Open ``sqlite:///path``: create or upgrade the schema (`migrate`), or check that it is
+        current. The file is created when missing; its directory must exist."""
+        path = sqlite_path(url)
+        directory = Path(path).expanduser().resolve().parent
+        if not directory.is_dir():
+            raise StorageError(
+                f"SQLite database {path}: the directory {directory} does not exist; create it "
+                "or fix the URL"
+            )
+        database = SqlDatabase(sqlite_engine(url, busy_timeout_ms), sqlite_errors(url))
+        database.prepare(migrate=migrate, reference_indexes=reference_indexes)
+        return cls(database, SQLiteUnitOfWork)
