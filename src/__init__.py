@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from reporting_rollups.application.live import RecordResult, RetractResult
     from reporting_rollups.application.ports import AccountSettings
     from reporting_rollups.application.read_path import GroupBy, Source
-    from reporting_rollups.application.reports import (
+    from reporting_rollups.application.report_results import (
         SummaryReport,
         SummaryRow,
         TimeseriesReport,
@@ -53,9 +53,9 @@ _EXPORTS: dict[str, str] = {
     "AccountSettings": "reporting_rollups.application.ports",
     "GroupBy": "reporting_rollups.application.read_path",
     "Source": "reporting_rollups.application.read_path",
-    "SummaryReport": "reporting_rollups.application.reports",
-    "SummaryRow": "reporting_rollups.application.reports",
-    "TimeseriesReport": "reporting_rollups.application.reports",
+    "SummaryReport": "reporting_rollups.application.report_results",
+    "SummaryRow": "reporting_rollups.application.report_results",
+    "TimeseriesReport": "reporting_rollups.application.report_results",
     **dict.fromkeys(
         (
             "AccountNotConfiguredError",

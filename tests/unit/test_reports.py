@@ -11,21 +11,23 @@ from typing import Any
 
 import pytest
 
-from reporting_rollups.adapters.memory_db import InMemoryDatabase
-from reporting_rollups.application.ports import AccountSettings
-from reporting_rollups.application.read_path import GroupBy, Source, choose_source
-from reporting_rollups.application.reports import (
+from reporting_rollups.adapters.memory import InMemoryDatabase
+from reporting_rollups.application.periods import (
     MAX_PERIODS,
     WEEKDAYS,
-    Reports,
-    SummaryReport,
-    SummaryRow,
-    TimeseriesReport,
     bucket_start,
     check_period_count,
     period_count,
+)
+from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.read_path import GroupBy, Source, choose_source
+from reporting_rollups.application.report_results import (
+    SummaryReport,
+    SummaryRow,
+    TimeseriesReport,
     report_value,
 )
+from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,

@@ -23,7 +23,7 @@ from reporting_rollups.adapters.cli.options import (
 )
 from reporting_rollups.adapters.cli.output import parse_format, write_csv, write_json
 from reporting_rollups.adapters.cli.tables import summary_table, timeseries_table
-from reporting_rollups.application.reports import SummaryReport, TimeseriesReport
+from reporting_rollups.application.report_results import SummaryReport, TimeseriesReport
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.registry import ReportMetric
 from reporting_rollups.domain.timezones import local_date, parse_timezone

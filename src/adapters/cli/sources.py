@@ -12,15 +12,9 @@ from typing import IO
 import attrs
 
 from reporting_rollups.adapters.cli.app import CliInputError
-from reporting_rollups.adapters.event_files import (
-    STDIN_NAME,
-    CountingReader,
-    EventFormat,
-    ParsedLine,
-    format_for,
-    parse_events,
-    spool,
-)
+from reporting_rollups.adapters.event_files import STDIN_NAME, EventFormat, format_for, parse_events
+from reporting_rollups.adapters.event_lines import ParsedLine
+from reporting_rollups.adapters.event_streams import CountingReader, spool
 
 
 @attrs.define

@@ -20,7 +20,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from reporting_rollups.application.reports import SummaryReport, TimeseriesReport
+from reporting_rollups.application.report_results import SummaryReport, TimeseriesReport
 from reporting_rollups.domain.registry import AVERAGES
 
 #: Width of consoles that do not write to a terminal (files, pipes, CI logs).

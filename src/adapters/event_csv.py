@@ -1,0 +1,85 @@
+"""CSV event files: a header row of column names, then one event per row (a quoted cell may span
+lines; a row is numbered by its first line)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+from reporting_rollups.adapters.event_fields import (
+    FIELDS,
+    IGNORED_FIELDS,
+    KNOWN_FIELDS,
+    REQUIRED_FIELDS,
+    event_from_record,
+)
+from reporting_rollups.adapters.event_lines import (
+    EventFileError,
+    ParsedLine,
+    Utf8Lines,
+    parsed_line,
+)
+
+
+def _csv_header(row: list[str], source: str) -> list[str]:
+    header = [column.strip() for column in row]
+    for column in header:
+        if column not in KNOWN_FIELDS:
+            raise EventFileError(
+                source,
+                1,
+                column or "(empty)",
+                f"unknown column in the header; expected {', '.join(FIELDS)} (and optionally "
+                f"{', '.join(IGNORED_FIELDS)})",
+            )
+    duplicates = sorted({column for column in header if header.count(column) > 1})
+    if duplicates:
+        raise EventFileError(source, 1, duplicates[0], "column appears twice in the header")
+    missing = [field for field in REQUIRED_FIELDS if field not in header]
+    if missing:
+        raise EventFileError(source, 1, missing[0], "required column missing from the header")
+    return header
+
+
+def parse_csv(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
+    """The events of a CSV file, or what is wrong with each row (blank rows skipped): nothing
+    without a header row, one error at line 1 for a bad header."""
+    reader = csv.reader(lines, strict=True)
+    header: list[str] | None = None
+    previous_end = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:  # e.g. an unterminated quote: the reader cannot go on
+            problem = EventFileError(source, lines.number, None, f"CSV: {error}")
+            yield ParsedLine(lines.number, problem)
+            return
+        start, previous_end = previous_end + 1, reader.line_num
+        try:
+            lines.check(source, start, previous_end)
+        except EventFileError as error:
+            yield ParsedLine(start, error)
+            if header is None:
+                return
+            continue
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if header is None:
+            try:
+                header = _csv_header(row, source)
+            except EventFileError as error:
+                yield ParsedLine(start, error)
+                return
+            continue
+        if len(row) != len(header):
+            problem = EventFileError(
+                source, start, None, f"row has {len(row)} cells, the header has {len(header)}"
+            )
+            yield ParsedLine(start, problem)
+            continue
+        yield parsed_line(start, source, event_from_record, dict(zip(header, row, strict=True)))
+
+
+__all__ = ["parse_csv"]

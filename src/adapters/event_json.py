@@ -1,0 +1,90 @@
+"""JSON Lines event files: one JSON object per line. An object that names a field twice is an
+error (no "last one wins"); an integer too long to convert is an error naming its field."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Final
+
+from reporting_rollups.adapters.event_fields import MAX_DIGITS, LongNumber, event_from_record
+from reporting_rollups.adapters.event_lines import (
+    EventFileError,
+    ParsedLine,
+    Utf8Lines,
+    parsed_line,
+)
+from reporting_rollups.domain.events import Event
+
+
+def _json_int(text: str) -> int | LongNumber:
+    return LongNumber(text) if len(text) > MAX_DIGITS else int(text)
+
+
+class _DuplicateKeyError(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        for key, _value in pairs:
+            if key in seen:
+                raise _DuplicateKeyError(key)
+            seen.add(key)
+    return record
+
+
+#: Decoders made once (`json.loads` with options builds one per call, half the cost of a line).
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_json_object)
+_LONG_NUMBER_DECODER: Final = json.JSONDecoder(object_pairs_hook=_json_object, parse_int=_json_int)
+
+
+def _parse_json_line(text: str, source: str, line: int) -> Event:
+    try:
+        try:
+            record = _DECODER.decode(text)
+        except ValueError as error:
+            if isinstance(error, json.JSONDecodeError):
+                raise
+            # An integer of more than 4300 digits: parse again, keeping long ones as text so
+            # that the error names the field (kept off the fast path: a hook costs per number).
+            record = _LONG_NUMBER_DECODER.decode(text)
+    except json.JSONDecodeError as error:
+        raise EventFileError(
+            source, line, None, f"invalid JSON at column {error.colno}: {error.msg}"
+        ) from None
+    except _DuplicateKeyError as error:
+        raise EventFileError(
+            source, line, error.key, "appears twice in the object (say each field once)"
+        ) from None
+    except RecursionError:
+        raise EventFileError(source, line, None, "JSON nested too deeply") from None
+    if not isinstance(record, dict):
+        kind = "an array" if isinstance(record, list) else type(record).__name__
+        raise EventFileError(
+            source,
+            line,
+            None,
+            f"expected a JSON object, got {kind} (JSON Lines: one object per line)",
+        )
+    return event_from_record(record, source, line)
+
+
+def parse_json_lines(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
+    """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped)."""
+    for text in lines:
+        line = lines.number
+        if not text.strip() and line not in lines.undecodable:
+            continue
+        try:
+            lines.check(source, line, line)
+        except EventFileError as error:
+            yield ParsedLine(line, error)
+            continue
+        yield parsed_line(line, source, _parse_json_line, text)
+
+
+__all__ = ["parse_json_lines"]
