@@ -3,18 +3,28 @@ writers and retractions, FOR UPDATE for exclusive work (backfill chunks, zone ch
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
+from typing import Any
 
-from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects.postgresql import insert
 
 from reporting_rollups.adapters.postgres.arrays import Int8Array
 from reporting_rollups.adapters.postgres.driver import fetch
 from reporting_rollups.adapters.postgres.statements import LOCK_ACCOUNTS, RELOCK_ACCOUNTS
 from reporting_rollups.adapters.sql import queries
-from reporting_rollups.adapters.sql.rows import settings_of
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.application.ports import AccountSettings
+
+
+def _settings(rows: Sequence[tuple[Any, ...]]) -> dict[int, AccountSettings]:
+    """Settings by account from rows (account_id, reporting_timezone, rollup_timezone,
+    read_path_enabled, timezone_generation)."""
+    return {
+        int(account_id): AccountSettings(
+            int(account_id), zone, rollup_zone, bool(read_path), int(generation)
+        )
+        for account_id, zone, rollup_zone, read_path, generation in rows
+    }
 
 
 class PostgresAccountStore:
@@ -44,14 +54,12 @@ class PostgresAccountStore:
             return {}
         statement = LOCK_ACCOUNTS.format(mode=mode)
         params = {"ids": Int8Array(ids)}
-        rows = fetch(self.session, statement, params, doing=doing, row_factory=namedtuple_row)
-        found = {int(row.account_id): settings_of(row) for row in rows}
+        found = _settings(fetch(self.session, statement, params, doing=doing))
         missing = [account_id for account_id in ids if account_id not in found]
         if missing:  # created and committed by another transaction while ours waited
             statement = RELOCK_ACCOUNTS.format(mode=mode)
             params = {"ids": Int8Array(missing)}
-            rows = fetch(self.session, statement, params, doing=doing, row_factory=namedtuple_row)
-            found.update((int(row.account_id), settings_of(row)) for row in rows)
+            found.update(_settings(fetch(self.session, statement, params, doing=doing)))
         return {
             account_id: found.get(account_id) or AccountSettings(account_id) for account_id in ids
         }

@@ -1,32 +1,48 @@
-"""Hot-path statements run on the psycopg connection under a unit of work's session (same
+"""Hot-path statements run on the DB-API connection under a unit of work's session (same
 transaction), without SQLAlchemy's per-statement work (compiling, result metadata); psycopg
-prepares a statement once it has run a few times on a connection. Errors are translated by the
-session (`SqlSession.driver`)."""
+prepares a statement once it has run a few times on a connection. Only DB-API calls are used
+(`cursor`, `execute`, `fetchall`, `description`), so the same code runs on SQLAlchemy's
+adapted asyncio connection under its greenlet bridge. Errors are translated by the session
+(`SqlSession.driver`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import psycopg
-from psycopg.rows import RowFactory, tuple_row
-
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.domain.errors import StorageError
 
 
 def fetch(
-    session: SqlSession,
-    statement: str,
-    params: Mapping[str, Any],
-    *,
-    doing: str,
-    row_factory: RowFactory[Any] = tuple_row,
-) -> list[Any]:
-    """Every row of a statement."""
+    session: SqlSession, statement: str, params: Mapping[str, Any], *, doing: str
+) -> list[tuple[Any, ...]]:
+    """Every row of a statement, as tuples."""
 
-    def work(connection: psycopg.Connection[Any]) -> list[Any]:
-        return connection.cursor(row_factory=row_factory).execute(statement, params).fetchall()
+    def work(connection: Any) -> list[tuple[Any, ...]]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+            return [tuple(row) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
+
+    return session.driver(work, doing=doing)
+
+
+def fetch_dicts(
+    session: SqlSession, statement: str, params: Mapping[str, Any], *, doing: str
+) -> list[dict[str, Any]]:
+    """Every row of a statement, as {column: value}."""
+
+    def work(connection: Any) -> list[dict[str, Any]]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        finally:
+            cursor.close()
 
     return session.driver(work, doing=doing)
 
@@ -42,7 +58,11 @@ def fetch_one(session: SqlSession, statement: str, params: Mapping[str, Any], *,
 def execute(session: SqlSession, statement: str, params: Mapping[str, Any], *, doing: str) -> None:
     """Run a statement that returns no rows."""
 
-    def work(connection: psycopg.Connection[Any]) -> None:
-        connection.execute(statement, params)
+    def work(connection: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(statement, params)
+        finally:
+            cursor.close()
 
     session.driver(work, doing=doing)

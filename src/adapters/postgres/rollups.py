@@ -7,10 +7,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from psycopg.rows import dict_row
-
 from reporting_rollups.adapters.postgres.arrays import Float8Array, Int8Array, key_arrays
-from reporting_rollups.adapters.postgres.driver import execute, fetch
+from reporting_rollups.adapters.postgres.driver import execute, fetch, fetch_dicts
 from reporting_rollups.adapters.postgres.statements import (
     DELETE_EMPTY_MEMBERS,
     DELETE_EMPTY_ROLLUPS,
@@ -47,12 +45,11 @@ class PostgresRollupStore:
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
         shrinking = [key for key, n in zip(keys, count, strict=True) if n < 0]
         if shrinking:
-            emptied = fetch(
+            emptied = fetch_dicts(
                 self.session,
                 DELETE_EMPTY_ROLLUPS,
                 key_arrays(shrinking),
                 doing="adding to rollup rows",
-                row_factory=dict_row,
             )
             check_counts(emptied)
 

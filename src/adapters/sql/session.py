@@ -141,7 +141,9 @@ class SqlSession:
             return tuple(self.connection.execute(statement).one())
 
     def driver(self, work: Callable[[Any], R], *, doing: str) -> R:
-        """`work(dbapi_connection)`: hand-written SQL on the driver's connection under this
-        session (same transaction), for the hot paths; `work` fetches what it needs."""
+        """`work(dbapi_connection)`: hand-written SQL on the DB-API connection under this
+        session (same transaction), for the hot paths; `work` fetches what it needs. (Under
+        SQLAlchemy's asyncio engine this is its adapted connection, whose calls the greenlet
+        bridge awaits: `work` uses DB-API calls only.)"""
         with self.errors(doing):
-            return work(self.connection.connection.driver_connection)
+            return work(self.connection.connection.dbapi_connection)

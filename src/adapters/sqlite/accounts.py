@@ -10,7 +10,7 @@ from sqlalchemy.dialects.sqlite import insert
 
 from reporting_rollups.adapters.sql import queries
 from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.adapters.sqlite.driver import MAX_VARIABLES
+from reporting_rollups.adapters.sqlite.driver import MAX_VARIABLES, fetch
 from reporting_rollups.application.ports import AccountSettings
 
 
@@ -41,7 +41,8 @@ class SQLiteAccountStore:
             for start in range(0, len(wanted), MAX_VARIABLES):
                 part = wanted[start : start + MAX_VARIABLES]
                 marks = ", ".join(["?"] * len(part))
-                for account_id, zone, rollup_zone, enabled, generation in cursor.execute(
+                for account_id, zone, rollup_zone, enabled, generation in fetch(
+                    cursor,
                     "SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled, "
                     "timezone_generation FROM reporting_rollup_accounts "
                     f"WHERE account_id IN ({marks})",

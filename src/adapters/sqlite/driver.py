@@ -1,8 +1,9 @@
-"""How the SQLite backend's hot paths run: hand-written SQL on the sqlite3 connection under a
+"""How the SQLite backend's hot paths run: hand-written SQL on the DB-API connection under a
 unit of work's session (same transaction; errors translated by `SqlSession.driver`), with
-cached SQL strings, `executemany` and rows fetched by the driver. Writers are serialised by
-BEGIN IMMEDIATE, so what a statement reports is exact. Column lists come from
-`adapters.sql.tables`."""
+cached SQL strings, `executemany` and rows fetched by the driver. Only DB-API calls are used,
+so the same code runs on SQLAlchemy's adapted asyncio connection under its greenlet bridge.
+Writers are serialised by BEGIN IMMEDIATE, so what a statement reports is exact. Column lists
+come from `adapters.sql.tables`."""
 
 from __future__ import annotations
 
@@ -58,6 +59,12 @@ def event_row(event: Event, now: str) -> tuple[Any, ...]:
     )
 
 
+def fetch(cursor: Any, statement: str, params: Any = ()) -> list[Any]:
+    """Every row of a statement (DB-API calls only: `execute` returns nothing there)."""
+    cursor.execute(statement, params)
+    return list(cursor.fetchall())
+
+
 def _chunks(rows: Sequence[tuple[Any, ...]], width: int) -> Iterator[tuple[str, list[Any]]]:
     """(VALUES placeholders, flat parameters) for slices of `rows` that fit the variable limit."""
     per_statement = max(1, MAX_VARIABLES // width)
@@ -74,7 +81,7 @@ def returning(
     multi-row slices that fit the variable limit."""
     found: list[Any] = []
     for marks, params in _chunks(rows, width):
-        found.extend(cursor.execute(f"{head} VALUES {marks} {tail}", params).fetchall())
+        found.extend(fetch(cursor, f"{head} VALUES {marks} {tail}", params))
     return found
 
 

@@ -28,6 +28,7 @@ from reporting_rollups.adapters.sqlite.driver import (
     MARK_HEAD,
     MAX_VARIABLES,
     MEMBER_KEY,
+    fetch,
     stored_time,
 )
 from reporting_rollups.application.ports import RebuildStats
@@ -158,14 +159,14 @@ def _searched_names(cursor: sqlite3.Cursor, account_id: int) -> list[str | None]
     """The event names the indexed id search covers (the account's, and NULL), or None when it
     cannot run on this database (no reference index; more names than bound values): the search
     then goes per day only."""
-    indexed = [row[0] for row in cursor.execute(_INDEX_COLUMNS, [_EVENT_INDEX])]
+    indexed = [row[0] for row in fetch(cursor, _INDEX_COLUMNS, [_EVENT_INDEX])]
     if indexed[:3] != _EVENT_INDEX_COLUMNS:  # a host schema without the reference index
         return None
     # A name that is not UTF-8 (read as lone surrogates, `decode_text`) is no event's: its rows
     # contribute nothing, and it could not be bound as a parameter.
     names: list[str | None] = [
         name
-        for (name,) in cursor.execute(_ACCOUNT_NAMES, {"account": account_id})
+        for (name,) in fetch(cursor, _ACCOUNT_NAMES, {"account": account_id})
         if not _has_surrogates(name)
     ]
     names.append(None)
@@ -194,15 +195,13 @@ def _find_ids(cursor: sqlite3.Cursor, account_id: int, days: Sequence[LocalDay])
         for i, (day, begin, end) in enumerate(batch):
             params[f"day{i}"], params[f"start{i}"], params[f"end{i}"] = day, begin, end
         cursor.execute(_ids_sql(len(batch), None if names is None else listed), params)
-    (events,) = cursor.execute(f"SELECT count(*) FROM {_IDS}").fetchone()
+    ((events,),) = fetch(cursor, f"SELECT count(*) FROM {_IDS}")
     return int(events)
 
 
 def _found_projection(cursor: sqlite3.Cursor, account_id: int) -> Projection:
     """The projection of the events in the ids table (each read once); empties the table."""
-    projection = _rebuilt(
-        account_id, cursor.execute(_REBUILD_PARTIALS, _PARTIALS_PARAMS).fetchall()
-    )
+    projection = _rebuilt(account_id, fetch(cursor, _REBUILD_PARTIALS, _PARTIALS_PARAMS))
     cursor.execute(f"DELETE FROM {_IDS}")
     return projection
 

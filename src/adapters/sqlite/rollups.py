@@ -58,7 +58,7 @@ class SQLiteRollupStore:
         )
 
         def upsert(connection: sqlite3.Connection) -> None:
-            connection.executemany(ROLLUP_UPSERT, rows)
+            connection.cursor().executemany(ROLLUP_UPSERT, rows)
 
         self.session.driver(upsert, doing="adding to rollup rows")
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
