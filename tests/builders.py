@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
 from reporting_rollups.domain.events import Event
@@ -45,7 +46,7 @@ def event(
 
 
 def row_map(
-    rows: list[tuple[RollupKey, MetricContribution]],
+    rows: Iterable[tuple[RollupKey, MetricContribution]],
 ) -> dict[tuple[date, str, int, str], tuple[int, float, float]]:
     """`Rollups.rows()` as {(date, dimension_type, dimension_id, metric): (count, sum, sum_bh)}."""
     return {
