@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from reporting_rollups.adapters import open_rollups
     from reporting_rollups.application.backfill import BackfillPlan, BackfillResult
     from reporting_rollups.application.live import RecordResult, RetractResult
-    from reporting_rollups.application.ports import AccountSettings
+    from reporting_rollups.application.ports import AccountSettings, RollupRow
     from reporting_rollups.application.read_path import GroupBy, Source
     from reporting_rollups.application.report_results import (
         SummaryReport,
@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "BackfillResult": "reporting_rollups.application.backfill",
     "Mismatch": "reporting_rollups.application.verify",
     "AccountSettings": "reporting_rollups.application.ports",
+    "RollupRow": "reporting_rollups.application.ports",
     "GroupBy": "reporting_rollups.application.read_path",
     "Source": "reporting_rollups.application.read_path",
     "SummaryReport": "reporting_rollups.application.report_results",
@@ -97,6 +98,7 @@ __all__ = [
     "RetractResult",
     "RollupError",
     "RollupKey",
+    "RollupRow",
     "Rollups",
     "Source",
     "StorageError",

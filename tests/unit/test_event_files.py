@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reporting_rollups.adapters.event_fields import REQUIRED_FIELDS, event_from_record
 from reporting_rollups.adapters.event_files import EventFormat, format_for, parse_events
-from reporting_rollups.adapters.event_lines import EventFileError, ParsedLine
-from reporting_rollups.adapters.event_streams import CountingReader, batched, spool
+from reporting_rollups.adapters.event_files.fields import REQUIRED_FIELDS, event_from_record
+from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine
+from reporting_rollups.adapters.event_files.streams import CountingReader, batched, spool
 from reporting_rollups.domain.errors import RollupError
 from reporting_rollups.domain.events import Event
 

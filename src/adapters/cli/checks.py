@@ -8,7 +8,7 @@ from typing import Final
 
 import attrs
 
-from reporting_rollups.adapters.event_lines import EventFileError, ParsedLine
+from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 

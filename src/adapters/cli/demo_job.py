@@ -20,7 +20,7 @@ from reporting_rollups.adapters.cli.tables import (
     summary_table,
 )
 from reporting_rollups.adapters.demo import DEMO_ACCOUNTS, DemoAccount, synthetic_events
-from reporting_rollups.adapters.event_streams import batched
+from reporting_rollups.adapters.event_files.streams import batched
 from reporting_rollups.application.backfill import BackfillPlan
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import RollupError

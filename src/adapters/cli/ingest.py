@@ -30,7 +30,7 @@ from reporting_rollups.adapters.cli.app import (
 from reporting_rollups.adapters.cli.checks import ErrorList, SeenIds, check_batch
 from reporting_rollups.adapters.cli.sources import EventSource
 from reporting_rollups.adapters.cli.tables import integer, label_table, progress_bar
-from reporting_rollups.adapters.event_streams import batched
+from reporting_rollups.adapters.event_files.streams import batched
 from reporting_rollups.application.service import Rollups
 
 

@@ -13,8 +13,8 @@ import attrs
 
 from reporting_rollups.adapters.cli.app import CliInputError
 from reporting_rollups.adapters.event_files import STDIN_NAME, EventFormat, format_for, parse_events
-from reporting_rollups.adapters.event_lines import ParsedLine
-from reporting_rollups.adapters.event_streams import CountingReader, spool
+from reporting_rollups.adapters.event_files.lines import ParsedLine
+from reporting_rollups.adapters.event_files.streams import CountingReader, spool
 
 
 @attrs.define

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterator
 from typing import Final
 
-from reporting_rollups.adapters.event_fields import MAX_DIGITS, LongNumber, event_from_record
-from reporting_rollups.adapters.event_lines import (
+from reporting_rollups.adapters.event_files.fields import MAX_DIGITS, LongNumber, event_from_record
+from reporting_rollups.adapters.event_files.lines import (
     EventFileError,
     ParsedLine,
     Utf8Lines,

@@ -1,12 +1,4 @@
-"""Reading reporting events from JSON Lines and CSV files, one line at a time.
-
-The format comes from the file's extension (`format_for`); `parse_events` reads a file in it.
-Nothing here holds more than one line in memory: parsing yields `ParsedLine`s lazily, and a bad
-line becomes an `EventFileError` naming the file, the line and the field instead of stopping the
-stream, so that callers can choose to validate a whole file or to skip bad lines. Whatever a line
-holds, parsing it never raises. The fields and their checks are in `event_fields`, the two formats
-in `event_json` and `event_csv`.
-"""
+"""The file formats (`EventFormat`, by extension: `format_for`) and `parse_events`."""
 
 from __future__ import annotations
 
@@ -15,9 +7,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Final
 
-from reporting_rollups.adapters.event_csv import parse_csv
-from reporting_rollups.adapters.event_json import parse_json_lines
-from reporting_rollups.adapters.event_lines import EventFileError, ParsedLine, Utf8Lines
+from reporting_rollups.adapters.event_files.csv_rows import parse_csv
+from reporting_rollups.adapters.event_files.json_lines import parse_json_lines
+from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine, Utf8Lines
 
 #: The name used for standard input in messages.
 STDIN_NAME: Final = "<stdin>"

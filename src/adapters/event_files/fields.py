@@ -17,7 +17,7 @@ from typing import Final
 
 import attrs
 
-from reporting_rollups.adapters.event_lines import EventFileError, show
+from reporting_rollups.adapters.event_files.lines import EventFileError, show
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.domain.events import Event
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 
-from reporting_rollups.adapters.event_fields import (
+from reporting_rollups.adapters.event_files.fields import (
     FIELDS,
     IGNORED_FIELDS,
     KNOWN_FIELDS,
     REQUIRED_FIELDS,
     event_from_record,
 )
-from reporting_rollups.adapters.event_lines import (
+from reporting_rollups.adapters.event_files.lines import (
     EventFileError,
     ParsedLine,
     Utf8Lines,
