@@ -99,3 +99,52 @@ def test_the_checker_sees_forbidden_imports(tmp_path: Path) -> None:
     )
     roots = [root for _, root in imported_roots(sample, "domain")]
     assert roots == ["os", "typing", "adapters", "sqlalchemy", "application", "psycopg"]
+
+
+#: The storage adapters: they see the application only through its ports.
+STORAGE = ("memory", "sql", "sqlite", "postgres")
+
+
+def application_modules_imported(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every `reporting_rollups.application...` module a file imports."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        names = (
+            [alias.name for alias in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module]
+            if isinstance(node, ast.ImportFrom) and node.module
+            else []
+        )
+        found += [
+            (node.lineno, name) for name in names if name.startswith(f"{PACKAGE}.application")
+        ]
+    return found
+
+
+@pytest.mark.parametrize("backend", STORAGE)
+def test_storage_adapters_import_only_the_ports_of_the_application(backend: str) -> None:
+    paths = modules(f"adapters/{backend}")
+    assert paths
+    problems = [
+        f"{path.relative_to(SRC)}:{line} imports {name}"
+        for path in paths
+        for line, name in application_modules_imported(path)
+        if name != f"{PACKAGE}.application.ports"
+    ]
+    assert problems == []
+
+
+def test_the_storage_check_sees_a_use_case_import(tmp_path: Path) -> None:
+    sample = tmp_path / "store.py"
+    sample.write_text(
+        "from reporting_rollups.application.ports import AppliedRef\n"
+        "from reporting_rollups.application.live import fold\n"
+        "import reporting_rollups.application.reports\n"
+    )
+    assert application_modules_imported(sample) == [
+        (1, "reporting_rollups.application.ports"),
+        (2, "reporting_rollups.application.live"),
+        (3, "reporting_rollups.application.reports"),
+    ]
