@@ -156,3 +156,23 @@ def test_the_event_insert_binds_each_value_to_its_column(tmp_path: Path) -> None
         "conversation_id": 5,
         "updated_at": "now",
     }
+
+
+def test_without_the_index_each_statement_reads_the_table_once(tmp_path: Path) -> None:
+    """The table is the outer loop (read once per statement of up to 64 days), the days the
+    inner one; with the windows outside, a 31-day chunk read the table 31 times."""
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    with open_rollups(url):
+        pass
+    drop_reference_index(url)
+    connection = sqlite3.connect(sqlite_path(url))
+    connection.execute(rebuild._CREATE_IDS)
+    days = 31
+    params: dict[str, Any] = {"account": 1}
+    for i in range(days):
+        params |= {f"day{i}": f"d{i}", f"start{i}": f"s{i}", f"end{i}": f"e{i}"}
+    plan = connection.execute("EXPLAIN QUERY PLAN " + rebuild._ids_sql(days, None), params)
+    scans = [row[3] for row in plan if row[3].startswith("SCAN")]
+    connection.close()
+    assert scans[0] == "SCAN reporting_events"
+    assert scans.count("SCAN reporting_events") == 1

@@ -4,8 +4,8 @@
 A rebuild finds the days' raw events in the reference index (account_id, name, created_at),
 named with INDEXED BY so that no planner estimate can turn the range searches into scans: per
 local day and per event name the account has (NULL included), a range search. On a host table
-without that index (or with more names than bound values) it searches per day only, with no
-index named, and the planner picks (`_ids_sql`). The ids go to a temp table keyed by id, from
+without that index (or with more names than bound values) each statement reads the table once
+and puts each of the account's rows in its day (`_ids_sql`). The ids go to a temp table keyed by id, from
 which the marks are inserted in id order, the events counted, and each event read once, in table
 order, into partial sums per (day, name, member, validity, dimension ids). Those few partials
 become the rollup rows and distinct members by the domain's projection (`Projection.add_group`;
@@ -125,8 +125,8 @@ def _rebuilt(account_id: int, partials: Iterable[Sequence[Any]]) -> Projection:
 def _ids_sql(days: int, names: int | None) -> str:
     """Insert into the ids table the (id, day) of the account's events of `days` windows
     ``(:dayI, :startI, :endI)``: with `names` names ``:nameI`` (NULL matches NULL), one search
-    of the reference index per window and name; with None, one range condition per window and
-    no index named."""
+    of the reference index per window and name; with None, one pass over the table (no index
+    named) that puts each of the account's rows in its window."""
     windows = ", ".join(f"(:day{i}, :start{i}, :end{i})" for i in range(days))
     in_window = (
         "reporting_events.account_id = :account "
@@ -134,10 +134,10 @@ def _ids_sql(days: int, names: int | None) -> str:
         "AND reporting_events.created_at < windows.end_at"
     )
     head = f"INSERT INTO {_IDS} (id, day) WITH windows(day, start_at, end_at) AS (VALUES {windows})"
-    if names is None:
+    if names is None:  # the table outermost (CROSS JOIN keeps SQLite's order): read once
         return (
             f"{head} SELECT reporting_events.id, windows.day "
-            f"FROM windows CROSS JOIN reporting_events WHERE {in_window}"
+            f"FROM reporting_events CROSS JOIN windows WHERE {in_window}"
         )
     listed = ", ".join(f"(:name{i})" for i in range(names))
     return (
