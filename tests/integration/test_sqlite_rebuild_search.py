@@ -172,7 +172,7 @@ def test_without_the_index_each_statement_reads_the_table_once(tmp_path: Path) -
     for i in range(days):
         params |= {f"day{i}": f"d{i}", f"start{i}": f"s{i}", f"end{i}": f"e{i}"}
     plan = connection.execute("EXPLAIN QUERY PLAN " + rebuild._ids_sql(days, None), params)
-    scans = [row[3] for row in plan if row[3].startswith("SCAN")]
+    # (The days' VALUES are materialised first: "SCAN n CONSTANT ROWS".)
+    scans = [row[3] for row in plan if row[3].startswith("SCAN") and "CONSTANT" not in row[3]]
     connection.close()
-    assert scans[0] == "SCAN reporting_events"
-    assert scans.count("SCAN reporting_events") == 1
+    assert scans == ["SCAN reporting_events", "SCAN windows"]
