@@ -9,10 +9,10 @@ import attrs
 
 from reporting_rollups.application.ports import (
     AccountSettings,
-    AppliedRef,
     Sums,
     UnitOfWork,
     UnitOfWorkFactory,
+    applied_refs,
 )
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
@@ -164,7 +164,7 @@ class LiveRollup:
             settings = uow.accounts.lock_shared(uow.events.owners(ids))
             removed = uow.events.remove(ids, settings.keys())
             unmarked = uow.ledger.unmark(
-                [AppliedRef(event.account_id, event.id) for event in removed]
+                applied_refs((event.account_id, event.id) for event in removed)
             )
             zones = zones_of(settings)
             to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]

@@ -6,7 +6,7 @@ All methods run inside a unit of work (one transaction) unless said otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
 from itertools import repeat
 from types import TracebackType
@@ -356,8 +356,14 @@ def to_mark(
     a reporting time zone. Marking is the one step that decides: an event whose mark exists
     is never folded again."""
     zoned = {account_id for account_id, s in settings.items() if s.timezone is not None}
-    pairs = [(e.account_id, e.id) for e in events if e.account_id in zoned and e.id in present]
-    # tuple.__new__ makes each ref in C (a NamedTuple's own __new__ is a Python call).
+    return applied_refs(
+        (e.account_id, e.id) for e in events if e.account_id in zoned and e.id in present
+    )
+
+
+def applied_refs(pairs: Iterable[tuple[int, int]]) -> list[AppliedRef]:
+    """`AppliedRef`s of (account_id, event_id) pairs, each made in C (a NamedTuple's own
+    `__new__` is a Python call: a tenth of a 10k-event batch's time on the memory backend)."""
     return list(map(tuple.__new__, repeat(AppliedRef), pairs))
 
 

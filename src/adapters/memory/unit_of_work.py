@@ -16,9 +16,9 @@ from reporting_rollups.adapters.memory.ledger import InMemoryAppliedLedger
 from reporting_rollups.adapters.memory.reports import InMemoryReportStore
 from reporting_rollups.adapters.memory.rollups import InMemoryRollupStore
 from reporting_rollups.application.ports import (
-    AppliedRef,
     RebuildStats,
     StoredBatch,
+    applied_refs,
     store_stepwise,
 )
 from reporting_rollups.domain.errors import StorageError
@@ -88,7 +88,7 @@ class InMemoryUnitOfWork:
         fresh = projection.totals()
         self._rollups.add_members(projection.nonzero_members())
         self._rollups.add(fresh)
-        self._ledger.mark([AppliedRef(account_id, event.id) for event in events])
+        self._ledger.mark(applied_refs((account_id, event.id) for event in events))
         return RebuildStats(len(events), len(fresh))
 
     def commit(self) -> None:

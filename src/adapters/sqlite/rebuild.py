@@ -5,11 +5,12 @@ A rebuild finds the days' raw events in the reference index (account_id, name, c
 named with INDEXED BY so that no planner estimate can turn the range searches into scans: per
 local day and per event name the account has (NULL included), a range search. On a host table
 without that index (or with more names than bound values) each statement reads the table once
-and puts each of the account's rows in its day (`_ids_sql`). The ids go to a temp table keyed by id, from
-which the marks are inserted in id order, the events counted, and each event read once, in table
-order, into partial sums per (day, name, member, validity, dimension ids). Those few partials
-become the rollup rows and distinct members by the domain's projection (`Projection.add_group`;
-`valid_event_row` as in the shared aggregation) and are inserted with `executemany`.
+and puts each of the account's rows in its day (`_ids_sql`). The ids go to a temp table keyed by
+id, from which the marks are inserted in id order, the events counted, and each event read once,
+in table order, into partial sums per (day, name, member, validity, dimension ids). Those few
+partials become the rollup rows and distinct members by the domain's projection
+(`Projection.add_group`; `valid_event_row` as in the shared aggregation) and are inserted with
+`executemany`.
 """
 
 from __future__ import annotations
