@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import baselines
 import workload
-from reporting_rollups.adapters import open_rollups, tables
+from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.sql import tables
 from reporting_rollups.application.service import Rollups
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
