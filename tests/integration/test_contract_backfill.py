@@ -12,10 +12,10 @@ import pytest
 
 from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.ports import (
-    AppliedRef,
     RebuildStats,
     UnitOfWork,
     UnitOfWorkFactory,
+    applied_ref,
 )
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
@@ -341,7 +341,7 @@ def test_rebuild_days_and_aggregate_ports(backend: Rollups) -> None:
         stats = uow.rebuild_days(1, days)
         assert stats == RebuildStats(events=3, rows=len(expected))
         assert plain_rows(uow.rollups.rows(1)) == expected
-        assert uow.ledger.mark([AppliedRef(1, event_id) for event_id in (1, 2, 3, 4)]) == {1}
+        assert uow.ledger.mark([applied_ref(1, event_id) for event_id in (1, 2, 3, 4)]) == {1}
         uow.commit()
     with backend.uow_factory() as uow:
         assert uow.rebuild_days(1, []) == RebuildStats(0, 0)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from reporting_rollups.application.live import RecordResult
-from reporting_rollups.application.ports import AppliedRef
+from reporting_rollups.application.ports import applied_ref
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
     EventConflictError,
@@ -238,7 +238,7 @@ def test_accounts_without_a_zone_are_stored_and_rolled_up_later(backend: Rollups
     assert len(stored(backend, [1, 2])) == 2
     assert backend.rows(1) == []
     with backend.uow_factory() as uow:
-        assert uow.ledger.mark([AppliedRef(1, 1), AppliedRef(1, 2)]) == {
+        assert uow.ledger.mark([applied_ref(1, 1), applied_ref(1, 2)]) == {
             1,
             2,
         }  # nothing applied yet (not committed)
@@ -317,7 +317,7 @@ def test_many_batches_match_the_reference(configured: Rollups) -> None:
 def test_leaving_a_unit_of_work_without_commit_rolls_back(backend: Rollups) -> None:
     with backend.uow_factory() as uow:
         uow.events.add([event(1)])
-        uow.ledger.mark([AppliedRef(1, 1)])
+        uow.ledger.mark([applied_ref(1, 1)])
         uow.rollups.add(
             {
                 RollupKey(1, DAY, DimensionType.ACCOUNT, 1, Metric.REPLY_TIME): MetricContribution(
@@ -328,7 +328,7 @@ def test_leaving_a_unit_of_work_without_commit_rolls_back(backend: Rollups) -> N
     assert stored(backend, [1]) == []
     assert backend.rows(1) == []
     with backend.uow_factory() as uow:
-        assert uow.ledger.mark([AppliedRef(1, 1)]) == {1}
+        assert uow.ledger.mark([applied_ref(1, 1)]) == {1}
 
 
 def test_an_exception_in_a_unit_of_work_rolls_back(backend: Rollups) -> None:
@@ -373,14 +373,18 @@ def test_event_store(backend: Rollups) -> None:
 
 def test_ledger(backend: Rollups) -> None:
     with backend.uow_factory() as uow:
-        assert uow.ledger.mark([AppliedRef(1, 1), AppliedRef(1, 2), AppliedRef(2, 3)]) == {1, 2, 3}
-        assert uow.ledger.mark([AppliedRef(1, 2), AppliedRef(1, 4)]) == {4}
-        assert uow.ledger.unmark([AppliedRef(1, 1), AppliedRef(1, 9)]) == {1}
+        assert uow.ledger.mark([applied_ref(1, 1), applied_ref(1, 2), applied_ref(2, 3)]) == {
+            1,
+            2,
+            3,
+        }
+        assert uow.ledger.mark([applied_ref(1, 2), applied_ref(1, 4)]) == {4}
+        assert uow.ledger.unmark([applied_ref(1, 1), applied_ref(1, 9)]) == {1}
         uow.ledger.clear_account(1)
-        assert uow.ledger.mark([AppliedRef(1, 2), AppliedRef(2, 3)]) == {2}
+        assert uow.ledger.mark([applied_ref(1, 2), applied_ref(2, 3)]) == {2}
         uow.commit()
     with backend.uow_factory() as uow:
-        assert uow.ledger.mark([AppliedRef(1, 2), AppliedRef(2, 3), AppliedRef(1, 1)]) == {1}
+        assert uow.ledger.mark([applied_ref(1, 2), applied_ref(2, 3), applied_ref(1, 1)]) == {1}
 
 
 def test_rollup_store_add_is_an_additive_upsert(backend: Rollups) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.memory import InMemoryDatabase, InMemoryUnitOfWorkFactory
-from reporting_rollups.application.ports import AccountSettings, AppliedRef
+from reporting_rollups.application.ports import AccountSettings, applied_ref
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from tests.builders import event
@@ -47,8 +47,8 @@ def test_an_exception_inside_a_unit_of_work_leaves_nothing(
         with rollups.uow_factory() as uow:
             uow.events.add([event(2)])
             uow.events.remove([1], [1])
-            uow.ledger.mark([AppliedRef(1, 2)])
-            uow.ledger.unmark([AppliedRef(1, 1)])
+            uow.ledger.mark([applied_ref(1, 2)])
+            uow.ledger.unmark([applied_ref(1, 1)])
             uow.rollups.add(
                 {key(20): MetricContribution(1, 1.0, 0.0), key(21): MetricContribution(2, 0.0, 0.0)}
             )

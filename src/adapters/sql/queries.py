@@ -52,6 +52,7 @@ from reporting_rollups.application.ports import (
     RollupRow,
     Sums,
     TimeSpan,
+    applied_ref,
 )
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
@@ -148,7 +149,7 @@ def remove(session: SqlSession, ids: Collection[int], account_ids: Collection[in
     events = events_of(removed)
     kept = {event.id for event in events}
     not_events = [
-        AppliedRef(int(row.account_id), int(row.id))
+        applied_ref(int(row.account_id), int(row.id))
         for row in removed
         if row.account_id is not None and int(row.id) not in kept
     ]
