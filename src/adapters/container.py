@@ -44,6 +44,10 @@ def _migrator(uow_factory: Any) -> Any:
     return getattr(uow_factory, "migrate", lambda: None)
 
 
+def _capture(uow_factory: Any) -> Any:
+    return uow_factory.capture
+
+
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
     chunk_days."""
@@ -79,6 +83,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         verifier=verify,
         on_close=providers.Factory(_closer, uow_factory),
         on_migrate=providers.Factory(_migrator, uow_factory),
+        capture=providers.Factory(_capture, uow_factory),
         reports=reports,
     )
 

@@ -13,6 +13,7 @@ from typing import Final, NamedTuple, NewType, Protocol, Self, TypeVar, cast
 
 import attrs
 
+from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member
@@ -408,6 +409,56 @@ class UnitOfWorkFactory(Protocol):
     """
 
     def __call__(self, *, read_only: bool = False) -> UnitOfWork: ...
+
+
+@attrs.frozen
+class CaptureStatus:
+    """Change capture on `reporting_events`: which of its triggers are present, and how many
+    captured changes wait in the change log."""
+
+    triggers: tuple[str, ...]  #: the capture triggers present
+    missing: tuple[str, ...]  #: the capture triggers absent
+    pending: int  #: change-log rows not applied yet
+
+    @property
+    def installed(self) -> bool:
+        """Every capture trigger is present."""
+        return not self.missing
+
+
+class ChangeCapture(Protocol):
+    """Triggers on the host's `reporting_events` that log every row image it writes into the
+    library's change log (`reporting_rollup_changes`), so that rows the host itself inserts,
+    updates and deletes can be folded. Installed explicitly, never by a migration. Each method
+    runs in one transaction; install and remove are idempotent."""
+
+    def install(self) -> CaptureStatus:
+        """Create (or replace) the triggers."""
+        ...
+
+    def remove(self) -> CaptureStatus:
+        """Drop the triggers; the change log and its rows stay."""
+        ...
+
+    def status(self) -> CaptureStatus:
+        """What is installed now. No lock."""
+        ...
+
+
+@attrs.frozen
+class UnavailableCapture:
+    """`ChangeCapture` where there is none: every method raises `ConfigurationError(reason)`."""
+
+    reason: str
+
+    def install(self) -> CaptureStatus:
+        raise ConfigurationError(self.reason)
+
+    def remove(self) -> CaptureStatus:
+        raise ConfigurationError(self.reason)
+
+    def status(self) -> CaptureStatus:
+        raise ConfigurationError(self.reason)
 
 
 class Clock(Protocol):

@@ -13,8 +13,10 @@ from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import (
     AccountSettings,
+    ChangeCapture,
     Progress,
     RollupRow,
+    UnavailableCapture,
     UnitOfWorkFactory,
 )
 from reporting_rollups.application.reports import Reports
@@ -34,6 +36,11 @@ class Rollups:
     verifier: Verify
     on_close: Callable[[], None] = lambda: None
     on_migrate: Callable[[], None] = lambda: None
+    #: Change capture of the host's writes: `rollups.capture.install()`, `.remove()`,
+    #: `.status()` (SQL databases only).
+    capture: ChangeCapture = attrs.field(
+        factory=lambda: UnavailableCapture("no change capture was configured")
+    )
     #: The read path: `rollups.reports.summary(...)`, `rollups.reports.timeseries(...)`.
     reports: Reports = attrs.field(
         default=attrs.Factory(lambda self: Reports(self.uow_factory), takes_self=True)

@@ -27,6 +27,7 @@ SECRET = "S3cret-pw"
 LIBRARY_TABLES = {
     "reporting_rollup_accounts",
     "reporting_rollup_applied_events",
+    "reporting_rollup_changes",
     "reporting_rollup_members",
 }
 

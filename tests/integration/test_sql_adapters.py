@@ -41,6 +41,7 @@ from tests.conftest import fixed_clock
 LIBRARY_TABLES = {
     "reporting_rollup_accounts",
     "reporting_rollup_applied_events",
+    "reporting_rollup_changes",
     "reporting_rollup_members",
 }
 SHARED_TABLES = {"reporting_events", "reporting_events_rollups"}

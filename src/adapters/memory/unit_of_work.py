@@ -18,6 +18,7 @@ from reporting_rollups.adapters.memory.rollups import InMemoryRollupStore
 from reporting_rollups.application.ports import (
     RebuildStats,
     StoredBatch,
+    UnavailableCapture,
     applied_refs,
     store_stepwise,
 )
@@ -105,3 +106,11 @@ class InMemoryUnitOfWorkFactory:
 
     def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.db, read_only=read_only)
+
+    @property
+    def capture(self) -> UnavailableCapture:
+        """Change capture: refused (nothing but the library writes a memory database)."""
+        return UnavailableCapture(
+            "memory:// has no host application writing reporting_events: change capture needs "
+            "an SQLite or PostgreSQL database (sqlite:///path or postgresql://...)"
+        )

@@ -26,6 +26,7 @@ import attrs
 from reporting_rollups.adapters.postgres.accounts import PostgresAccountStore
 from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_statement
 from reporting_rollups.adapters.postgres.arrays import DateArray, TimestampArray
+from reporting_rollups.adapters.postgres.capture import PostgresCapture
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
@@ -110,3 +111,8 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         database = SqlDatabase(engine, postgres_errors(url), READ_ONLY_BEGIN)
         database.prepare(migrate=migrate, reference_indexes=reference_indexes)
         return cls(database, PostgresUnitOfWork)
+
+    @property
+    def capture(self) -> PostgresCapture:
+        """Change capture on this database's `reporting_events`."""
+        return PostgresCapture(self.database)

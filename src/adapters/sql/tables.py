@@ -157,3 +157,25 @@ rollup_members = Table(
         name="reporting_rollup_members_pkey",
     ),
 )
+
+#: Change capture's log: one row per row image a host wrote to `reporting_events` ('I': an
+#: insert's new image, 'D': a delete's old image; an update writes both, old first), with the
+#: writing transaction (PostgreSQL). Filled by the capture triggers (`rollups capture install`).
+rollup_changes = Table(
+    "reporting_rollup_changes",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("account_id", Integer, nullable=False),
+    Column("op", String(1), nullable=False),
+    Column("event_id", BigInteger, nullable=False),
+    Column("name", String),
+    Column("value", Float),
+    Column("inbox_id", Integer),
+    Column("user_id", Integer),
+    Column("conversation_id", Integer),
+    Column("created_at", DateTime(timezone=False)),
+    Column("value_in_business_hours", Float),
+    Column("txid", BigInteger),
+    Column("logged_at", DateTime(timezone=False), nullable=False),
+    Index("reporting_rollup_changes_account", "account_id", "id"),
+)

@@ -11,6 +11,7 @@ from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
+from reporting_rollups.adapters.sqlite.capture import SQLiteCapture
 from reporting_rollups.adapters.sqlite.driver import stored_time
 from reporting_rollups.adapters.sqlite.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -80,3 +81,8 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory[SQLiteUnitOfWork]):
         database = SqlDatabase(sqlite_engine(url, busy_timeout_ms), sqlite_errors(url))
         database.prepare(migrate=migrate, reference_indexes=reference_indexes)
         return cls(database, SQLiteUnitOfWork)
+
+    @property
+    def capture(self) -> SQLiteCapture:
+        """Change capture on this database's `reporting_events`."""
+        return SQLiteCapture(self.database)

@@ -1,0 +1,77 @@
+"""`rollups capture install | remove | status`: the triggers that log the host's own writes to
+`reporting_events` into the library's change log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from reporting_rollups.adapters.cli.app import EXIT_CODES, app, command, open_database, state_of
+from reporting_rollups.adapters.cli.options import choice
+from reporting_rollups.adapters.cli.output import write_json
+from reporting_rollups.adapters.cli.tables import integer
+from reporting_rollups.application.ports import CaptureStatus
+
+capture_app = typer.Typer(
+    help=(
+        "Change capture: triggers on reporting_events that log every row the host application "
+        "inserts, updates or deletes, for the rollups to follow (never installed by migrate)."
+    ),
+    epilog=EXIT_CODES,
+    no_args_is_help=True,
+)
+app.add_typer(capture_app, name="capture")
+
+FormatOption = Annotated[
+    str, typer.Option("--format", help="table (one line) or json.", metavar="FORMAT")
+]
+
+
+def _show(ctx: typer.Context, found: CaptureStatus, output: str) -> None:
+    state = state_of(ctx)
+    if output == "json":
+        write_json(
+            {
+                "installed": found.installed,
+                "triggers": list(found.triggers),
+                "missing": list(found.missing),
+                "pending": found.pending,
+            }
+        )
+        return
+    if found.installed:
+        what = "installed"
+    elif found.triggers:
+        what = f"partly installed (missing: {', '.join(found.missing)})"
+    else:
+        what = "not installed"
+    state.out.print(f"change capture {what}; {integer(found.pending)} change(s) pending")
+
+
+def _format(output: str) -> str:
+    return choice(output, ("table", "json"), "--format")
+
+
+@command("install", group=capture_app)
+def install(ctx: typer.Context, output: FormatOption = "table") -> None:
+    """Create (or replace) the capture triggers, in one transaction (idempotent)."""
+    chosen = _format(output)
+    with open_database(state_of(ctx)) as rollups:
+        _show(ctx, rollups.capture.install(), chosen)
+
+
+@command("remove", group=capture_app)
+def remove(ctx: typer.Context, output: FormatOption = "table") -> None:
+    """Drop the capture triggers (idempotent); the change log is kept."""
+    chosen = _format(output)
+    with open_database(state_of(ctx)) as rollups:
+        _show(ctx, rollups.capture.remove(), chosen)
+
+
+@command("status", group=capture_app)
+def status(ctx: typer.Context, output: FormatOption = "table") -> None:
+    """Whether the capture triggers are installed, and how many changes wait."""
+    chosen = _format(output)
+    with open_database(state_of(ctx), migrate=False) as rollups:
+        _show(ctx, rollups.capture.status(), chosen)

@@ -1,0 +1,123 @@
+"""PostgreSQL change capture: statement-level AFTER INSERT / UPDATE / DELETE triggers on
+`reporting_events` with transition tables (a bulk insert costs one trigger call), each logging
+the statement's row images into `reporting_rollup_changes` with the writing transaction's id.
+An update logs only rows whose captured columns changed: the old image ('D') before the new
+one ('I'). Rows without an account are not logged (they contribute nothing)."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from reporting_rollups.adapters.sql.capture import LOG_COLUMNS, LOGGED, TRIGGERS, image, status
+from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.migrate import lock_migrations
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction
+from reporting_rollups.application.ports import CaptureStatus
+
+_INSERT, _UPDATE, _DELETE = TRIGGERS
+_SAME = (
+    f"({', '.join(f'n.{source}' for _, source in LOGGED)}) IS NOT DISTINCT FROM "
+    f"({', '.join(f'o.{source}' for _, source in LOGGED)})"
+)
+_LOG = f"INSERT INTO reporting_rollup_changes ({LOG_COLUMNS})"
+
+#: (function name, its body's statement, trigger event, REFERENCING clause).
+_TRIGGERS: Final = (
+    (
+        _INSERT,
+        f"{_LOG} SELECT 'I', {image('n')} FROM captured_new n "
+        "WHERE n.account_id IS NOT NULL ORDER BY n.id",
+        "INSERT",
+        "NEW TABLE AS captured_new",
+    ),
+    (
+        _UPDATE,
+        f"{_LOG} SELECT c.op, {image('c')} FROM ("
+        f"SELECT 'D' AS op, 0 AS k, {image('o')} FROM captured_old o "
+        f"WHERE NOT EXISTS (SELECT FROM captured_new n WHERE n.id = o.id AND {_SAME}) "
+        f"UNION ALL SELECT 'I', 1, {image('n')} FROM captured_new n "
+        f"WHERE NOT EXISTS (SELECT FROM captured_old o WHERE o.id = n.id AND {_SAME})"
+        ") c WHERE c.account_id IS NOT NULL ORDER BY c.id, c.k",
+        "UPDATE",
+        "OLD TABLE AS captured_old NEW TABLE AS captured_new",
+    ),
+    (
+        _DELETE,
+        f"{_LOG} SELECT 'D', {image('o')} FROM captured_old o "
+        "WHERE o.account_id IS NOT NULL ORDER BY o.id",
+        "DELETE",
+        "OLD TABLE AS captured_old",
+    ),
+)
+
+_PRESENT: Final = (
+    "SELECT tgname FROM pg_trigger "
+    "WHERE tgrelid = 'reporting_events'::regclass AND NOT tgisinternal"
+)
+
+
+def _ddl(session: SqlSession, statements: list[str], doing: str) -> None:
+    def run(connection: Any) -> None:
+        cursor = connection.cursor()
+        try:
+            for statement in statements:
+                cursor.execute(statement)
+        finally:
+            cursor.close()
+
+    session.driver(run, doing=doing)
+
+
+def _present(session: SqlSession) -> set[str]:
+    def read(connection: Any) -> set[str]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(_PRESENT)
+            return {str(row[0]) for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+
+    return session.driver(read, doing="reading the capture triggers")
+
+
+class PostgresCapture:
+    """`ChangeCapture` on a PostgreSQL database."""
+
+    def __init__(self, database: SqlDatabase) -> None:
+        self.database = database
+
+    def install(self) -> CaptureStatus:
+        statements = []
+        for name, body, event, referencing in _TRIGGERS:
+            statements += [
+                f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+                f"$capture$ BEGIN {body}; RETURN NULL; END $capture$",
+                f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON reporting_events "
+                f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
+            ]
+        return self._change(statements, "installing change capture")
+
+    def remove(self) -> CaptureStatus:
+        statements = []
+        for name, *_ in _TRIGGERS:
+            statements += [
+                f"DROP TRIGGER IF EXISTS {name} ON reporting_events",
+                f"DROP FUNCTION IF EXISTS {name}()",
+            ]
+        return self._change(statements, "removing change capture")
+
+    def status(self) -> CaptureStatus:
+        with SqlTransaction(self.database, read_only=True) as transaction:
+            return status(transaction.session, _present(transaction.session))
+
+    def _change(self, statements: list[str], doing: str) -> CaptureStatus:
+        """Run DDL in one transaction, serialised with migrations and other installs."""
+        with SqlTransaction(self.database) as transaction:
+            session = transaction.session
+            with session.errors(doing):
+                lock_migrations(session.connection)
+            _ddl(session, statements, doing)
+            found = status(session, _present(session))
+            transaction.commit()
+        return found
