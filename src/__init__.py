@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from reporting_rollups.adapters import open_rollups
     from reporting_rollups.application.backfill import BackfillPlan, BackfillResult
     from reporting_rollups.application.live import RecordResult, RetractResult
-    from reporting_rollups.application.ports import AccountSettings, RollupRow
+    from reporting_rollups.application.ports import AccountSettings, CaptureStatus, RollupRow
     from reporting_rollups.application.read_path import GroupBy, Source
     from reporting_rollups.application.report_results import (
         SummaryReport,
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         TimeseriesReport,
     )
     from reporting_rollups.application.service import Rollups
+    from reporting_rollups.application.sync import SyncResult
     from reporting_rollups.application.verify import Mismatch
     from reporting_rollups.domain import (
         AccountNotConfiguredError,
@@ -52,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "Mismatch": "reporting_rollups.application.verify",
     "AccountSettings": "reporting_rollups.application.ports",
     "RollupRow": "reporting_rollups.application.ports",
+    "CaptureStatus": "reporting_rollups.application.ports",
+    "SyncResult": "reporting_rollups.application.sync",
     "GroupBy": "reporting_rollups.application.read_path",
     "Source": "reporting_rollups.application.read_path",
     "SummaryReport": "reporting_rollups.application.report_results",
@@ -83,6 +86,7 @@ __all__ = [
     "AccountSettings",
     "BackfillPlan",
     "BackfillResult",
+    "CaptureStatus",
     "ConfigurationError",
     "DimensionType",
     "Event",
@@ -104,6 +108,7 @@ __all__ = [
     "StorageError",
     "SummaryReport",
     "SummaryRow",
+    "SyncResult",
     "TimeseriesReport",
     "ZoneChangedError",
     "open_rollups",

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
 
+from reporting_rollups.application.changes import drain
 from reporting_rollups.application.ports import (
     AccountSettings,
+    ChangesArrived,
     Clock,
     Progress,
+    RebuildStats,
     UnitOfWorkFactory,
     iter_chunks,
 )
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     InvalidRangeError,
+    StorageError,
     ZoneChangedError,
 )
-from reporting_rollups.domain.timezones import local_date, local_days, parse_timezone
+from reporting_rollups.domain.timezones import LocalDay, local_date, local_days, parse_timezone
+
+#: Tries of one backfill chunk when host commits keep slipping in (`ChangesArrived`).
+CHUNK_ATTEMPTS: Final = 20
 
 
 @attrs.frozen
@@ -133,13 +142,33 @@ class Backfill:
         days = local_days(plan.since, plan.until, zone)
         events = rows = done = 0
         for chunk in iter_chunks(days, self.chunk_days):
-            with self.uow_factory() as uow:
-                check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
-                stats = uow.rebuild_days(plan.account_id, chunk)
-                uow.commit()
+            stats = self._rebuild_chunk(plan, zone, chunk)
             events += stats.events
             rows += stats.rows
             done += len(chunk)
             if progress is not None:
                 progress(done, len(days), chunk[-1].date)
         return BackfillResult(plan, events, rows)
+
+    def _rebuild_chunk(
+        self, plan: BackfillPlan, zone: ZoneInfo, chunk: Sequence[LocalDay]
+    ) -> RebuildStats:
+        """Rebuild one chunk in one transaction, under the account's exclusive lock, after
+        applying the account's captured changes (the rebuild then starts from a state that
+        includes every change it can see). Retried when a host commit slips in between."""
+        for attempt in range(1, CHUNK_ATTEMPTS + 1):
+            try:
+                with self.uow_factory() as uow:
+                    check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
+                    drain(uow, plan.account_id, {plan.account_id: zone})
+                    stats = uow.rebuild_days(plan.account_id, chunk)
+                    uow.commit()
+                return stats
+            except ChangesArrived:
+                if attempt == CHUNK_ATTEMPTS:
+                    raise StorageError(
+                        f"account {plan.account_id}: captured changes kept arriving while days "
+                        f"from {chunk[0].date} were rebuilt ({CHUNK_ATTEMPTS} attempts); retry "
+                        "later or run `rollups sync` first"
+                    ) from None
+        raise AssertionError("unreachable")

@@ -282,6 +282,45 @@ class ReportStore(Protocol):
         ...
 
 
+class Change(NamedTuple):
+    """One row image the host wrote, as change capture logged it."""
+
+    id: int  #: its place in the log (per event, the order of the host's commits)
+    op: str  #: "I": an image the host inserted (or updated to); "D": one it deleted (or updated)
+    account_id: int
+    event_id: int
+    event: Event | None  #: the image as an event; None when it cannot be one (contributes nothing)
+    logged_at: datetime  #: when the writing transaction started (aware UTC)
+
+
+class ChangeLog(Protocol):
+    """The change log that change capture fills (`reporting_rollup_changes`), consumed by
+    deletion: a change is removed in the transaction that applies it, so none is skipped however
+    long the host's transaction stays open (its changes appear when it commits)."""
+
+    def accounts(self, after: int, limit: int) -> list[int]:
+        """Up to `limit` accounts with visible changes whose id is above `after`, smallest
+        first. No lock."""
+        ...
+
+    def take(self, account_id: int, limit: int) -> list[Change] | None:
+        """Hold the account's change stream until the transaction ends and remove up to
+        `limit` of its oldest visible changes; return them in log order. None when another
+        transaction holds the stream (a worker applying them): changes of one account are
+        applied by one transaction at a time, in log order."""
+        ...
+
+    def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
+        """How many changes are visible (of the account, or of all) and when the oldest was
+        logged (aware UTC). No lock."""
+        ...
+
+
+class ChangesArrived(Exception):
+    """A host change of the account became visible while its days were being rebuilt: the
+    rebuild would not match the applied state. Roll back and retry."""
+
+
 class AccountStore(Protocol):
     """Account settings, and the account-level locks that order writers."""
 
@@ -326,6 +365,9 @@ class UnitOfWork(Protocol):
     @property
     def reports(self) -> ReportStore: ...
 
+    @property
+    def changes(self) -> ChangeLog: ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(
@@ -345,7 +387,9 @@ class UnitOfWork(Protocol):
     def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
         """Replace the rollup rows and members of `days` (consecutive local days of one zone)
         with the aggregation of their raw events, and mark those events applied. The caller
-        holds the account's exclusive lock."""
+        holds the account's exclusive lock and has applied the account's visible changes
+        (`ChangeLog`): raises `ChangesArrived` when one became visible since (a host commit in
+        between), for the caller to roll back and retry."""
         ...
 
     def commit(self) -> None:
@@ -391,6 +435,7 @@ def store_stepwise(
 #: it inserted while it takes FOR SHARE on older ones: both are raw events, in id order.)
 LOCK_ORDER: Final = (
     "account settings rows (shared for live writers and retractions, exclusive for rebuilds)",
+    "the account's change stream (one applying transaction at a time; `ChangeLog.take`)",
     "raw events, by id",
     "applied marks, by (account_id, event_id)",
     "distinct members, by key",

@@ -21,6 +21,7 @@ from reporting_rollups.application.ports import (
 )
 from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.settings import AccountSettingsService
+from reporting_rollups.application.sync import Sync, SyncResult
 from reporting_rollups.application.verify import Mismatch, Verify
 from reporting_rollups.domain.events import Event
 
@@ -45,11 +46,22 @@ class Rollups:
     reports: Reports = attrs.field(
         default=attrs.Factory(lambda self: Reports(self.uow_factory), takes_self=True)
     )
+    #: Applies captured changes of the host's writes (`sync()`).
+    syncer: Sync = attrs.field(
+        default=attrs.Factory(
+            lambda self: Sync(self.uow_factory, self.backfiller.clock), takes_self=True
+        )
+    )
     _closed: bool = False
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store events and fold each new one into the rollups exactly once (one transaction)."""
         return self.live.record(events)
+
+    def sync(self) -> SyncResult:
+        """Apply what change capture logged of the host's own inserts, updates and deletes
+        (one pass over every account with changes; each change exactly once)."""
+        return self.syncer.run()
 
     def retract(self, event_ids: Iterable[int]) -> RetractResult:
         """Remove raw events and take their contributions back exactly once."""

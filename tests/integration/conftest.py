@@ -21,6 +21,7 @@ import pytest
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
 from tests.conftest import fixed_clock, reset_postgres
+from tests.host_db import host_url  # noqa: F401 (a fixture: a database laid out like the host's)
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 _VERSION_TABLES = {"alembic_version", "reporting_rollup_alembic_version"}

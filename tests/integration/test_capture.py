@@ -8,9 +8,7 @@ The in-memory backend has no host application writing to it: capture is refused 
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,53 +21,12 @@ from reporting_rollups.adapters.cli import app
 from reporting_rollups.adapters.postgres import capture as postgres_capture
 from reporting_rollups.adapters.sql.capture import TRIGGERS
 from reporting_rollups.adapters.sqlite import capture as sqlite_capture
-from reporting_rollups.adapters.sqlite import sqlite_path
 from reporting_rollups.domain.errors import ConfigurationError, StorageError
 from tests.builders import event
 from tests.conftest import fresh_database
-from tests.reference_schema import reference_statements
+from tests.host_db import host_sql
 
 AT = "2026-11-20 10:00:00.000000"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def host_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database holding the reference host's reporting tables (no library tables yet)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'host.db'}"
-        connection = sqlite3.connect(sqlite_path(url))
-        for statement in reference_statements("sqlite"):
-            connection.execute(statement)
-        connection.commit()
-        connection.close()
-        yield url
-        return
-    server = request.getfixturevalue("postgres_server_url")
-    with fresh_database(server) as url:
-        with psycopg.connect(url, autocommit=True) as connection:
-            for statement in reference_statements("postgresql"):
-                connection.execute(statement)
-        yield url
-
-
-def host_sql(url: str, *statements: str) -> list[Any]:
-    """Run statements as the host would (its own connection, one transaction); the last
-    statement's rows."""
-    rows: list[Any] = []
-    if url.startswith("sqlite"):
-        connection = sqlite3.connect(sqlite_path(url))
-        try:
-            for statement in statements:
-                rows = connection.execute(statement).fetchall()
-            connection.commit()
-        finally:
-            connection.close()
-        return rows
-    with psycopg.connect(url) as connection:
-        for statement in statements:
-            cursor = connection.execute(statement)
-            rows = cursor.fetchall() if cursor.description else []
-    return rows
 
 
 def logged(url: str) -> list[tuple[Any, ...]]:

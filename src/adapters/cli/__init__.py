@@ -14,6 +14,7 @@ from reporting_rollups.adapters.cli import (
     ingest,
     retract,
     capture,
+    sync,
     backfill,
     rows,
     demo,
@@ -60,4 +61,5 @@ __all__ = [
     "rows",
     "schema",
     "settings",
+    "sync",
 ]

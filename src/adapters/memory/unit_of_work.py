@@ -9,6 +9,7 @@ from typing import Self
 import attrs
 
 from reporting_rollups.adapters.memory.accounts import InMemoryAccountStore
+from reporting_rollups.adapters.memory.changes import InMemoryChangeLog
 from reporting_rollups.adapters.memory.database import InMemoryDatabase
 from reporting_rollups.adapters.memory.events import InMemoryEventStore
 from reporting_rollups.adapters.memory.journal import Journal
@@ -41,6 +42,7 @@ class InMemoryUnitOfWork:
         self._rollups = InMemoryRollupStore(db, journal)
         self._accounts = InMemoryAccountStore(db, journal)
         self._reports = InMemoryReportStore(db)
+        self._changes = InMemoryChangeLog()
 
     @property
     def events(self) -> InMemoryEventStore:
@@ -61,6 +63,10 @@ class InMemoryUnitOfWork:
     @property
     def reports(self) -> InMemoryReportStore:
         return self._reports
+
+    @property
+    def changes(self) -> InMemoryChangeLog:
+        return self._changes
 
     def __enter__(self) -> Self:
         self._db.lock.acquire()

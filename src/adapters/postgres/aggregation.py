@@ -103,8 +103,9 @@ def postgres_rebuild_statement(dialect: Dialect) -> str:
 
     `dialect` (PostgreSQL's) renders the row checks of `valid_event_row`. Parameters: `account`,
     `start` and `end` (naive UTC bounds of the days), `starts` (the days' first instants,
-    timestamp[]), `dates` (date[]) and `now`. Returns one row: the raw events in the range and
-    the rollup rows written.
+    timestamp[]), `dates` (date[]) and `now`. Returns one row: the raw events in the range, the
+    rollup rows written, and whether a captured change of the account is visible (the caller
+    applied them all before: one that is means a host commit in between, `ChangesArrived`).
 
     One snapshot serves every step, so the events marked applied are exactly the events
     aggregated, whatever the host commits meanwhile. The caller holds the account's row FOR
@@ -150,5 +151,6 @@ inserted AS (
     ORDER BY idx, dimension_type, dimension_id, metric
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM inserted)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM inserted),
+       EXISTS (SELECT FROM reporting_rollup_changes WHERE account_id = %(account)s)
 """

@@ -27,6 +27,7 @@ from reporting_rollups.adapters.postgres.accounts import PostgresAccountStore
 from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_statement
 from reporting_rollups.adapters.postgres.arrays import DateArray, TimestampArray
 from reporting_rollups.adapters.postgres.capture import PostgresCapture
+from reporting_rollups.adapters.postgres.changes import PostgresChangeLog
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
@@ -37,7 +38,13 @@ from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
-from reporting_rollups.application.ports import RebuildStats, StoredBatch, store_stepwise, to_mark
+from reporting_rollups.application.ports import (
+    ChangesArrived,
+    RebuildStats,
+    StoredBatch,
+    store_stepwise,
+    to_mark,
+)
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import LocalDay
 
@@ -56,6 +63,7 @@ class PostgresUnitOfWork(SqlTransaction):
         self.rollups: Final = PostgresRollupStore(session)
         self.accounts: Final = PostgresAccountStore(session)
         self.reports: Final = SqlReportStore(session)
+        self.changes: Final = PostgresChangeLog(session)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);
@@ -88,7 +96,11 @@ class PostgresUnitOfWork(SqlTransaction):
             "now": session.now(),
         }
         statement = postgres_rebuild_statement(session.dialect)
-        events, rows = fetch_one(session, statement, params, doing="rebuilding rollup days")
+        events, rows, arrived = fetch_one(
+            session, statement, params, doing="rebuilding rollup days"
+        )
+        if arrived:
+            raise ChangesArrived(account_id)
         return RebuildStats(int(events), int(rows))
 
 

@@ -95,9 +95,11 @@ def _naive_literal(instant: datetime) -> ColumnElement[datetime]:
     return literal_column(f"'{naive_utc(instant):%Y-%m-%d %H:%M:%S}'", SADateTime())
 
 
-def created_at_in_range() -> list[ColumnElement[bool]]:
-    """MIN_CREATED_AT <= `reporting_events.created_at` < MAX_CREATED_AT (`domain.limits`)."""
-    created_at = reporting_events.c.created_at
+def created_at_in_range(
+    created_at: ColumnElement[Any] = reporting_events.c.created_at,
+) -> list[ColumnElement[bool]]:
+    """MIN_CREATED_AT <= `created_at` (by default `reporting_events.created_at`) <
+    MAX_CREATED_AT (`domain.limits`)."""
     return [
         created_at >= _naive_literal(MIN_CREATED_AT),
         created_at < _naive_literal(MAX_CREATED_AT),
@@ -137,10 +139,12 @@ class _IsTimestamp(_SQLiteCheck):
     sqlite_sql = "(datetime({}) IS NOT NULL)"
 
 
-def readable_created_at() -> list[ColumnElement[bool]]:
+def readable_created_at(
+    created_at: ColumnElement[Any] = reporting_events.c.created_at,
+) -> list[ColumnElement[bool]]:
     """`created_at_in_range`, and on SQLite text that is a timestamp at all: the condition under
     which a row's `created_at` can be read into a datetime."""
-    return [*created_at_in_range(), _IsTimestamp(reporting_events.c.created_at)]
+    return [*created_at_in_range(created_at), _IsTimestamp(created_at)]
 
 
 def valid_name(name: ColumnElement[str]) -> list[ColumnElement[bool]]:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, DateTime, and_, case, type_coerce
+from sqlalchemy import ColumnElement, DateTime, Table, and_, case, type_coerce
 
 from reporting_rollups.adapters.sql.aggregation import readable_created_at
 from reporting_rollups.adapters.sql.tables import EVENT_FIELDS, reporting_events
@@ -31,15 +31,24 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def event_columns() -> list[ColumnElement[Any]]:
+def event_columns(table: Table = reporting_events) -> list[ColumnElement[Any]]:
     """The `reporting_events` columns to read rows for `event_from_row` and `conflict` with
     (`EVENT_FIELDS` only: the host's other columns may hold anything): a `created_at` outside
     the accepted range (or, on SQLite, text that is no timestamp) reads as NULL, so that a
     timestamp Python cannot hold (PostgreSQL: year 10000 on, BC, +-infinity), which the driver
-    fails to load, makes the row "not an event" instead of failing the read."""
-    e = reporting_events
-    guarded = type_coerce(case((and_(*readable_created_at()), e.c.created_at)), DateTime())
-    return [guarded.label(name) if name == "created_at" else e.c[name] for name in EVENT_FIELDS]
+    fails to load, makes the row "not an event" instead of failing the read. `table` may also
+    be the change log, whose event images name the event's id `event_id`."""
+    created_at = table.c.created_at
+    guarded = type_coerce(case((and_(*readable_created_at(created_at)), created_at)), DateTime())
+    columns: list[ColumnElement[Any]] = []
+    for name in EVENT_FIELDS:
+        if name == "created_at":
+            columns.append(guarded.label(name))
+        elif name == "id" and table is not reporting_events:
+            columns.append(table.c.event_id.label("id"))
+        else:
+            columns.append(table.c[name])
+    return columns
 
 
 def stored_fields(row: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
 from reporting_rollups.adapters.sqlite.capture import SQLiteCapture
+from reporting_rollups.adapters.sqlite.changes import SQLiteChangeLog
 from reporting_rollups.adapters.sqlite.driver import stored_time
 from reporting_rollups.adapters.sqlite.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
@@ -23,7 +24,12 @@ from reporting_rollups.adapters.sqlite.events import SQLiteEventStore
 from reporting_rollups.adapters.sqlite.ledger import SQLiteAppliedLedger
 from reporting_rollups.adapters.sqlite.rebuild import rebuild_days
 from reporting_rollups.adapters.sqlite.rollups import SQLiteRollupStore
-from reporting_rollups.application.ports import RebuildStats, StoredBatch, store_stepwise
+from reporting_rollups.application.ports import (
+    ChangesArrived,
+    RebuildStats,
+    StoredBatch,
+    store_stepwise,
+)
 from reporting_rollups.domain.errors import StorageError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import LocalDay
@@ -40,6 +46,7 @@ class SQLiteUnitOfWork(SqlTransaction):
         self.rollups: Final = SQLiteRollupStore(session)
         self.accounts: Final = SQLiteAccountStore(session)
         self.reports: Final = SqlReportStore(session)
+        self.changes: Final = SQLiteChangeLog(session)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """One step per store (writers are serialised: each step is cheap and exact)."""
@@ -50,6 +57,9 @@ class SQLiteUnitOfWork(SqlTransaction):
         if not days:
             return RebuildStats(0, 0)
         now = stored_time(self.session.now())
+
+        if self.changes.pending(account_id)[0]:  # writers are serialised: only if not applied
+            raise ChangesArrived(account_id)
 
         def rebuild(connection: sqlite3.Connection) -> RebuildStats:
             return rebuild_days(connection.cursor(), account_id, days, now)

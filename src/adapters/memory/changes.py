@@ -1,0 +1,20 @@
+"""The in-memory `ChangeLog`: always empty (no host application writes a memory database)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reporting_rollups.application.ports import Change
+
+
+class InMemoryChangeLog:
+    """No captured changes, ever."""
+
+    def accounts(self, after: int, limit: int) -> list[int]:
+        return []
+
+    def take(self, account_id: int, limit: int) -> list[Change] | None:
+        return []
+
+    def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
+        return 0, None

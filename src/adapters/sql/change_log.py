@@ -1,0 +1,74 @@
+"""The change log's queries, the same on SQLite and PostgreSQL: which accounts have changes,
+taking an account's oldest changes (deleted as they are read), and what is pending. How an
+account's change stream is held is each backend's (`ChangeLog.take`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from reporting_rollups.adapters.sql.rows import aware, event_columns, event_from_row
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.adapters.sql.tables import rollup_changes
+from reporting_rollups.application.ports import Change
+
+_c = rollup_changes
+
+
+def accounts(session: SqlSession, after: int, limit: int) -> list[int]:
+    """`ChangeLog.accounts` (a loose scan of (account_id, id) would be faster on a long log)."""
+    query = (
+        select(_c.c.account_id)
+        .where(_c.c.account_id > after)
+        .distinct()
+        .order_by(_c.c.account_id)
+        .limit(limit)
+    )
+    return [int(row[0]) for row in session.rows(query, doing="reading pending changes")]
+
+
+def take(session: SqlSession, account_id: int, limit: int) -> list[Change]:
+    """Remove and return up to `limit` of the account's oldest visible changes (rows locked in
+    log order first), in log order."""
+    oldest = (
+        select(_c.c.id)
+        .where(_c.c.account_id == account_id)
+        .order_by(_c.c.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    statement = (
+        delete(_c)
+        .where(_c.c.id.in_(oldest))
+        .returning(
+            _c.c.id.label("change_id"),
+            _c.c.op,
+            _c.c.logged_at,
+            *event_columns(_c),
+        )
+    )
+    rows = session.rows(statement, doing="taking captured changes")
+    rows.sort(key=lambda row: int(row.change_id))
+    return [_change(row) for row in rows]
+
+
+def _change(row: Any) -> Change:
+    return Change(
+        id=int(row.change_id),
+        op=str(row.op),
+        account_id=int(row.account_id),
+        event_id=int(row.id),
+        event=event_from_row(row),
+        logged_at=aware(row.logged_at),
+    )
+
+
+def pending(session: SqlSession, account_id: int | None) -> tuple[int, datetime | None]:
+    """`ChangeLog.pending`."""
+    query = select(func.count(), func.min(_c.c.logged_at))
+    if account_id is not None:
+        query = query.where(_c.c.account_id == account_id)
+    count, oldest = session.one(query, doing="counting pending changes")
+    return int(count), None if oldest is None else aware(oldest)

@@ -1,0 +1,26 @@
+"""SQLite `ChangeLog`: writers are serialised (`BEGIN IMMEDIATE`), so the writing transaction
+already holds every account's change stream."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from reporting_rollups.adapters.sql import change_log
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.application.ports import Change
+
+
+class SQLiteChangeLog:
+    """`reporting_rollup_changes` on SQLite."""
+
+    def __init__(self, session: SqlSession) -> None:
+        self.session = session
+
+    def accounts(self, after: int, limit: int) -> list[int]:
+        return change_log.accounts(self.session, after, limit)
+
+    def take(self, account_id: int, limit: int) -> list[Change] | None:
+        return change_log.take(self.session, account_id, limit)
+
+    def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
+        return change_log.pending(self.session, account_id)
