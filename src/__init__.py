@@ -9,7 +9,11 @@ or `reporting_rollups.domain` alone, loads no database driver, SQLAlchemy or ric
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING, Any
+
+# The library logs under "reporting_rollups..." and never configures logging: the host does.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from reporting_rollups.adapters import open_rollups

@@ -58,10 +58,11 @@ class Rollups:
         """Store events and fold each new one into the rollups exactly once (one transaction)."""
         return self.live.record(events)
 
-    def sync(self) -> SyncResult:
+    def sync(self, stop: Callable[[], bool] = lambda: False) -> SyncResult:
         """Apply what change capture logged of the host's own inserts, updates and deletes
-        (one pass over every account with changes; each change exactly once)."""
-        return self.syncer.run()
+        (one pass over every account with changes; each change exactly once). `stop` is asked
+        between transactions: a daemon's signal handler ends the pass after the current batch."""
+        return self.syncer.run(stop)
 
     def retract(self, event_ids: Iterable[int]) -> RetractResult:
         """Remove raw events and take their contributions back exactly once."""

@@ -9,6 +9,9 @@ the transaction that applies it: a crash rolls both back, and the rerun takes it
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import attrs
 
 from reporting_rollups.application.changes import (
@@ -18,6 +21,8 @@ from reporting_rollups.application.changes import (
 )
 from reporting_rollups.application.live import zones_of
 from reporting_rollups.application.ports import Clock, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
 
 #: Accounts listed at a time.
 ACCOUNTS_PER_LISTING = 1_000
@@ -41,29 +46,41 @@ class Sync:
     uow_factory: UnitOfWorkFactory
     clock: Clock
 
-    def run(self) -> SyncResult:
+    def run(self, stop: Callable[[], bool] = lambda: False) -> SyncResult:
         """One pass: each account with visible changes once, in account order (changes that
-        arrive meanwhile wait for the next pass)."""
+        arrive meanwhile wait for the next pass). `stop` is asked before each transaction: when
+        it says so, the pass ends after the batch it applied last."""
         done = Applied()
         after = 0
-        while True:
+        while not stop():
             with self.uow_factory(read_only=True) as uow:
                 accounts = uow.changes.accounts(after, ACCOUNTS_PER_LISTING)
             if not accounts:
                 break
             for account_id in accounts:
-                done += self.account(account_id)
+                if stop():
+                    break
+                done += self.account(account_id, stop)
             after = accounts[-1]
         with self.uow_factory(read_only=True) as uow:
             pending, oldest = uow.changes.pending()
         lag = None if oldest is None else max(0.0, (self.clock() - oldest).total_seconds())
-        return SyncResult(done.applied, done.retracted, done.consumed, pending, lag)
+        result = SyncResult(done.applied, done.retracted, done.consumed, pending, lag)
+        if result.consumed:
+            log.info(
+                "sync: applied %d, retracted %d, consumed %d; %d pending",
+                result.applied,
+                result.retracted,
+                result.consumed,
+                result.pending,
+            )
+        return result
 
-    def account(self, account_id: int) -> Applied:
+    def account(self, account_id: int, stop: Callable[[], bool] = lambda: False) -> Applied:
         """Apply the account's changes visible now (none when another worker holds its
-        stream: that worker applies them)."""
+        stream: that worker applies them), until `stop` says so."""
         done = Applied()
-        while True:
+        while not stop():
             with self.uow_factory() as uow:
                 settings = uow.accounts.lock_shared([account_id])
                 changes = uow.changes.take(account_id, CHANGES_PER_TRANSACTION)
@@ -73,3 +90,4 @@ class Sync:
                 uow.commit()
             if len(changes) < CHANGES_PER_TRANSACTION:
                 return done
+        return done

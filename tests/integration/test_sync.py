@@ -8,7 +8,11 @@ The in-memory backend has no host writing to it (capture is refused there): noth
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
 from datetime import date
 from typing import Any
 
@@ -247,3 +251,63 @@ def test_sync_command(tmp_path: Any) -> None:
     result = runner.invoke(app, ["--db", "memory://", "sync"])
     assert result.exit_code == 0
     assert "consumed 0 change(s)" in result.stdout
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_sync_follow_applies_as_the_host_writes_and_stops_cleanly_on_a_signal(
+    host_url: str, stop_signal: int
+) -> None:
+    """`rollups sync --follow` in its own process: the host writes while it runs; SIGTERM or
+    SIGINT (its normal stop) ends it after the batch it is applying, with the totals and exit
+    0; the rows then equal the reference and `verify` is clean."""
+    with opened(host_url):
+        pass
+    daemon = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "reporting_rollups.adapters.cli",
+            "--db",
+            host_url,
+            "sync",
+            "--follow",
+            "--interval",
+            "0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with open_rollups(host_url, clock=fixed_clock) as rollups:
+            for batch in range(5):
+                first = 1 + batch * 20
+                host_insert(
+                    host_url,
+                    *[(i, "reply_time", i, 1, 5, None, AT) for i in range(first, first + 20)],
+                )
+            host_sql(host_url, "DELETE FROM reporting_events WHERE id <= 10")
+            deadline = time.monotonic() + 30
+            while rollups.capture.status().pending and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert rollups.capture.status().pending == 0
+            daemon.send_signal(stop_signal)
+            out, err = daemon.communicate(timeout=30)
+            assert daemon.returncode == 0, err
+            assert "Traceback" not in err
+            assert "applied" in out
+            assert out.strip().splitlines()[-1].startswith("stopped: applied 100, retracted 10")
+            assert rows(rollups) == expected(rollups)
+            assert rollups.verify(1) == []
+    finally:
+        if daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+
+
+def test_sync_interval_is_checked(tmp_path: Any) -> None:
+    result = CliRunner().invoke(
+        app, ["--db", f"sqlite:///{tmp_path / 'x.db'}", "sync", "--follow", "--interval", "0"]
+    )
+    assert result.exit_code == 2
+    assert "--interval" in result.stderr
