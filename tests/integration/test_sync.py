@@ -24,8 +24,9 @@ from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import app
 from reporting_rollups.application.service import Rollups
 from tests.builders import event, row_map
-from tests.conftest import fixed_clock
+from tests.conftest import fixed_clock, sessions_waiting_for_locks
 from tests.host_db import host_sql, postgres_host
+from tests.integration.workers import other_backends, wait_until
 
 ZONE = "America/New_York"
 AT = "2026-11-20 15:00:00.000000"
@@ -311,3 +312,38 @@ def test_sync_interval_is_checked(tmp_path: Any) -> None:
     )
     assert result.exit_code == 2
     assert "--interval" in result.stderr
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_sync_killed_mid_batch_loses_and_doubles_nothing(postgres_server_url: str) -> None:
+    """A `rollups sync` process is SIGKILLed while its batch has taken (deleted) changes,
+    marked them and waits to upsert a rollup row a side connection holds: its transaction rolls
+    back with the changes still in the log, and the rerun applies each of them once."""
+    with postgres_host(postgres_server_url) as url, opened(url) as rollups:
+        host_insert(url, (1, "reply_time", 1, 1, 5, None, AT))
+        rollups.sync()
+        host_insert(url, *[(i, "reply_time", i, 1, 5, None, AT) for i in range(2, 2001)])
+        blocker = psycopg.connect(url)
+        blocker.execute("SELECT 1 FROM reporting_events_rollups WHERE account_id = 1 FOR UPDATE")
+        child = subprocess.Popen(
+            [sys.executable, "-m", "reporting_rollups.adapters.cli", "--db", url, "sync"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_until(lambda: sessions_waiting_for_locks(url) >= 1, 30, "sync to block")
+            with psycopg.connect(url) as probe:  # what the blocked batch has done so far
+                assert probe.execute(
+                    "SELECT count(*) FROM reporting_rollup_changes"
+                ).fetchone() == (1999,)  # its deletes are not visible, not committed
+            child.kill()
+            assert child.wait(30) == -signal.SIGKILL
+        finally:
+            blocker.rollback()
+            blocker.close()
+        wait_until(lambda: other_backends(url, writing=True) == 0, 30, "the killed batch to end")
+        assert rollups.capture.status().pending == 1999
+        assert rollups.sync().applied == 1999
+        assert rows(rollups) == expected(rollups)
+        assert rollups.verify(1) == []
