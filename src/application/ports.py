@@ -173,6 +173,12 @@ class EventStore(Protocol):
         """Whether the account has any raw row (whatever its name or validity)."""
         ...
 
+    def unapplied_span(self, account_id: int) -> TimeSpan | None:
+        """The first and last `created_at` of the account's raw rows that have no applied mark
+        and whose `created_at` is within the accepted range (rows a host wrote without the
+        library seeing them), or None. No lock."""
+        ...
+
     def aggregate(
         self, account_id: int, days: Sequence[LocalDay]
     ) -> dict[RollupKey, MetricContribution]:
@@ -326,6 +332,11 @@ class AccountStore(Protocol):
 
     def get(self, account_id: int) -> AccountSettings:
         """The settings (defaults when the account was never configured). No lock."""
+        ...
+
+    def zoned(self, after: int, limit: int) -> list[int]:
+        """Up to `limit` accounts with a reporting zone whose id is above `after`, smallest
+        first. No lock."""
         ...
 
     def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:

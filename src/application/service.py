@@ -10,6 +10,7 @@ from typing import Self
 import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
+from reporting_rollups.application.catch_up import CatchUp, CatchUpResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import (
     AccountSettings,
@@ -57,6 +58,12 @@ class Rollups:
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store events and fold each new one into the rollups exactly once (one transaction)."""
         return self.live.record(events)
+
+    def catch_up(self, progress: Progress | None = None) -> CatchUpResult:
+        """Fold the raw rows the host wrote that the library never saw (before change capture
+        was installed): every zoned account's rows without an applied mark, by rebuilding the
+        days they fall on. Idempotent."""
+        return CatchUp(self.uow_factory, self.backfiller).run(progress)
 
     def sync(self, stop: Callable[[], bool] = lambda: False) -> SyncResult:
         """Apply what change capture logged of the host's own inserts, updates and deletes

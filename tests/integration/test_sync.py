@@ -347,3 +347,45 @@ def test_a_sync_killed_mid_batch_loses_and_doubles_nothing(postgres_server_url: 
         assert rollups.sync().applied == 1999
         assert rows(rollups) == expected(rollups)
         assert rollups.verify(1) == []
+
+
+def test_catch_up_folds_the_rows_written_before_capture_was_installed(host_url: str) -> None:
+    host_insert(  # the host's history, before the library was there
+        host_url,
+        (1, "reply_time", 10, 1, 5, None, "2026-10-03 12:00:00.000000"),
+        (2, "conversation_resolved", 20, 1, 6, 4, AT),
+        (3, "reply_time", 30, 2, 5, None, AT),  # account 2 gets no zone
+    )
+    with open_rollups(host_url, clock=fixed_clock) as rollups:
+        rollups.set_timezone(1, ZONE, rebuild=False)
+        rollups.record([event(4, "reply_time", value=5.0, user_id=5)])
+        rollups.capture.install()
+        host_insert(host_url, (5, "reply_time", 7, 1, 5, None, AT))  # captured
+        caught = rollups.catch_up()
+        # the days from Oct 3 to Nov 20 hold rows 1, 2, the recorded 4 and the captured 5
+        assert (caught.accounts, caught.events) == (1, 4)
+        assert rollups.sync().consumed == 0  # the rebuild applied the captured change first
+        assert rows(rollups) == expected(rollups)
+        assert rollups.verify(1) == []
+        assert rollups.catch_up().accounts == 0  # nothing left unseen
+        assert rollups.rows(2) == []
+
+
+def test_catch_up_commands(tmp_path: Any) -> None:
+    db = f"sqlite:///{tmp_path / 'catch.db'}"
+    with opened(db):
+        pass
+    with open_rollups(db) as rollups:
+        rollups.capture.remove()
+    host_insert(db, (1, "reply_time", 10, 1, 5, None, AT))  # not captured
+    runner = CliRunner()
+    result = runner.invoke(app, ["--db", db, "capture", "install", "--catch-up"])
+    assert result.exit_code == 0, result.output
+    assert "caught up: 1 account(s)" in result.stdout
+    assert "change capture installed" in result.stdout
+    host_sql(db, "DELETE FROM reporting_rollup_applied_events")  # as if never seen
+    result = runner.invoke(app, ["--db", db, "sync", "--catch-up"])
+    assert result.exit_code == 0, result.output
+    assert "caught up: 1 account(s)" in result.stdout
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        assert rows(rollups) == expected(rollups)

@@ -10,6 +10,7 @@ import typer
 from reporting_rollups.adapters.cli.app import EXIT_CODES, app, command, open_database, state_of
 from reporting_rollups.adapters.cli.options import choice
 from reporting_rollups.adapters.cli.output import write_json
+from reporting_rollups.adapters.cli.sync import print_catch_up
 from reporting_rollups.adapters.cli.tables import integer
 from reporting_rollups.application.ports import CaptureStatus
 
@@ -54,11 +55,25 @@ def _format(output: str) -> str:
 
 
 @command("install", group=capture_app)
-def install(ctx: typer.Context, output: FormatOption = "table") -> None:
+def install(
+    ctx: typer.Context,
+    output: FormatOption = "table",
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up",
+            help="Then fold the raw rows the host wrote before (as `rollups sync --catch-up`).",
+        ),
+    ] = False,
+) -> None:
     """Create (or replace) the capture triggers, in one transaction (idempotent)."""
     chosen = _format(output)
-    with open_database(state_of(ctx)) as rollups:
-        _show(ctx, rollups.capture.install(), chosen)
+    state = state_of(ctx)
+    with open_database(state) as rollups:
+        found = rollups.capture.install()
+        if catch_up:
+            print_catch_up(state.err if chosen == "json" else state.out, rollups.catch_up())
+        _show(ctx, found, chosen)
 
 
 @command("remove", group=capture_app)

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from reporting_rollups.adapters.cli.app import CliInputError, command, open_database, state_of
 from reporting_rollups.adapters.cli.tables import integer
+from reporting_rollups.application.catch_up import CatchUpResult
 from reporting_rollups.application.sync import SyncResult
 
 
@@ -26,6 +27,14 @@ def _line(result: SyncResult, elapsed: float) -> str:
         f"applied {integer(result.applied)}, retracted {integer(result.retracted)}, "
         f"consumed {integer(result.consumed)} change(s) in {elapsed:.2f}s{rate}; "
         f"{integer(result.pending)} pending{lag}"
+    )
+
+
+def print_catch_up(console: Console, result: CatchUpResult) -> None:
+    """One line: what a catch-up rebuilt."""
+    console.print(
+        f"caught up: {integer(result.accounts)} account(s) had rows the library never saw; "
+        f"rebuilt {integer(result.days)} day(s), {integer(result.events)} events"
     )
 
 
@@ -73,6 +82,13 @@ def sync(
     interval: Annotated[
         float, typer.Option("--interval", help="Seconds between passes with --follow.")
     ] = 1.0,
+    catch_up: Annotated[
+        bool,
+        typer.Option(
+            "--catch-up",
+            help="First fold the raw rows the host wrote before capture was installed.",
+        ),
+    ] = False,
 ) -> None:
     """Apply the host's captured inserts, updates and deletes to the rollups, exactly once
     (see `rollups capture`). One pass, or with --follow passes until SIGINT or SIGTERM."""
@@ -80,6 +96,8 @@ def sync(
         raise CliInputError(f"--interval {interval}: expected seconds between 0 and 3600")
     state = state_of(ctx)
     with open_database(state) as rollups:
+        if catch_up:
+            print_catch_up(state.out, rollups.catch_up())
         if follow:
             _follow(state.out, rollups, interval)
             return

@@ -14,6 +14,14 @@ class InMemoryAccountStore(JournalledStore):
     def get(self, account_id: int) -> AccountSettings:
         return self.db.accounts.get(account_id) or AccountSettings(account_id)
 
+    def zoned(self, after: int, limit: int) -> list[int]:
+        found = sorted(
+            account_id
+            for account_id, settings in self.db.accounts.items()
+            if settings.timezone is not None and account_id > after
+        )
+        return found[:limit]
+
     def lock_shared(self, account_ids: Collection[int]) -> dict[int, AccountSettings]:
         return {account_id: self.get(account_id) for account_id in sorted(account_ids)}
 

@@ -82,6 +82,15 @@ class InMemoryEventStore(JournalledStore):
     def has_events(self, account_id: int) -> bool:
         return bool(self.db.events.get(account_id))
 
+    def unapplied_span(self, account_id: int) -> TimeSpan | None:
+        applied = self.db.applied
+        times = [
+            event.created_at
+            for event in self.db.events.get(account_id, {}).values()
+            if event.id not in applied
+        ]
+        return TimeSpan(min(times), max(times)) if times else None
+
     def in_days(self, account_id: int, days: Sequence[LocalDay]) -> list[Event]:
         """The account's events within the days' bounds."""
         if not days:

@@ -42,6 +42,9 @@ class PostgresAccountStore:
     def lock_exclusive(self, account_id: int) -> AccountSettings:
         return self._lock([account_id], "UPDATE", "locking an account")[account_id]
 
+    def zoned(self, after: int, limit: int) -> list[int]:
+        return queries.zoned_accounts(self.session, after, limit)
+
     def save(self, settings: AccountSettings) -> None:
         queries.save_account(self.session, settings, insert)
 

@@ -105,6 +105,9 @@ class PostgresEventStore:
     def has_events(self, account_id: int) -> bool:
         return queries.has_events(self.session, account_id)
 
+    def unapplied_span(self, account_id: int) -> TimeSpan | None:
+        return queries.unapplied_span(self.session, account_id)
+
     def aggregate(
         self, account_id: int, days: Sequence[LocalDay]
     ) -> dict[RollupKey, MetricContribution]:

@@ -24,7 +24,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
-from reporting_rollups.adapters.sql.aggregation import naive_utc, valid_event_row, valid_name
+from reporting_rollups.adapters.sql.aggregation import (
+    naive_utc,
+    readable_created_at,
+    valid_event_row,
+    valid_name,
+)
 from reporting_rollups.adapters.sql.rows import (
     aware,
     check_counts,
@@ -218,6 +223,19 @@ def has_events(session: SqlSession, account_id: int) -> bool:
     return bool(session.rows(query, doing="looking for raw events"))
 
 
+def unapplied_span(session: SqlSession, account_id: int) -> TimeSpan | None:
+    """`EventStore.unapplied_span`: an anti-join of the account's raw rows and its marks."""
+    e, a = reporting_events, rollup_applied_events
+    marked = select(a.c.event_id).where(a.c.account_id == account_id, a.c.event_id == e.c.id)
+    query = select(func.min(e.c.created_at), func.max(e.c.created_at)).where(
+        e.c.account_id == account_id, ~marked.exists(), *readable_created_at()
+    )
+    first, last = session.one(query, doing="looking for raw events without applied marks")
+    if first is None or last is None:
+        return None
+    return TimeSpan(aware(first), aware(last))
+
+
 # --- applied marks -------------------------------------------------------------------------------
 
 
@@ -364,6 +382,18 @@ def read_accounts(session: SqlSession, account_ids: Collection[int]) -> dict[int
         account_id: found.get(account_id) or AccountSettings(account_id)
         for account_id in sorted(set(account_ids))
     }
+
+
+def zoned_accounts(session: SqlSession, after: int, limit: int) -> list[int]:
+    """`AccountStore.zoned`."""
+    t = rollup_accounts
+    query = (
+        select(t.c.account_id)
+        .where(t.c.reporting_timezone.is_not(None), t.c.account_id > after)
+        .order_by(t.c.account_id)
+        .limit(limit)
+    )
+    return [int(row[0]) for row in session.rows(query, doing="reading account settings")]
 
 
 def save_account(session: SqlSession, settings: AccountSettings, insert: InsertOf) -> None:

@@ -29,6 +29,9 @@ class SQLiteAccountStore:
     def lock_exclusive(self, account_id: int) -> AccountSettings:
         return self._read([account_id], "locking an account")[account_id]
 
+    def zoned(self, after: int, limit: int) -> list[int]:
+        return queries.zoned_accounts(self.session, after, limit)
+
     def save(self, settings: AccountSettings) -> None:
         queries.save_account(self.session, settings, insert)
 
