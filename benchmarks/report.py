@@ -20,7 +20,15 @@ import attrs
 
 ADAPTER_ORDER = {"memory": 0, "sqlite": 1, "postgres": 2}
 #: Suites (bench_<name>.py) in the order the table shows them.
-SUITE_ORDER = {"record": 0, "projection": 1, "backfill": 2, "verify": 3, "reports": 4, "ingest": 5}
+SUITE_ORDER = {
+    "record": 0,
+    "projection": 1,
+    "backfill": 2,
+    "verify": 3,
+    "reports": 4,
+    "ingest": 5,
+    "capture": 6,
+}
 HEADERS = (
     "benchmark",
     "adapter",
