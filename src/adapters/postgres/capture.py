@@ -6,13 +6,17 @@ one ('I'). Rows without an account are not logged (they contribute nothing)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Final
 
-from reporting_rollups.adapters.sql.capture import LOG_COLUMNS, LOGGED, TRIGGERS, image, status
+from reporting_rollups.adapters.sql.capture import (
+    LOG_COLUMNS,
+    LOGGED,
+    TRIGGERS,
+    change,
+    image,
+    read_status,
+)
 from reporting_rollups.adapters.sql.database import SqlDatabase
-from reporting_rollups.adapters.sql.migrate import lock_migrations
-from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction
 from reporting_rollups.application.ports import CaptureStatus
 
 _INSERT, _UPDATE, _DELETE = TRIGGERS
@@ -57,30 +61,6 @@ _PRESENT: Final = (
 )
 
 
-def _ddl(session: SqlSession, statements: list[str], doing: str) -> None:
-    def run(connection: Any) -> None:
-        cursor = connection.cursor()
-        try:
-            for statement in statements:
-                cursor.execute(statement)
-        finally:
-            cursor.close()
-
-    session.driver(run, doing=doing)
-
-
-def _present(session: SqlSession) -> set[str]:
-    def read(connection: Any) -> set[str]:
-        cursor = connection.cursor()
-        try:
-            cursor.execute(_PRESENT)
-            return {str(row[0]) for row in cursor.fetchall()}
-        finally:
-            cursor.close()
-
-    return session.driver(read, doing="reading the capture triggers")
-
-
 class PostgresCapture:
     """`ChangeCapture` on a PostgreSQL database."""
 
@@ -96,7 +76,7 @@ class PostgresCapture:
                 f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON reporting_events "
                 f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
             ]
-        return self._change(statements, "installing change capture")
+        return change(self.database, statements, "installing change capture", _PRESENT)
 
     def remove(self) -> CaptureStatus:
         statements = []
@@ -105,19 +85,7 @@ class PostgresCapture:
                 f"DROP TRIGGER IF EXISTS {name} ON reporting_events",
                 f"DROP FUNCTION IF EXISTS {name}()",
             ]
-        return self._change(statements, "removing change capture")
+        return change(self.database, statements, "removing change capture", _PRESENT)
 
     def status(self) -> CaptureStatus:
-        with SqlTransaction(self.database, read_only=True) as transaction:
-            return status(transaction.session, _present(transaction.session))
-
-    def _change(self, statements: list[str], doing: str) -> CaptureStatus:
-        """Run DDL in one transaction, serialised with migrations and other installs."""
-        with SqlTransaction(self.database) as transaction:
-            session = transaction.session
-            with session.errors(doing):
-                lock_migrations(session.connection)
-            _ddl(session, statements, doing)
-            found = status(session, _present(session))
-            transaction.commit()
-        return found
+        return read_status(self.database, _PRESENT)

@@ -4,12 +4,16 @@ backend's (`adapters.sqlite.capture`, `adapters.postgres.capture`)."""
 
 from __future__ import annotations
 
-from typing import Final
+from collections.abc import Sequence
+from typing import Any, Final
 
 from sqlalchemy import func, select
 
+from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.migrate import lock_migrations
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.adapters.sql.tables import EVENT_FIELDS, rollup_changes
+from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction
 from reporting_rollups.application.ports import CaptureStatus
 
 #: The capture triggers on `reporting_events`, one per kind of write.
@@ -29,8 +33,18 @@ def image(row: str) -> str:
     return ", ".join(f"{row}.{source}" for _, source in LOGGED)
 
 
-def status(session: SqlSession, present: set[str]) -> CaptureStatus:
-    """The status, given the capture triggers present."""
+def _status(session: SqlSession, present_sql: str) -> CaptureStatus:
+    """The status; `present_sql` lists the names of `reporting_events`' triggers."""
+
+    def names(connection: Any) -> set[str]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(present_sql)
+            return {str(row[0]) for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+
+    present = session.driver(names, doing="reading the capture triggers")
     pending = session.one(
         select(func.count()).select_from(rollup_changes), doing="counting captured changes"
     )[0]
@@ -39,3 +53,33 @@ def status(session: SqlSession, present: set[str]) -> CaptureStatus:
         missing=tuple(name for name in TRIGGERS if name not in present),
         pending=int(pending),
     )
+
+
+def read_status(database: SqlDatabase, present_sql: str) -> CaptureStatus:
+    """`ChangeCapture.status`, in a read-only transaction."""
+    with SqlTransaction(database, read_only=True) as transaction:
+        return _status(transaction.session, present_sql)
+
+
+def change(
+    database: SqlDatabase, statements: Sequence[str], doing: str, present_sql: str
+) -> CaptureStatus:
+    """Run DDL in one transaction (serialised with migrations and other installs) and return
+    the status it leaves."""
+    with SqlTransaction(database) as transaction:
+        session = transaction.session
+        with session.errors(doing):
+            lock_migrations(session.connection)
+
+        def run(connection: Any) -> None:
+            cursor = connection.cursor()
+            try:
+                for statement in statements:
+                    cursor.execute(statement)
+            finally:
+                cursor.close()
+
+        session.driver(run, doing=doing)
+        found = _status(session, present_sql)
+        transaction.commit()
+    return found

@@ -5,14 +5,17 @@ logged (they contribute nothing). Writers are serialised, so the log's order is 
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Final
 
-from reporting_rollups.adapters.sql.capture import LOG_COLUMNS, LOGGED, TRIGGERS, image, status
+from reporting_rollups.adapters.sql.capture import (
+    LOG_COLUMNS,
+    LOGGED,
+    TRIGGERS,
+    change,
+    image,
+    read_status,
+)
 from reporting_rollups.adapters.sql.database import SqlDatabase
-from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction
-from reporting_rollups.adapters.sqlite.driver import fetch
 from reporting_rollups.application.ports import CaptureStatus
 
 _INSERT, _UPDATE, _DELETE = TRIGGERS
@@ -34,13 +37,6 @@ _PRESENT: Final = (
 )
 
 
-def _present(session: SqlSession) -> set[str]:
-    def read(connection: sqlite3.Connection) -> set[str]:
-        return {str(row[0]) for row in fetch(connection.cursor(), _PRESENT)}
-
-    return session.driver(read, doing="reading the capture triggers")
-
-
 class SQLiteCapture:
     """`ChangeCapture` on an SQLite database."""
 
@@ -48,26 +44,10 @@ class SQLiteCapture:
         self.database = database
 
     def install(self) -> CaptureStatus:
-        return self._change([*_DROP, *_CREATE], "installing change capture")
+        return change(self.database, [*_DROP, *_CREATE], "installing change capture", _PRESENT)
 
     def remove(self) -> CaptureStatus:
-        return self._change(list(_DROP), "removing change capture")
+        return change(self.database, _DROP, "removing change capture", _PRESENT)
 
     def status(self) -> CaptureStatus:
-        with SqlTransaction(self.database, read_only=True) as transaction:
-            return status(transaction.session, _present(transaction.session))
-
-    def _change(self, statements: list[str], doing: str) -> CaptureStatus:
-        """Run DDL in one (write-locked) transaction."""
-        with SqlTransaction(self.database) as transaction:
-            session = transaction.session
-
-            def run(connection: sqlite3.Connection) -> None:
-                cursor = connection.cursor()
-                for statement in statements:
-                    cursor.execute(statement)
-
-            session.driver(run, doing=doing)
-            found = status(session, _present(session))
-            transaction.commit()
-        return found
+        return read_status(self.database, _PRESENT)
