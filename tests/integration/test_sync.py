@@ -389,3 +389,89 @@ def test_catch_up_commands(tmp_path: Any) -> None:
     assert "caught up: 1 account(s)" in result.stdout
     with open_rollups(db, clock=fixed_clock) as rollups:
         assert rows(rollups) == expected(rollups)
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_stress_host_writes_with_racing_sync_workers_and_backfills(
+    postgres_server_url: str,
+) -> None:
+    """Stochastic: a host thread inserts, updates (value, day, account) and deletes at random
+    while two sync workers and a backfill loop run against the same accounts; after a last
+    sync the rows of every account equal a plain aggregation of the raw rows, and `verify` is
+    clean."""
+    import random
+
+    accounts = (1, 2)
+    with postgres_host(postgres_server_url) as url, opened(url) as rollups:
+        rollups.set_timezone(2, ZONE)
+        stop = threading.Event()
+        errors: list[BaseException] = []
+        consumed: list[int] = []  # by the workers while the host wrote
+        backfills: list[int] = []
+
+        def host() -> None:
+            rng = random.Random(20261201)
+            live: list[int] = []
+            next_id = 1
+            with psycopg.connect(url, autocommit=True) as connection:
+                for _ in range(400):
+                    action = rng.random()
+                    if action < 0.55 or len(live) < 5:
+                        batch = [next_id + i for i in range(rng.randint(1, 20))]
+                        next_id += len(batch)
+                        values = ", ".join(
+                            f"({i}, '{rng.choice(['reply_time', 'conversation_bot_handoff'])}',"
+                            f" {rng.randint(1, 99)}, 1, {rng.choice(accounts)}, 5, 7,"
+                            f" {rng.randint(1, 4)}, '2026-11-{rng.randint(18, 21)} 12:00', now())"
+                            for i in batch
+                        )
+                        connection.execute(
+                            f"INSERT INTO reporting_events ({COLUMNS}) VALUES {values}"
+                        )
+                        live += batch
+                    elif action < 0.8:
+                        target = rng.choice(live)
+                        connection.execute(
+                            "UPDATE reporting_events SET value = value + 1, account_id = %s, "
+                            "created_at = created_at + interval '20 hours' WHERE id = %s",
+                            (rng.choice(accounts), target),
+                        )
+                    else:
+                        target = live.pop(rng.randrange(len(live)))
+                        connection.execute("DELETE FROM reporting_events WHERE id = %s", (target,))
+
+        def syncer() -> None:
+            try:
+                with open_rollups(url, clock=fixed_clock, migrate=False) as worker:
+                    while not stop.is_set():
+                        consumed.append(worker.sync().consumed)
+            except BaseException as error:
+                errors.append(error)
+
+        def backfiller() -> None:
+            try:
+                with open_rollups(url, clock=fixed_clock, migrate=False) as worker:
+                    while not stop.is_set():
+                        for account in accounts:
+                            worker.backfill(account, date(2026, 11, 17), date(2026, 11, 23))
+                            backfills.append(account)
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [threading.Thread(target=target) for target in (syncer, syncer, backfiller)]
+        for thread in threads:
+            thread.start()
+        try:
+            host()
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(60)
+        assert errors == []
+        assert sum(consumed) > 0  # the workers really raced the host
+        assert len(backfills) >= 2
+        rollups.sync()
+        assert rollups.capture.status().pending == 0
+        assert rows(rollups, accounts) == expected(rollups, accounts)
+        assert [rollups.verify(account) for account in accounts] == [[], []]
