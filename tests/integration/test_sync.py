@@ -24,9 +24,10 @@ from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import app
 from reporting_rollups.application.service import Rollups
 from tests.builders import event, row_map
-from tests.conftest import fixed_clock, sessions_waiting_for_locks
+from tests.conftest import fixed_clock, fresh_database, sessions_waiting_for_locks
 from tests.host_db import host_sql, postgres_host
 from tests.integration.workers import other_backends, wait_until
+from tests.reference_schema import reference_statements
 
 ZONE = "America/New_York"
 AT = "2026-11-20 15:00:00.000000"
@@ -475,3 +476,74 @@ def test_stress_host_writes_with_racing_sync_workers_and_backfills(
         assert rollups.capture.status().pending == 0
         assert rows(rollups, accounts) == expected(rollups, accounts)
         assert [rollups.verify(account) for account in accounts] == [[], []]
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_end_to_end_on_a_chatwoot_layout_with_sync_follow(postgres_server_url: str) -> None:
+    """A database laid out like Chatwoot's (its reporting_events, reporting_events_rollups and
+    accounts tables, from the reference schema file): the library migrates beside them,
+    captures, catches up on the host's history and runs `rollups sync --follow` in its own
+    process while a simulated host inserts, updates and deletes; after SIGTERM the rows equal a
+    plain aggregation of the raw rows and `verify` is clean."""
+    import random
+
+    with fresh_database(postgres_server_url) as url:
+        with psycopg.connect(url, autocommit=True) as connection:
+            tables = ("reporting_events", "reporting_events_rollups", "accounts")
+            for statement in reference_statements("postgresql", tables):
+                connection.execute(statement)
+            connection.execute(
+                "INSERT INTO accounts (id, name, created_at, updated_at, settings) VALUES "
+                "(1, 'Acme', now(), now(), '{\"reporting_timezone\": \"America/New_York\"}')"
+            )
+        host_insert(url, *[(i, "reply_time", i, 1, 5, None, AT) for i in range(1, 51)])
+        with open_rollups(url, clock=fixed_clock) as rollups:
+            rollups.set_timezone(1, ZONE, rebuild=False)
+            rollups.capture.install()
+            assert rollups.catch_up().accounts == 1  # the 50 rows written before
+            command = ["sync", "--follow", "--interval", "0.05"]
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "reporting_rollups.adapters.cli", "--db", url, *command],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            try:
+                rng = random.Random(7)
+                live, next_id = list(range(1, 51)), 51
+                with psycopg.connect(url, autocommit=True) as host:
+                    for _ in range(300):
+                        action = rng.random()
+                        if action < 0.5:
+                            host.execute(
+                                f"INSERT INTO reporting_events ({COLUMNS}) VALUES (%s, "
+                                "'conversation_resolved', %s, 1, 1, 5, 7, %s, "
+                                "'2026-11-20 16:00', now())",
+                                (next_id, rng.randint(1, 500), rng.randint(1, 9)),
+                            )
+                            live.append(next_id)
+                            next_id += 1
+                        elif action < 0.8:
+                            host.execute(
+                                "UPDATE reporting_events SET value = value * 2 WHERE id = %s",
+                                (rng.choice(live),),
+                            )
+                        else:
+                            host.execute(
+                                "DELETE FROM reporting_events WHERE id = %s",
+                                (live.pop(rng.randrange(len(live))),),
+                            )
+                deadline = time.monotonic() + 30
+                while rollups.capture.status().pending and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                daemon.send_signal(signal.SIGTERM)
+                _out, err = daemon.communicate(timeout=30)
+                assert daemon.returncode == 0, err
+            finally:
+                if daemon.poll() is None:
+                    daemon.kill()
+                    daemon.wait()
+            assert rollups.capture.status().pending == 0
+            assert rows(rollups) == expected(rollups)
+            assert rollups.verify(1) == []
