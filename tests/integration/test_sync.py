@@ -8,6 +8,7 @@ The in-memory backend has no host writing to it (capture is refused there): noth
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -401,8 +402,6 @@ def test_stress_host_writes_with_racing_sync_workers_and_backfills(
     while two sync workers and a backfill loop run against the same accounts; after a last
     sync the rows of every account equal a plain aggregation of the raw rows, and `verify` is
     clean."""
-    import random
-
     accounts = (1, 2)
     with postgres_host(postgres_server_url) as url, opened(url) as rollups:
         rollups.set_timezone(2, ZONE)
@@ -486,8 +485,6 @@ def test_end_to_end_on_a_chatwoot_layout_with_sync_follow(postgres_server_url: s
     captures, catches up on the host's history and runs `rollups sync --follow` in its own
     process while a simulated host inserts, updates and deletes; after SIGTERM the rows equal a
     plain aggregation of the raw rows and `verify` is clean."""
-    import random
-
     with fresh_database(postgres_server_url) as url:
         with psycopg.connect(url, autocommit=True) as connection:
             tables = ("reporting_events", "reporting_events_rollups", "accounts")

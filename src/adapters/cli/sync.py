@@ -17,6 +17,7 @@ from rich.console import Console
 from reporting_rollups.adapters.cli.app import CliInputError, command, open_database, state_of
 from reporting_rollups.adapters.cli.tables import integer
 from reporting_rollups.application.catch_up import CatchUpResult
+from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.sync import SyncResult
 
 
@@ -55,7 +56,7 @@ def _stopped_by_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def _follow(console: Console, rollups: Any, interval: float) -> None:
+def _follow(console: Console, rollups: Rollups, interval: float) -> None:
     applied = retracted = consumed = 0
     with _stopped_by_signals() as stop:
         while not stop.is_set():

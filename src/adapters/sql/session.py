@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Dialect, Engine, Row
 from sqlalchemy.sql.expression import Executable
 
 from reporting_rollups.adapters.clock import system_clock
@@ -101,7 +101,7 @@ class SqlSession:
         return self._connection
 
     @property
-    def dialect(self) -> Any:
+    def dialect(self) -> Dialect:
         """The SQLAlchemy dialect of the connection."""
         return self.engine.dialect
 
