@@ -21,29 +21,30 @@ from reporting_rollups.adapters.event_files.lines import (
 )
 
 
-def _csv_header(row: list[str], source: str) -> list[str]:
+def _csv_header(row: list[str], source: str, line: int) -> list[str]:
+    """The header's columns (`line`: where it is, after any blank lines), or what is wrong."""
     header = [column.strip() for column in row]
     for column in header:
         if column not in KNOWN_FIELDS:
             raise EventFileError(
                 source,
-                1,
+                line,
                 column or "(empty)",
                 f"unknown column in the header; expected {', '.join(FIELDS)} (and optionally "
                 f"{', '.join(IGNORED_FIELDS)})",
             )
     duplicates = sorted({column for column in header if header.count(column) > 1})
     if duplicates:
-        raise EventFileError(source, 1, duplicates[0], "column appears twice in the header")
+        raise EventFileError(source, line, duplicates[0], "column appears twice in the header")
     missing = [field for field in REQUIRED_FIELDS if field not in header]
     if missing:
-        raise EventFileError(source, 1, missing[0], "required column missing from the header")
+        raise EventFileError(source, line, missing[0], "required column missing from the header")
     return header
 
 
 def parse_csv(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
     """The events of a CSV file, or what is wrong with each row (blank rows skipped): nothing
-    without a header row, one error at line 1 for a bad header."""
+    without a header row, one error for a bad header (at its line)."""
     reader = csv.reader(lines, strict=True)
     header: list[str] | None = None
     previous_end = 0
@@ -68,7 +69,7 @@ def parse_csv(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
             continue
         if header is None:
             try:
-                header = _csv_header(row, source)
+                header = _csv_header(row, source, start)
             except EventFileError as error:
                 yield ParsedLine(start, error)
                 return
