@@ -14,9 +14,11 @@ TABLES = ("reporting_events", "reporting_events_rollups")
 
 #: PostgreSQL spellings in the reference DDL -> SQLite's.
 _SQLITE = (
-    (r"\bbigserial PRIMARY KEY\b", "INTEGER PRIMARY KEY"),
+    (r"\b(big)?serial PRIMARY KEY\b", "INTEGER PRIMARY KEY"),
     (r"\btimestamp(\(\d+\))? without time zone\b", "TIMESTAMP"),
     (r"\bUSING btree\s*", ""),
+    (r"::jsonb\b", ""),
+    (r"\bjsonb\b", "TEXT"),
 )
 
 
