@@ -102,11 +102,14 @@ class Backfill:
         through_today: bool = False,
     ) -> BackfillPlan:
         """The range a backfill covers: by default the first local day with raw events up to
-        yesterday in the account's zone (or today with `through_today`)."""
+        yesterday in the account's zone. With `through_today` (a full rebuild), every day with
+        raw events or rollup rows, through today: rows left on days whose raw events are all
+        gone are emptied too."""
         check_range(since, until)
         with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
             span = uow.events.span(account_id)
+            stored = uow.rollups.date_span(account_id) if through_today else None
         if settings.timezone is None:
             raise AccountNotConfiguredError(account_id, "a backfill")
         zone = parse_timezone(settings.timezone)
@@ -115,9 +118,11 @@ class Backfill:
         today = local_date(self.clock(), zone)
         explicit_since = since is not None
         if until is None:
-            until = max(today, last or today) if through_today else today - timedelta(days=1)
+            ends = [today, last or today, *(stored[1:] if stored else ())]
+            until = max(ends) if through_today else today - timedelta(days=1)
         if since is None:
-            since = first
+            starts = [day for day in (first, stored[0] if stored else None) if day is not None]
+            since = min(starts, default=None)
         if since is None or since > until:
             if explicit_since:
                 raise InvalidRangeError(f"since {since} is after until {until}")

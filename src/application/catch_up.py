@@ -6,9 +6,11 @@ marks every row it counts, so a second catch-up finds nothing)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import attrs
 
-from reporting_rollups.application.backfill import Backfill
+from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.ports import Progress, UnitOfWorkFactory
 from reporting_rollups.domain.timezones import local_date, parse_timezone
 
@@ -25,6 +27,19 @@ class CatchUpResult:
     events: int  #: raw events on those days
 
 
+def zoned_accounts(uow_factory: UnitOfWorkFactory) -> Iterator[int]:
+    """Every account with a reporting zone, in account order (listed `ACCOUNTS_PER_LISTING` at
+    a time, each listing its own read)."""
+    after = 0
+    while True:
+        with uow_factory(read_only=True) as uow:
+            zoned = uow.accounts.zoned(after, ACCOUNTS_PER_LISTING)
+        if not zoned:
+            return
+        yield from zoned
+        after = zoned[-1]
+
+
 @attrs.frozen
 class CatchUp:
     """Finds and folds raw rows the library never saw."""
@@ -35,24 +50,24 @@ class CatchUp:
     def run(self, progress: Progress | None = None) -> CatchUpResult:
         """Every zoned account, in account order."""
         accounts = days = events = 0
-        after = 0
-        while True:
-            with self.uow_factory(read_only=True) as uow:
-                zoned = uow.accounts.zoned(after, ACCOUNTS_PER_LISTING)
-            if not zoned:
-                return CatchUpResult(accounts, days, events)
-            for account_id in zoned:
-                with self.uow_factory(read_only=True) as uow:
-                    settings = uow.accounts.get(account_id)
-                    span = uow.events.unapplied_span(account_id)
-                if span is None or settings.timezone is None:
-                    continue
-                zone = parse_timezone(settings.timezone)
-                plan = self.backfill.plan(
-                    account_id, local_date(span.first, zone), local_date(span.last, zone)
-                )
-                result = self.backfill.run(plan, progress)
+        for account_id in zoned_accounts(self.uow_factory):
+            result = self.account(account_id, progress)
+            if result is not None:
                 accounts += 1
-                days += plan.days
+                days += result.plan.days
                 events += result.events
-            after = zoned[-1]
+        return CatchUpResult(accounts, days, events)
+
+    def account(self, account_id: int, progress: Progress | None = None) -> BackfillResult | None:
+        """Fold one account's rows without a mark: rebuild the local days from its first to its
+        last such row. None when it has none (or no zone)."""
+        with self.uow_factory(read_only=True) as uow:
+            settings = uow.accounts.get(account_id)
+            span = uow.events.unapplied_span(account_id)
+        if span is None or settings.timezone is None:
+            return None
+        zone = parse_timezone(settings.timezone)
+        plan = self.backfill.plan(
+            account_id, local_date(span.first, zone), local_date(span.last, zone)
+        )
+        return self.backfill.run(plan, progress)

@@ -26,3 +26,20 @@ class InMemoryAppliedLedger(JournalledStore):
         self.journal.delete_many(
             self.db.applied, [e for e, account in self.db.applied.items() if account == account_id]
         )
+
+    def orphans(self, account_id: int) -> int:
+        return len(self._orphans(account_id))
+
+    def drop_orphans(self, account_id: int) -> int:
+        orphans = self._orphans(account_id)
+        self.journal.delete_many(self.db.applied, orphans)
+        return len(orphans)
+
+    def _orphans(self, account_id: int) -> list[int]:
+        """The account's marked ids that are no raw event of the account."""
+        stored = self.db.events.get(account_id, {})
+        return [
+            event_id
+            for event_id, account in self.db.applied.items()
+            if account == account_id and event_id not in stored
+        ]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ColumnElement,
     Row,
     Table,
+    and_,
     any_,
     bindparam,
     delete,
@@ -268,6 +269,31 @@ def clear_marks(session: SqlSession, account_id: int) -> None:
     """`AppliedLedger.clear_account`."""
     a = rollup_applied_events
     session.execute(delete(a).where(a.c.account_id == account_id), doing="clearing applied marks")
+
+
+def _without_raw_row(account_id: int) -> ColumnElement[bool]:
+    """The account's marks with no raw row of that id and account."""
+    e, a = reporting_events, rollup_applied_events
+    raw = select(e.c.id).where(e.c.id == a.c.event_id, e.c.account_id == account_id)
+    return and_(a.c.account_id == account_id, ~raw.exists())
+
+
+def orphan_marks(session: SqlSession, account_id: int) -> int:
+    """`AppliedLedger.orphans`: an anti-join of the account's marks and the raw rows (one
+    primary-key probe of the raw table per mark)."""
+    query = select(func.count()).select_from(rollup_applied_events)
+    (count,) = session.one(
+        query.where(_without_raw_row(account_id)),
+        doing="looking for applied marks without a raw row",
+    )
+    return int(count)
+
+
+def drop_orphan_marks(session: SqlSession, account_id: int) -> int:
+    """`AppliedLedger.drop_orphans`."""
+    statement = delete(rollup_applied_events).where(_without_raw_row(account_id))
+    with session.errors("removing applied marks without a raw row"):
+        return int(session.connection.execute(statement).rowcount)
 
 
 # --- rollup rows and members ---------------------------------------------------------------------

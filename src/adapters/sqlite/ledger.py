@@ -44,3 +44,9 @@ class SQLiteAppliedLedger:
 
     def clear_account(self, account_id: int) -> None:
         queries.clear_marks(self.session, account_id)
+
+    def orphans(self, account_id: int) -> int:
+        return queries.orphan_marks(self.session, account_id)
+
+    def drop_orphans(self, account_id: int) -> int:
+        return queries.drop_orphan_marks(self.session, account_id)
