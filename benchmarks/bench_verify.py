@@ -86,7 +86,7 @@ def test_verify(
         dataset.info["built"] = True
     found: list[Any] = []
     benchmark.pedantic(
-        lambda: found.append(rollups.verify(ACCOUNT, since, until)),
+        lambda: found.append(rollups.verify(ACCOUNT, since, until).mismatches),
         rounds=sizes.backfill_rounds,
         iterations=1,
         warmup_rounds=0,

@@ -27,8 +27,9 @@ if TYPE_CHECKING:
         TimeseriesReport,
     )
     from reporting_rollups.application.service import Rollups
+    from reporting_rollups.application.status import AccountStatus, StatusReport
     from reporting_rollups.application.sync import SyncResult
-    from reporting_rollups.application.verify import Mismatch
+    from reporting_rollups.application.verify import Mismatch, VerifyResult
     from reporting_rollups.domain import (
         AccountNotConfiguredError,
         ConfigurationError,
@@ -55,6 +56,9 @@ _EXPORTS: dict[str, str] = {
     "BackfillPlan": "reporting_rollups.application.backfill",
     "BackfillResult": "reporting_rollups.application.backfill",
     "Mismatch": "reporting_rollups.application.verify",
+    "VerifyResult": "reporting_rollups.application.verify",
+    "AccountStatus": "reporting_rollups.application.status",
+    "StatusReport": "reporting_rollups.application.status",
     "AccountSettings": "reporting_rollups.application.ports",
     "RollupRow": "reporting_rollups.application.ports",
     "CaptureStatus": "reporting_rollups.application.ports",
@@ -88,6 +92,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "AccountNotConfiguredError",
     "AccountSettings",
+    "AccountStatus",
     "BackfillPlan",
     "BackfillResult",
     "CaptureStatus",
@@ -109,11 +114,13 @@ __all__ = [
     "RollupRow",
     "Rollups",
     "Source",
+    "StatusReport",
     "StorageError",
     "SummaryReport",
     "SummaryRow",
     "SyncResult",
     "TimeseriesReport",
+    "VerifyResult",
     "ZoneChangedError",
     "open_rollups",
 ]

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from dependency_injector import providers
 
 from reporting_rollups.adapters.container import ApplicationContainer, build_container
 from reporting_rollups.application.service import Rollups
+
+if TYPE_CHECKING:
+    from reporting_rollups.application.host_zones import HostZones
 
 
 def open_rollups(
@@ -36,4 +40,14 @@ def open_rollups(
     return rollups
 
 
-__all__ = ["ApplicationContainer", "Rollups", "build_container", "open_rollups"]
+def host_zones(rollups: Rollups, source: str) -> HostZones:
+    """Where the host keeps its accounts' zones, for `Rollups.apply_host_zones`: "chatwoot"
+    (`accounts.settings->>'reporting_timezone'` in the same database) or "sql:<query>" (a
+    query returning (account_id, zone) rows for ids above `:after`, ascending, at most
+    `:limit`). `ConfigurationError` for another source or a backend without SQL."""
+    from reporting_rollups.adapters.sql.host_zones import host_zones as sql_host_zones
+
+    return sql_host_zones(rollups.uow_factory, source)
+
+
+__all__ = ["ApplicationContainer", "Rollups", "build_container", "host_zones", "open_rollups"]

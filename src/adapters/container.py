@@ -72,8 +72,10 @@ class ApplicationContainer(containers.DeclarativeContainer):
     account_settings = providers.Factory(
         AccountSettingsService, uow_factory=uow_factory, backfill=backfill
     )
-    verify = providers.Factory(Verify, uow_factory=uow_factory, chunk_days=config.chunk_days)
-    reports = providers.Factory(Reports, uow_factory=uow_factory)
+    verify = providers.Factory(
+        Verify, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days
+    )
+    reports = providers.Factory(Reports, uow_factory=uow_factory, clock=clock)
     rollups = providers.Singleton(
         Rollups,
         uow_factory=uow_factory,

@@ -201,6 +201,17 @@ class AppliedLedger(Protocol):
         """Remove every mark of the account."""
         ...
 
+    def orphans(self, account_id: int) -> int:
+        """How many of the account's marks have no raw row of that id and account (the host
+        deleted the row, or moved it to another account, without the library seeing it). No
+        lock."""
+        ...
+
+    def drop_orphans(self, account_id: int) -> int:
+        """Remove the account's marks that `orphans` counts; return how many (the caller holds
+        the account's exclusive lock)."""
+        ...
+
 
 class RollupStore(Protocol):
     """The `reporting_events_rollups` table and its distinct-member bookkeeping."""
@@ -321,6 +332,16 @@ class ChangeLog(Protocol):
         logged (aware UTC). No lock."""
         ...
 
+    def pending_span(self, account_id: int) -> TimeSpan | None:
+        """The first and last `created_at` of the account's visible changes' images (the
+        instants whose days they change), or None. No lock."""
+        ...
+
+    def synced(self, account_id: int, at: datetime) -> None:
+        """Record that changes of the account were applied at `at` (the caller holds its
+        stream: `take`)."""
+        ...
+
 
 class ChangesArrived(Exception):
     """A host change of the account became visible while its days were being rebuilt: the
@@ -355,6 +376,26 @@ class AccountStore(Protocol):
         ...
 
 
+class AccountFigures(NamedTuple):
+    """What `rollups status` shows of one account, as stored (no clock, no judgement)."""
+
+    settings: AccountSettings
+    raw_events: int  #: raw rows of the account (valid events or not)
+    rollup_rows: int
+    pending: int  #: captured changes not applied yet
+    oldest_pending: datetime | None  #: when the oldest of them was logged (aware UTC)
+    last_sync: datetime | None  #: when `sync` last applied changes of the account
+
+
+class StatusStore(Protocol):
+    """Per-account figures for operators (`Rollups.status`): one grouped query per table."""
+
+    def figures(self, account_id: int | None = None) -> list[AccountFigures]:
+        """The account's figures, or those of every account any table knows (settings, raw
+        rows, rollups, changes), sorted by account id. No lock."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction over every store; rolls back unless `commit()` was called (a read-only
     one, see `UnitOfWorkFactory`, always rolls back)."""
@@ -378,6 +419,9 @@ class UnitOfWork(Protocol):
 
     @property
     def changes(self) -> ChangeLog: ...
+
+    @property
+    def status(self) -> StatusStore: ...
 
     def __enter__(self) -> Self: ...
 
@@ -480,6 +524,15 @@ class CaptureStatus:
     def installed(self) -> bool:
         """Every capture trigger is present."""
         return not self.missing
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return {
+            "installed": self.installed,
+            "triggers": list(self.triggers),
+            "missing": list(self.missing),
+            "pending": self.pending,
+        }
 
 
 class ChangeCapture(Protocol):

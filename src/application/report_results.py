@@ -19,6 +19,11 @@ def _iso(value: date | datetime) -> str:
     return value.isoformat()
 
 
+def _staleness(stale_seconds: float | None) -> dict[str, float]:
+    """The `stale_seconds` entry of a report's dict, absent when the report is not stale."""
+    return {} if stale_seconds is None else {"stale_seconds": stale_seconds}
+
+
 def report_value(
     metric: ReportMetric, total: MetricContribution, business_hours: bool = False
 ) -> Value:
@@ -63,6 +68,9 @@ class SummaryReport:
     business_hours: bool
     source: Source
     rows: tuple[SummaryRow, ...]
+    #: from rollups with captured host changes pending: the age of the oldest (seconds), the
+    #: most the numbers may lag the raw events; None otherwise
+    stale_seconds: float | None = None
 
     def as_dicts(self) -> list[dict[str, Value]]:
         """The rows as plain dicts with the keys of `COLUMNS`."""
@@ -78,6 +86,7 @@ class SummaryReport:
             "timezone": self.timezone,
             "business_hours": self.business_hours,
             "source": self.source.value,
+            **_staleness(self.stale_seconds),
             "rows": self.as_dicts(),
         }
 
@@ -117,6 +126,8 @@ class TimeseriesReport:
     week_start: str
     source: Source
     points: tuple[TimeseriesPoint, ...]
+    #: as `SummaryReport.stale_seconds`
+    stale_seconds: float | None = None
 
     def as_dicts(self) -> list[dict[str, Value | str]]:
         """The points as plain dicts with the keys of `COLUMNS`."""
@@ -136,6 +147,7 @@ class TimeseriesReport:
             "business_hours": self.business_hours,
             "week_start": self.week_start,
             "source": self.source.value,
+            **_staleness(self.stale_seconds),
             "points": self.as_dicts(),
         }
 

@@ -26,7 +26,13 @@ from reporting_rollups.application.periods import (
     period_windows,
     range_period,
 )
-from reporting_rollups.application.ports import AccountSettings, ReportStore, UnitOfWorkFactory
+from reporting_rollups.application.ports import (
+    AccountSettings,
+    Clock,
+    ReportStore,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
 from reporting_rollups.application.read_path import GroupBy, Source, choose_source
 from reporting_rollups.application.report_arguments import (
     check_dates,
@@ -44,6 +50,7 @@ from reporting_rollups.application.report_results import (
     TimeseriesReport,
     report_value,
 )
+from reporting_rollups.application.status import age_seconds
 from reporting_rollups.domain.errors import AccountNotConfiguredError
 from reporting_rollups.domain.metrics import ZERO, DimensionType, Metric, MetricContribution
 from reporting_rollups.domain.registry import PAYLOADS, REPORT_METRICS, Payload, ReportMetric
@@ -94,6 +101,7 @@ class Reports:
     """Summaries and time series of the report metrics, from rollups or raw events."""
 
     uow_factory: UnitOfWorkFactory
+    clock: Clock
 
     def summary(
         self,
@@ -117,6 +125,7 @@ class Reports:
             settings = uow.accounts.get(account_id)
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, GroupBy.DAY)
+            stale = self._staleness(uow, account_id, source)
             if source is Source.ROLLUPS:
                 rows = uow.reports.rollup_summary(account_id, metrics, dim, since, until)
                 totals = _sum_by(((dim_id, metric), total) for dim_id, metric, total in rows)
@@ -154,7 +163,7 @@ class Reports:
             for dim_id in ids
         )
         return SummaryReport(
-            account_id, dim, since, until, zone_name, business_hours, source, summary_rows
+            account_id, dim, since, until, zone_name, business_hours, source, summary_rows, stale
         )
 
     def timeseries(
@@ -192,6 +201,7 @@ class Reports:
             settings = uow.accounts.get(account_id)
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, grouping)
+            stale = self._staleness(uow, account_id, source)
             if source is Source.ROLLUPS:
                 rows = uow.reports.rollup_totals(account_id, metrics, dim, since, until, dim_id)
                 starts = bucket_starts(since, until, grouping, first_weekday)
@@ -234,7 +244,16 @@ class Reports:
             WEEKDAYS[first_weekday],
             source,
             points,
+            stale,
         )
+
+    def _staleness(self, uow: UnitOfWork, account_id: int, source: Source) -> float | None:
+        """How stale rollups may be: the age of the account's oldest pending change (None
+        when none is pending, or when the report reads raw events, which are never stale)."""
+        if source is not Source.ROLLUPS:
+            return None
+        _count, oldest = uow.changes.pending(account_id)
+        return age_seconds(self.clock(), oldest)
 
     @staticmethod
     def _zone_name(settings: AccountSettings, requested: str | None) -> str:

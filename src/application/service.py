@@ -11,6 +11,7 @@ import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.catch_up import CatchUp, CatchUpResult
+from reporting_rollups.application.host_zones import HostZones, ZoneSync, ZoneSyncResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import (
     AccountSettings,
@@ -21,9 +22,11 @@ from reporting_rollups.application.ports import (
     UnitOfWorkFactory,
 )
 from reporting_rollups.application.reports import Reports
+from reporting_rollups.application.scan import Scan, ScanResult
 from reporting_rollups.application.settings import AccountSettingsService
+from reporting_rollups.application.status import Status, StatusReport
 from reporting_rollups.application.sync import Sync, SyncResult
-from reporting_rollups.application.verify import Mismatch, Verify
+from reporting_rollups.application.verify import Verify, VerifyResult
 from reporting_rollups.domain.events import Event
 
 
@@ -45,7 +48,9 @@ class Rollups:
     )
     #: The read path: `rollups.reports.summary(...)`, `rollups.reports.timeseries(...)`.
     reports: Reports = attrs.field(
-        default=attrs.Factory(lambda self: Reports(self.uow_factory), takes_self=True)
+        default=attrs.Factory(
+            lambda self: Reports(self.uow_factory, self.backfiller.clock), takes_self=True
+        )
     )
     #: Applies captured changes of the host's writes (`sync()`).
     syncer: Sync = attrs.field(
@@ -64,6 +69,22 @@ class Rollups:
         was installed): every zoned account's rows without an applied mark, by rebuilding the
         days they fall on. Idempotent."""
         return CatchUp(self.uow_factory, self.backfiller).run(progress)
+
+    def scan(self, progress: Progress | None = None) -> ScanResult:
+        """For a host that forbids triggers: find what it inserted, deleted or moved to another
+        account without the library seeing it (raw rows without an applied mark; marks without
+        a raw row), and rebuild what that changed. Slower than change capture, and blind to an
+        update of a row's values in place (see `application.scan`)."""
+        return Scan(self.uow_factory, self.backfiller, self.settings).run(progress)
+
+    def apply_host_zones(
+        self, source: HostZones, progress: Progress | None = None
+    ) -> ZoneSyncResult:
+        """Give every account the reporting zone the host keeps for it (`source`, e.g.
+        `adapters.host_zones(rollups, "chatwoot")`), IANA or Rails names, with the rules of
+        `set_timezone`; values that name no zone are rejected per account (zone and rollups
+        left alone); blank values leave the account alone."""
+        return ZoneSync(source, self.settings, self.uow_factory).run(progress)
 
     def sync(self, stop: Callable[[], bool] = lambda: False) -> SyncResult:
         """Apply what change capture logged of the host's own inserts, updates and deletes
@@ -122,10 +143,18 @@ class Rollups:
         since: date | None = None,
         until: date | None = None,
         progress: Progress | None = None,
-    ) -> list[Mismatch]:
-        """Rows where rollups and raw aggregation differ; empty when exact. Reads one snapshot
-        and takes no lock: writers of the account proceed meanwhile."""
+    ) -> VerifyResult:
+        """Rows where rollups and raw aggregation differ (`.mismatches`, empty when exact), but
+        for the days of captured changes not applied yet (`.pending`, `.lag_seconds`,
+        `.pending_days`). Reads one snapshot and takes no lock: writers proceed meanwhile."""
         return self.verifier(account_id, since, until, progress)
+
+    def status(self, account_id: int | None = None) -> StatusReport:
+        """Whether reports can be trusted: per account (every account any table knows, or
+        one) its zones, read path, sizes, pending changes and their lag, last sync and
+        whether a rebuild is pending; and whether change capture is installed. One snapshot,
+        no lock."""
+        return Status(self.uow_factory, self.capture, self.backfiller.clock)(account_id)
 
     def migrate(self) -> None:
         """Create or upgrade the library's tables (idempotent; done on open by default)."""

@@ -4,7 +4,8 @@ One pass takes every account with visible changes and applies its changes in log
 transactions of at most `CHANGES_PER_TRANSACTION` changes, each holding the account's lock
 shared (like `record()`) and its change stream (so concurrent workers share the accounts and
 never apply one account's changes twice or out of order). A change is deleted from the log in
-the transaction that applies it: a crash rolls both back, and the rerun takes it again.
+the transaction that applies it (which also records when the account was synced): a crash rolls
+both back, and the rerun takes it again.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reporting_rollups.application.changes import (
 )
 from reporting_rollups.application.live import zones_of
 from reporting_rollups.application.ports import Clock, UnitOfWorkFactory
+from reporting_rollups.application.status import age_seconds
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,9 @@ class Sync:
             after = accounts[-1]
         with self.uow_factory(read_only=True) as uow:
             pending, oldest = uow.changes.pending()
-        lag = None if oldest is None else max(0.0, (self.clock() - oldest).total_seconds())
-        result = SyncResult(done.applied, done.retracted, done.consumed, pending, lag)
+        result = SyncResult(
+            done.applied, done.retracted, done.consumed, pending, age_seconds(self.clock(), oldest)
+        )
         if result.consumed:
             log.info(
                 "sync: applied %d, retracted %d, consumed %d; %d pending",
@@ -87,6 +90,8 @@ class Sync:
                 if changes is None:
                     return done
                 done += apply_changes(uow, changes, zones_of(settings))
+                if changes:
+                    uow.changes.synced(account_id, self.clock())
                 uow.commit()
             if len(changes) < CHANGES_PER_TRANSACTION:
                 return done

@@ -129,13 +129,36 @@ def test_every_row_image_the_host_writes_is_logged_in_order(host_url: str) -> No
         assert len(logged(host_url)) == 8  # removed: nothing more is logged
 
 
-def test_events_the_library_records_are_logged_too(host_url: str) -> None:
-    """The library's own inserts go through the same table (the applied marks keep a later
-    sync from folding them twice)."""
+def test_the_library_s_own_writes_are_not_logged(host_url: str) -> None:
+    """`record()` and `retract()` fold and take back in their own transaction: the change log
+    gets nothing of them (a sync would have nothing to do), while host writes around them, and
+    a host write after a library transaction on the same pooled connection, are logged."""
     with open_rollups(host_url) as rollups:
+        rollups.set_timezone(9, "UTC")
         rollups.capture.install()
         rollups.record([event(5, "reply_time", account_id=9, value=2.0)])
-        assert logged(host_url) == [("I", 5, 9, "reply_time", 2.0)]
+        rollups.record([event(6, "reply_time", account_id=9, value=3.0), event(7, account_id=10)])
+        rollups.record([event(5, "reply_time", account_id=9, value=2.0)])  # re-sent
+        rollups.retract([6])
+        assert logged(host_url) == []
+        host_sql(
+            host_url,
+            "INSERT INTO reporting_events (id, name, value, account_id, created_at, updated_at) "
+            f"VALUES (8, 'reply_time', 4, 9, '{AT}', '{AT}')",
+        )
+        rollups.record([event(9, "reply_time", account_id=9, value=1.0)])
+        host_sql(host_url, "DELETE FROM reporting_events WHERE id = 5")
+        assert logged(host_url) == [("I", 8, 9, "reply_time", 4.0), ("D", 5, 9, "reply_time", 2.0)]
+        with rollups.uow_factory.engine.connect() as connection:  # type: ignore[attr-defined]
+            # the pool's connection the library just used: its setting ended with its transaction
+            connection.exec_driver_sql("UPDATE reporting_events SET value = 5 WHERE id = 9")
+            connection.commit()
+        assert logged(host_url)[2:] == [
+            ("D", 9, 9, "reply_time", 1.0),
+            ("I", 9, 9, "reply_time", 5.0),
+        ]
+        assert rollups.sync().applied == 2
+        assert rollups.verify(9).clean
 
 
 def test_install_is_one_transaction(host_url: str, monkeypatch: pytest.MonkeyPatch) -> None:

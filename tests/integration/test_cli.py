@@ -661,8 +661,10 @@ def test_verify_lists_mismatches_and_exits_1(db: str, tmp_path: Path) -> None:
     assert result.exit_code == EXIT_MISMATCH
     assert "1 mismatch(es)" in result.stdout
     assert "agent 3" in result.stdout
-    mismatches = json.loads(run(db, "verify", "-a", "7", "--format", "json").stdout)
-    assert mismatches == [
+    verified = json.loads(run(db, "verify", "-a", "7", "--format", "json").stdout)
+    assert verified["pending"] == 0
+    assert verified["pending_days"] is None
+    assert verified["mismatches"] == [
         {
             "account_id": 7,
             "date": "2025-03-30",

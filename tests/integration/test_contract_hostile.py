@@ -106,7 +106,7 @@ def test_verify_backfill_and_reports_work_at_the_bounds(
     for account_id in ZONES:
         before = rollups.rows(account_id)
         for since, until in EDGES:
-            assert rollups.verify(account_id, since, until) == []
+            assert rollups.verify(account_id, since, until).mismatches == []
             rollups.backfill(account_id, since, until)
             raw = rollups.reports.summary(account_id, "account", since, until)
             rollups.enable_read_path(account_id, True)
@@ -114,7 +114,7 @@ def test_verify_backfill_and_reports_work_at_the_bounds(
             rollups.enable_read_path(account_id, False)
             assert served.rows == raw.rows
         assert rollups.rows(account_id) == before
-        assert rollups.verify(account_id, date(2026, 11, 1), date(2026, 11, 30)) == []
+        assert rollups.verify(account_id, date(2026, 11, 1), date(2026, 11, 30)).mismatches == []
     # A day before or after those can hold no event: asking for it is a range error.
     for since, until in ((date(1, 1, 1), date(1, 1, 2)), (date(9999, 12, 30), date(9999, 12, 31))):
         with pytest.raises(InvalidRangeError):
@@ -203,4 +203,4 @@ def test_retractions_of_large_values_leave_no_false_mismatch(backend: Rollups) -
         backend.record([event(event_id, "first_response", value=MAX_ABS_VALUE)])
     backend.record([event(100, "first_response", value=0.3)])
     backend.retract(list(range(1, 41)))
-    assert backend.verify(1) == []
+    assert backend.verify(1).mismatches == []

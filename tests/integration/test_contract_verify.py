@@ -47,16 +47,16 @@ def recorded(backend: Rollups) -> Rollups:
 
 
 def test_exact_rollups_verify_empty(recorded: Rollups) -> None:
-    assert recorded.verify(1) == []
+    assert recorded.verify(1).mismatches == []
     recorded.retract([1, 3])
-    assert recorded.verify(1) == []
+    assert recorded.verify(1).mismatches == []
     recorded.backfill(1)
-    assert recorded.verify(1) == []
+    assert recorded.verify(1).mismatches == []
 
 
 def test_account_with_zone_but_nothing_stored(backend: Rollups) -> None:
     backend.set_timezone(1, "UTC")
-    assert backend.verify(1) == []
+    assert backend.verify(1).mismatches == []
 
 
 def test_account_without_zone_raises(backend: Rollups) -> None:
@@ -69,14 +69,14 @@ def test_account_without_zone_raises(backend: Rollups) -> None:
 
 def test_tampered_sum_is_found(recorded: Rollups) -> None:
     tamper(recorded, ACCOUNT_REPLY, MetricContribution(0, 0.1, 0.0))
-    [mismatch] = recorded.verify(1)
+    [mismatch] = recorded.verify(1).mismatches
     assert (mismatch.key, mismatch.expected) == (ACCOUNT_REPLY, MetricContribution(1, 2.5, 1.0))
     assert mismatch.actual.matches(MetricContribution(1, 2.6, 1.0))
 
 
 def test_tampered_count_is_found(recorded: Rollups) -> None:
     tamper(recorded, HANDOFFS, MetricContribution(1, 0.0, 0.0))
-    assert recorded.verify(1) == [
+    assert recorded.verify(1).mismatches == [
         Mismatch(HANDOFFS, MetricContribution(2, 0.0, 0.0), MetricContribution(3, 0.0, 0.0))
     ]
 
@@ -85,7 +85,7 @@ def test_missing_and_extra_rows_are_found(recorded: Rollups) -> None:
     tamper(recorded, ACCOUNT_REPLY, MetricContribution(-1, -2.5, -1.0))
     extra = RollupKey(1, date(2026, 11, 25), DimensionType.AGENT, 4, Metric.FIRST_RESPONSE)
     tamper(recorded, extra, MetricContribution(1, 1.0, 0.0))
-    assert recorded.verify(1) == [
+    assert recorded.verify(1).mismatches == [
         Mismatch(ACCOUNT_REPLY, MetricContribution(1, 2.5, 1.0), ZERO),
         Mismatch(extra, ZERO, MetricContribution(1, 1.0, 0.0)),
     ]
@@ -96,22 +96,22 @@ def test_events_never_rolled_up_are_found_and_backfill_repairs(recorded: Rollups
         uow.events.add([event(9, "first_response", value=4, at=utc(2026, 10, 1))])
         uow.commit()
     key = RollupKey(1, date(2026, 10, 1), DimensionType.ACCOUNT, 1, Metric.FIRST_RESPONSE)
-    assert recorded.verify(1) == [Mismatch(key, MetricContribution(1, 4.0, 0.0), ZERO)]
+    assert recorded.verify(1).mismatches == [Mismatch(key, MetricContribution(1, 4.0, 0.0), ZERO)]
     recorded.backfill(1)
-    assert recorded.verify(1) == []
+    assert recorded.verify(1).mismatches == []
 
 
 def test_sums_within_float_tolerance_are_not_mismatches(recorded: Rollups) -> None:
     tamper(recorded, ACCOUNT_REPLY, MetricContribution(0, 2.5e-12, 0.0))
-    assert recorded.verify(1) == []
+    assert recorded.verify(1).mismatches == []
 
 
 def test_range_restricts_what_is_compared(recorded: Rollups) -> None:
     tamper(recorded, ACCOUNT_REPLY, MetricContribution(8, 8.0, 8.0))
-    assert recorded.verify(1, date(2026, 11, 1), date(2026, 11, 19)) == []
-    assert recorded.verify(1, since=date(2026, 11, 21)) == []
-    assert [m.key for m in recorded.verify(1, until=DAY)] == [ACCOUNT_REPLY]
-    assert [m.key for m in recorded.verify(1, DAY, DAY)] == [ACCOUNT_REPLY]
+    assert recorded.verify(1, date(2026, 11, 1), date(2026, 11, 19)).mismatches == []
+    assert recorded.verify(1, since=date(2026, 11, 21)).mismatches == []
+    assert [m.key for m in recorded.verify(1, until=DAY).mismatches] == [ACCOUNT_REPLY]
+    assert [m.key for m in recorded.verify(1, DAY, DAY).mismatches] == [ACCOUNT_REPLY]
 
 
 def test_invalid_range(recorded: Rollups) -> None:
@@ -132,10 +132,10 @@ def test_verify_uses_the_accounts_zone(backend: Rollups) -> None:
     backend.set_timezone(1, "Asia/Kathmandu")
     backend.record([event(1, "reply_time", at=utc(2026, 11, 19, 18, 15))])
     assert [key.date for key, _ in backend.rows(1)] == [DAY]
-    assert backend.verify(1) == []
+    assert backend.verify(1).mismatches == []
     backend.set_timezone(1, "America/New_York")
     assert [key.date for key, _ in backend.rows(1)] == [date(2026, 11, 19)]
-    assert backend.verify(1) == []
+    assert backend.verify(1).mismatches == []
 
 
 def test_verify_across_many_days_and_chunks(backend: Rollups) -> None:
@@ -146,10 +146,10 @@ def test_verify_across_many_days_and_chunks(backend: Rollups) -> None:
             for n in range(1, 100)
         ]
     )
-    assert backend.verify(1) == []
+    assert backend.verify(1).mismatches == []
     key = RollupKey(1, date(2026, 6, 5), DimensionType.ACCOUNT, 1, Metric.REPLY_TIME)
     tamper(backend, key, MetricContribution(1, 0.0, 0.0))
-    assert [m.key for m in backend.verify(1)] == [key]
+    assert [m.key for m in backend.verify(1).mismatches] == [key]
 
 
 def test_verify_reports_progress_per_chunk(open_backend: Callable[..., Rollups]) -> None:
@@ -157,7 +157,7 @@ def test_verify_reports_progress_per_chunk(open_backend: Callable[..., Rollups])
     rollups.set_timezone(1, "UTC")
     rollups.record([event(1, at=utc(2026, 11, 1)), event(2, at=utc(2026, 11, 25))])
     progress: list[tuple[int, int, date]] = []
-    assert rollups.verify(1, progress=lambda *step: progress.append(step)) == []
+    assert rollups.verify(1, progress=lambda *step: progress.append(step)).mismatches == []
     assert progress == [
         (10, 25, date(2026, 11, 10)),
         (20, 25, date(2026, 11, 20)),

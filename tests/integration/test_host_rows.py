@@ -170,29 +170,29 @@ def test_a_zone_change_rebuilds_from_the_valid_rows_only(poisoned: Rollups) -> N
     assert result.plan.first_event == date(2026, 11, 18)  # the span ignores year 1 and 9999
     assert result.plan.last_event == date(2026, 11, 20)
     assert row_map(poisoned.rows(1)) == expected_rows()
-    assert poisoned.verify(1) == []
+    assert poisoned.verify(1).mismatches == []
     poisoned.set_timezone(2, "UTC")
     assert poisoned.rows(2) == []
-    assert poisoned.verify(2) == []
+    assert poisoned.verify(2).mismatches == []
 
 
 def test_backfill_rebuild_and_verify_ignore_the_hostile_rows(poisoned: Rollups) -> None:
     poisoned.set_timezone(1, ZONE, rebuild=False)
     plan = poisoned.backfiller.plan(1)
     assert (plan.first_event, plan.last_event) == (date(2026, 11, 18), date(2026, 11, 20))
-    assert poisoned.verify(1) != []  # nothing built yet: verify reads the raw rows
+    assert poisoned.verify(1).mismatches != []  # nothing built yet: verify reads the raw rows
     result = poisoned.backfill(1)
     assert result.plan.since == date(2026, 11, 18)
     assert row_map(poisoned.rows(1)) == expected_rows()
-    assert poisoned.verify(1) == []
-    assert poisoned.verify(1, date(2026, 11, 1), date(2026, 11, 30)) == []
+    assert poisoned.verify(1).mismatches == []
+    assert poisoned.verify(1, date(2026, 11, 1), date(2026, 11, 30)).mismatches == []
     poisoned.rebuild(1)
     assert row_map(poisoned.rows(1)) == expected_rows()
-    assert poisoned.verify(1) == []
+    assert poisoned.verify(1).mismatches == []
     # The rows are still there: a backfill over their days, and all the accepted days' edges.
     poisoned.backfill(1, date(1899, 12, 31), date(1900, 1, 2))
     poisoned.backfill(1, date(2199, 12, 30), date(2200, 1, 1))
-    assert poisoned.verify(1, date(1899, 12, 31), date(1900, 1, 2)) == []
+    assert poisoned.verify(1, date(1899, 12, 31), date(1900, 1, 2)).mismatches == []
     assert row_map(poisoned.rows(1)) == expected_rows()
 
 
@@ -228,11 +228,11 @@ def test_hostile_rows_can_be_retracted_and_take_nothing_back(
     assert result.rolled_back == 0
     assert raw_ids(backend_name, backend_url, 1) == [e.id for e in VALID]
     assert poisoned.rows(1) == before
-    assert poisoned.verify(1) == []
+    assert poisoned.verify(1).mismatches == []
     poisoned.retract([e.id for e in VALID])
     assert raw_ids(backend_name, backend_url, 1) == []
     assert poisoned.rows(1) == []
-    assert poisoned.verify(1) == []
+    assert poisoned.verify(1).mismatches == []
 
 
 def raw_ids(backend_name: str, url: str, account_id: int) -> list[int]:
@@ -254,7 +254,7 @@ def test_a_live_event_beside_hostile_rows_rolls_up_once(poisoned: Rollups) -> No
     poisoned.record([late])
     expected = reference_rows([*VALID, late], ZONE)
     assert row_map(poisoned.rows(1)) == {key[1:]: totals for key, totals in expected.items()}
-    assert poisoned.verify(1) == []
+    assert poisoned.verify(1).mismatches == []
     with poisoned.uow_factory(read_only=True) as uow:
         assert [e.id for e in uow.events.get([*HOSTILE_IDS, 5])] == [5]
 
@@ -325,7 +325,7 @@ def test_timestamps_python_cannot_hold_are_not_events_and_can_be_retracted(
                 )
         with pytest.raises(EventConflictError):
             rollups.record([event(901, "conversation_resolved")])
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         result = rollups.retract([901, 902, 903])
         assert (result.retracted, result.rolled_back) == (0, 0)
         assert rollups.rows(1) == []

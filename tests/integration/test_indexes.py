@@ -227,7 +227,7 @@ USE_CASES: dict[str, tuple[Callable[[Rollups], object], str]] = {
     "backfill": (lambda r: r.backfill(3, *MARCH), COMPOSITE),
     "backfill plan and whole history": (lambda r: r.backfill(4), COMPOSITE),
     "rebuild (catch-up marks)": (lambda r: r.rebuild(5), COMPOSITE),
-    "verify": (lambda r: r.verify(3, *MARCH), COMPOSITE),
+    "verify": (lambda r: r.verify(3, *MARCH).mismatches, COMPOSITE),
     "report from raw: summary": (
         lambda r: r.reports.summary(6, "agent", date(2025, 3, 1), date(2025, 3, 31)),
         COMPOSITE,

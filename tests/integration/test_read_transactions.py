@@ -105,7 +105,7 @@ def test_sqlite_reads_do_not_wait_for_a_writer(sqlite_rollups: tuple[Rollups, Pa
         series = rollups.reports.timeseries(1, "avg_reply_time", since, until, group_by="hour")
         assert series.source is Source.RAW
         assert [p.value for p in series.points if p.count] == [2.0]
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         plan = rollups.backfiller.plan(1)
         assert (plan.first_event, plan.last_event) == (date(2026, 11, 10), date(2026, 11, 20))
     finally:
@@ -191,11 +191,13 @@ def test_live_record_commits_while_verify_runs(
         assert not worker.is_alive(), "record() waited for verify"
 
     progress: list[tuple[int, int, date]] = []
-    verify = Verify(_HookedFactory(reader.uow_factory, record_meanwhile), chunk_days=31)
-    assert verify(1, progress=lambda *done: progress.append(done)) == []
+    verify = Verify(
+        _HookedFactory(reader.uow_factory, record_meanwhile), fixed_clock, chunk_days=31
+    )
+    assert verify(1, progress=lambda *done: progress.append(done)).clean
     assert [c.stored for c in committed] == [1]
     assert len(progress) > 1  # held mid-way: in the first of several chunks
     assert progress[-1][0] == progress[-1][1]
     # The event is committed and counted; a new verify sees it, still exact.
     assert any(key.date == date(2026, 6, 3) and value.count == 2 for key, value in reader.rows(1))
-    assert reader.verify(1) == []
+    assert reader.verify(1).mismatches == []

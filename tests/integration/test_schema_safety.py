@@ -28,6 +28,7 @@ LIBRARY_TABLES = {
     "reporting_rollup_accounts",
     "reporting_rollup_applied_events",
     "reporting_rollup_changes",
+    "reporting_rollup_sync_state",
     "reporting_rollup_members",
 }
 

@@ -42,6 +42,7 @@ LIBRARY_TABLES = {
     "reporting_rollup_accounts",
     "reporting_rollup_applied_events",
     "reporting_rollup_changes",
+    "reporting_rollup_sync_state",
     "reporting_rollup_members",
 }
 SHARED_TABLES = {"reporting_events", "reporting_events_rollups"}
@@ -561,7 +562,7 @@ def test_postgres_exclusive_account_lock_holds_back_live_writers(database_url: s
             uow.commit()
         thread.join()
         assert order == ["released", "recorded"]
-        assert writer.verify(1) == []
+        assert writer.verify(1).mismatches == []
     finally:
         writer.close()
         holder.close()
@@ -603,7 +604,7 @@ def test_host_raw_rows_that_are_not_events_do_not_break_anything(empty_url: str)
     with open_rollups(empty_url, clock=fixed_clock) as rollups:
         result = rollups.backfill(1)
         assert result.events == 8
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         rows = row_map(rollups.rows(1))
         # Event 7 (host-written, now applied by the backfill) is recorded again: not twice.
         recorded = rollups.record(
@@ -613,7 +614,7 @@ def test_host_raw_rows_that_are_not_events_do_not_break_anything(empty_url: str)
         removed = rollups.retract([1, 2, 5, 6])
         assert (removed.retracted, removed.rolled_back) == (1, 1)  # only 6 was an event
         after = row_map(rollups.rows(1))
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         remaining = query(empty_url, "SELECT id FROM reporting_events ORDER BY id")
     assert rows == {
         (DAY, "account", 1, "first_response"): (1, 0.0, 0.0),
@@ -684,7 +685,7 @@ def scenario(rollups: Rollups) -> dict[str, Any]:
     seen["late"] = rollups.record([event(9, "reply_time", value=2.0, at=utc(2026, 11, 2, 10))])
     seen["backfill"] = rollups.backfill(1)
     rollups.set_timezone(3, "UTC")
-    seen["verify"] = [rollups.verify(account) for account in (1, 2, 3)]
+    seen["verify"] = [rollups.verify(account).mismatches for account in (1, 2, 3)]
     seen["rows"] = [row_map(rollups.rows(account)) for account in (1, 2, 3)]
     seen["accounts"] = [rollups.account(account) for account in (1, 2, 3)]
     return seen
@@ -725,7 +726,7 @@ def test_sqlite_host_rows_of_any_text_contribute_nothing_and_break_nothing(tmp_p
         connection.close()
         rollups.set_timezone(1, "UTC")
         rollups.backfill(1)
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         assert row_map(rollups.rows(1))[(date(2026, 11, 20), "account", 1, "reply_time")] == (
             1,
             3.0,
@@ -735,4 +736,4 @@ def test_sqlite_host_rows_of_any_text_contribute_nothing_and_break_nothing(tmp_p
         assert summary.rows[0].avg_reply_time == 3.0
         assert rollups.retract([2, 3, 4]).rolled_back == 0
         assert rollups.record([event(2, "reply_time", value=1.0, at=utc(2026, 11, 20, 11))]).stored
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []

@@ -63,7 +63,7 @@ def rolled_up(url: str, events: list[Event]) -> dict[Any, Any]:
     with open_rollups(url, clock=fixed_clock) as rollups:
         rollups.record(events)
         rollups.set_timezone(1, ZONE)
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
         return row_map(rollups.rows(1))
 
 
@@ -121,7 +121,7 @@ def test_verify_without_the_reference_index_still_finds_a_wrong_row(tmp_path: Pa
     connection.commit()
     connection.close()
     with open_rollups(url) as rollups:
-        assert len(rollups.verify(1)) == 1
+        assert len(rollups.verify(1).mismatches) == 1
 
 
 def test_the_event_insert_binds_each_value_to_its_column(tmp_path: Path) -> None:

@@ -52,7 +52,7 @@ HOST_SCRIPT = textwrap.dedent(
                    created_at=datetime(2026, 11, 20, 9, tzinfo=UTC), value=5.0)]
         )
         assert result.rolled_up == 1, result
-        assert rollups.verify(1) == []
+        assert rollups.verify(1).mismatches == []
     print("ok")
     """
 )

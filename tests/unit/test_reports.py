@@ -38,6 +38,7 @@ from reporting_rollups.domain.errors import (
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, MetricContribution
 from reporting_rollups.domain.registry import ReportMetric
+from tests.conftest import fixed_clock
 
 NY = "America/New_York"
 ACCOUNT = 1
@@ -597,7 +598,7 @@ def test_results_render_as_plain_json_ready_dicts(rollups: Rollups, make: Events
 
 def test_reports_is_usable_on_its_own(rollups: Rollups) -> None:
     configure(rollups)
-    reports = Reports(rollups.uow_factory)
+    reports = Reports(rollups.uow_factory, fixed_clock)
     report = reports.summary(ACCOUNT, "account", date(2026, 3, 1), date(2026, 3, 1))
     assert report.rows[0].dimension_id == ACCOUNT
 
@@ -772,7 +773,7 @@ def test_an_hourly_series_over_centuries_is_refused_before_anything_is_built(
         opened.append(True)
         raise AssertionError("the series was being built")
 
-    reports = Reports(no_unit_of_work)
+    reports = Reports(no_unit_of_work, fixed_clock)
     with pytest.raises(InvalidRangeError, match=f"at most {MAX_PERIODS:,}") as raised:
         reports.timeseries(
             ACCOUNT, "resolutions_count", date(1900, 1, 1), date(2200, 12, 31), "hour"

@@ -15,6 +15,7 @@ from reporting_rollups.adapters.cli import (
     retract,
     capture,
     sync,
+    status,
     backfill,
     rows,
     demo,
@@ -61,5 +62,6 @@ __all__ = [
     "rows",
     "schema",
     "settings",
+    "status",
     "sync",
 ]

@@ -10,8 +10,8 @@ import typer
 from reporting_rollups.adapters.cli.app import EXIT_CODES, app, command, open_database, state_of
 from reporting_rollups.adapters.cli.options import choice
 from reporting_rollups.adapters.cli.output import write_json
+from reporting_rollups.adapters.cli.status import capture_line
 from reporting_rollups.adapters.cli.sync import print_catch_up
-from reporting_rollups.adapters.cli.tables import integer
 from reporting_rollups.application.ports import CaptureStatus
 
 capture_app = typer.Typer(
@@ -32,22 +32,9 @@ FormatOption = Annotated[
 def _show(ctx: typer.Context, found: CaptureStatus, output: str) -> None:
     state = state_of(ctx)
     if output == "json":
-        write_json(
-            {
-                "installed": found.installed,
-                "triggers": list(found.triggers),
-                "missing": list(found.missing),
-                "pending": found.pending,
-            }
-        )
+        write_json(found.as_dict())
         return
-    if found.installed:
-        what = "installed"
-    elif found.triggers:
-        what = f"partly installed (missing: {', '.join(found.missing)})"
-    else:
-        what = "not installed"
-    state.out.print(f"change capture {what}; {integer(found.pending)} change(s) pending")
+    state.out.print(capture_line(found))
 
 
 def _format(output: str) -> str:

@@ -216,7 +216,7 @@ def run_demo(
 
     _heading(out, "5. Verify: rollups against raw events, every account")
     started = time.perf_counter()
-    mismatches = sum(len(rollups.verify(account.id)) for account in accounts)
+    mismatches = sum(len(rollups.verify(account.id).mismatches) for account in accounts)
     verify_seconds = time.perf_counter() - started
     stored_rows = sum(len(rollups.rows(account.id)) for account in accounts)
     verdict = "[bold green]exact[/]" if mismatches == 0 else "[bold red]MISMATCHES[/]"

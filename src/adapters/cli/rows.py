@@ -22,6 +22,8 @@ from reporting_rollups.adapters.cli.options import (
     parse_range,
 )
 from reporting_rollups.adapters.cli.output import parse_format, write_csv, write_json
+from reporting_rollups.adapters.cli.tables import integer
+from reporting_rollups.application.verify import VerifyResult
 from reporting_rollups.domain.metrics import RollupKey
 
 #: Columns of `rollups rows`, as in `reporting_events_rollups`.
@@ -91,6 +93,18 @@ def rows(
         state.out.print(table)
 
 
+def _pending_line(result: VerifyResult) -> str:
+    lag = "" if result.lag_seconds is None else f", the oldest {result.lag_seconds:.1f}s old"
+    days = ""
+    if result.pending_days is not None:
+        first, last = result.pending_days
+        days = f"; not compared: {first}" + ("" if first == last else f" to {last}")
+    return (
+        f"{integer(result.pending)} captured change(s) pending{lag}{days} "
+        "(`rollups sync` applies them)"
+    )
+
+
 @command()
 def verify(
     ctx: typer.Context,
@@ -107,32 +121,47 @@ def verify(
     first, last = parse_range(since, until)
     with open_database(state, migrate=False) as rollups:
         require_account(rollups, account)
-        mismatches = rollups.verify(account, first, last)
+        result = rollups.verify(account, first, last)
+    mismatches = result.mismatches
     if output == "json":
         write_json(
-            [
-                {
-                    **dict(zip(_KEY_COLUMNS, _key_cells(m.key), strict=True)),
-                    "expected": m.expected.as_dict(),
-                    "actual": m.actual.as_dict(),
-                }
-                for m in mismatches
-            ]
+            {
+                "account_id": account,
+                "mismatches": [
+                    {
+                        **dict(zip(_KEY_COLUMNS, _key_cells(m.key), strict=True)),
+                        "expected": m.expected.as_dict(),
+                        "actual": m.actual.as_dict(),
+                    }
+                    for m in mismatches
+                ],
+                "pending": result.pending,
+                "lag_seconds": result.lag_seconds,
+                "pending_days": None
+                if result.pending_days is None
+                else {
+                    "first": result.pending_days.first.isoformat(),
+                    "last": result.pending_days.last.isoformat(),
+                },
+            }
         )
-    elif not mismatches:
-        state.out.print(f"account {account}: rollups match raw events (0 mismatches)")
     else:
-        table = Table(title=f"Account {account}: {len(mismatches)} mismatch(es)")
-        for column in ("date", "dimension", "metric", "expected (raw)", "actual (rollups)"):
-            table.add_column(column)
-        for m in mismatches:
-            table.add_row(
-                m.key.date.isoformat(),
-                f"{m.key.dimension_type.value} {m.key.dimension_id}",
-                m.key.metric.value,
-                _contribution(m.expected.as_dict()),
-                _contribution(m.actual.as_dict()),
-            )
-        state.out.print(table)
+        if not mismatches:
+            state.out.print(f"account {account}: rollups match raw events (0 mismatches)")
+        else:
+            table = Table(title=f"Account {account}: {len(mismatches)} mismatch(es)")
+            for column in ("date", "dimension", "metric", "expected (raw)", "actual (rollups)"):
+                table.add_column(column)
+            for m in mismatches:
+                table.add_row(
+                    m.key.date.isoformat(),
+                    f"{m.key.dimension_type.value} {m.key.dimension_id}",
+                    m.key.metric.value,
+                    _contribution(m.expected.as_dict()),
+                    _contribution(m.actual.as_dict()),
+                )
+            state.out.print(table)
+        if result.pending:
+            state.out.print(_pending_line(result))
     if mismatches:
         raise typer.Exit(EXIT_MISMATCH)

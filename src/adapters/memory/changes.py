@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from reporting_rollups.application.ports import Change
+from reporting_rollups.application.ports import Change, TimeSpan
 
 
 class InMemoryChangeLog:
@@ -18,3 +18,9 @@ class InMemoryChangeLog:
 
     def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
         return 0, None
+
+    def pending_span(self, account_id: int) -> TimeSpan | None:
+        return None
+
+    def synced(self, account_id: int, at: datetime) -> None:
+        """Nothing to record: no change is ever taken."""

@@ -16,6 +16,7 @@ from reporting_rollups.adapters.memory.journal import Journal
 from reporting_rollups.adapters.memory.ledger import InMemoryAppliedLedger
 from reporting_rollups.adapters.memory.reports import InMemoryReportStore
 from reporting_rollups.adapters.memory.rollups import InMemoryRollupStore
+from reporting_rollups.adapters.memory.status import InMemoryStatusStore
 from reporting_rollups.application.ports import (
     RebuildStats,
     StoredBatch,
@@ -43,6 +44,7 @@ class InMemoryUnitOfWork:
         self._accounts = InMemoryAccountStore(db, journal)
         self._reports = InMemoryReportStore(db)
         self._changes = InMemoryChangeLog()
+        self._status = InMemoryStatusStore(db)
 
     @property
     def events(self) -> InMemoryEventStore:
@@ -67,6 +69,10 @@ class InMemoryUnitOfWork:
     @property
     def changes(self) -> InMemoryChangeLog:
         return self._changes
+
+    @property
+    def status(self) -> InMemoryStatusStore:
+        return self._status
 
     def __enter__(self) -> Self:
         self._db.lock.acquire()

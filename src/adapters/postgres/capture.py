@@ -2,15 +2,18 @@
 `reporting_events` with transition tables (a bulk insert costs one trigger call), each logging
 the statement's row images into `reporting_rollup_changes` with the writing transaction's id.
 An update logs only rows whose captured columns changed: the old image ('D') before the new
-one ('I'). Rows without an account are not logged (they contribute nothing)."""
+one ('I'). Rows without an account are not logged (they contribute nothing), nor the library's own
+writes (`ORIGIN_SETTING`: folded or taken back in their own transaction)."""
 
 from __future__ import annotations
 
 from typing import Final
 
 from reporting_rollups.adapters.sql.capture import (
+    LIBRARY_ORIGIN,
     LOG_COLUMNS,
     LOGGED,
+    ORIGIN_SETTING,
     TRIGGERS,
     change,
     image,
@@ -25,6 +28,9 @@ _SAME = (
     f"({', '.join(f'o.{source}' for _, source in LOGGED)})"
 )
 _LOG = f"INSERT INTO reporting_rollup_changes ({LOG_COLUMNS})"
+_SKIP_LIBRARY = (
+    f"IF current_setting('{ORIGIN_SETTING}', true) = '{LIBRARY_ORIGIN}' THEN RETURN NULL; END IF;"
+)
 
 #: (function name, its body's statement, trigger event, REFERENCING clause).
 _TRIGGERS: Final = (
@@ -72,7 +78,7 @@ class PostgresCapture:
         for name, body, event, referencing in _TRIGGERS:
             statements += [
                 f"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-                f"$capture$ BEGIN {body}; RETURN NULL; END $capture$",
+                f"$capture$ BEGIN {_SKIP_LIBRARY} {body}; RETURN NULL; END $capture$",
                 f"CREATE OR REPLACE TRIGGER {name} AFTER {event} ON reporting_events "
                 f"REFERENCING {referencing} FOR EACH STATEMENT EXECUTE FUNCTION {name}()",
             ]

@@ -8,10 +8,11 @@ from datetime import datetime
 from typing import Final
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 
 from reporting_rollups.adapters.sql import change_log
 from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.application.ports import Change
+from reporting_rollups.application.ports import Change, TimeSpan
 
 #: The first key of the advisory locks on accounts' change streams (a fixed 32-bit number).
 STREAM_LOCK_CLASS: Final = 0x52524348  # "RRCH"
@@ -37,3 +38,9 @@ class PostgresChangeLog:
 
     def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
         return change_log.pending(self.session, account_id)
+
+    def pending_span(self, account_id: int) -> TimeSpan | None:
+        return change_log.pending_span(self.session, account_id)
+
+    def synced(self, account_id: int, at: datetime) -> None:
+        change_log.synced(self.session, account_id, at, insert)

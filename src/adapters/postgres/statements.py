@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Final
 
 from reporting_rollups.adapters.postgres.arrays import EVENT_ARRAYS
+from reporting_rollups.adapters.sql.capture import MARK_LIBRARY_ORIGIN
 from reporting_rollups.adapters.sql.tables import EVENT_COLUMNS, EVENT_FIELDS
 
 _FIELDS: Final = ", ".join(EVENT_FIELDS)
@@ -126,10 +127,10 @@ WHERE account_id = %(account)s AND "date" = ANY(%(dates)b::date[])
 #: runs its branches in order), so missing rows are created before existing ones are locked; rows
 #: it creates are this transaction's own. A row another transaction created while the INSERT
 #: waited is invisible to this statement's snapshot: the caller locks it in a second statement.
-LOCK_ACCOUNTS: Final = """
+LOCK_ACCOUNTS: Final = f"""
 WITH created AS (
     INSERT INTO reporting_rollup_accounts (account_id)
-    SELECT a FROM unnest(%(ids)b::integer[]) AS u(a) ORDER BY a
+    SELECT a FROM unnest(%(ids)b::integer[]) AS u(a) WHERE {MARK_LIBRARY_ORIGIN} ORDER BY a
     ON CONFLICT (account_id) DO NOTHING
     RETURNING account_id, reporting_timezone, rollup_timezone, read_path_enabled,
        timezone_generation
@@ -140,7 +141,7 @@ locked AS (
     FROM reporting_rollup_accounts
     WHERE account_id = ANY(%(ids)b::integer[])
     ORDER BY account_id
-    FOR {mode}
+    FOR {{mode}}
 )
 SELECT * FROM created
 UNION ALL
@@ -164,7 +165,10 @@ WITH locked AS (
     ORDER BY account_id
     FOR SHARE
 ),
-complete AS (SELECT count(*) = cardinality(%(accounts)b::integer[]) AS ok FROM locked),
+complete AS (
+    SELECT count(*) = cardinality(%(accounts)b::integer[]) AND {MARK_LIBRARY_ORIGIN} AS ok
+    FROM locked
+),
 inserted AS (
     {_EVENT_INSERT}
     FROM {_EVENT_ARRAYS}

@@ -37,6 +37,7 @@ from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.status import SqlStatusStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.application.ports import (
     ChangesArrived,
@@ -64,6 +65,7 @@ class PostgresUnitOfWork(SqlTransaction):
         self.accounts: Final = PostgresAccountStore(session)
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = PostgresChangeLog(session)
+        self.status: Final = SqlStatusStore(session)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);

@@ -24,6 +24,13 @@ TRIGGERS: Final = (
 )
 #: (change-log column, `reporting_events` column) of the row image a trigger logs.
 LOGGED: Final = tuple(("event_id" if name == "id" else name, name) for name in EVENT_FIELDS)
+#: A transaction-local setting (PostgreSQL) the library's own writing statements set to
+#: `LIBRARY_ORIGIN`: the capture triggers log nothing of them (they are folded or taken back in
+#: the same transaction). Set with `set_config(..., true)`: it ends with the transaction.
+ORIGIN_SETTING: Final = "reporting_rollups.origin"
+LIBRARY_ORIGIN: Final = "library"
+#: The SQL expression (true) that marks the current transaction as the library's.
+MARK_LIBRARY_ORIGIN: Final = f"set_config('{ORIGIN_SETTING}', '{LIBRARY_ORIGIN}', true) IS NOT NULL"
 #: The change-log columns a trigger writes (after `op`).
 LOG_COLUMNS: Final = ", ".join(("op", *(column for column, _ in LOGGED)))
 

@@ -179,3 +179,11 @@ rollup_changes = Table(
     Column("logged_at", DateTime(timezone=False), nullable=False),
     Index("reporting_rollup_changes_account", "account_id", "id"),
 )
+
+#: When `sync` last applied each account's changes (written by the holder of its stream).
+rollup_sync_state = Table(
+    "reporting_rollup_sync_state",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("synced_at", DateTime(timezone=False), nullable=False),
+)

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.dialects.sqlite import insert
+
 from reporting_rollups.adapters.sql import change_log
 from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.application.ports import Change
+from reporting_rollups.application.ports import Change, TimeSpan
 
 
 class SQLiteChangeLog:
@@ -24,3 +26,9 @@ class SQLiteChangeLog:
 
     def pending(self, account_id: int | None = None) -> tuple[int, datetime | None]:
         return change_log.pending(self.session, account_id)
+
+    def pending_span(self, account_id: int) -> TimeSpan | None:
+        return change_log.pending_span(self.session, account_id)
+
+    def synced(self, account_id: int, at: datetime) -> None:
+        change_log.synced(self.session, account_id, at, insert)

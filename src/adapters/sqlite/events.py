@@ -1,6 +1,10 @@
 """SQLite `EventStore`: raw events stored with one `executemany` insert when every id is new
 (the usual case), else a multi-row ``ON CONFLICT DO NOTHING RETURNING id`` that tells which ones
-are; aggregations (`verify`) run the rebuild's search and projection (`rebuild.aggregate_days`)."""
+are; aggregations (`verify`) run the rebuild's search and projection (`rebuild.aggregate_days`).
+
+The library's own raw writes leave nothing in the change log (they are folded or taken back in
+the same transaction): writers are serialised, so the rows the capture triggers log during one
+of them are its own, deleted before it returns."""
 
 from __future__ import annotations
 
@@ -28,6 +32,20 @@ def _event_id(event: Event) -> int:
     return event.id
 
 
+def _last_change(cursor: sqlite3.Cursor) -> int:
+    """The change log's last id (0 when empty)."""
+    return int(cursor.execute(_LAST_CHANGE).fetchone()[0])
+
+
+def _forget_changes_after(cursor: sqlite3.Cursor, last: int) -> None:
+    """Delete what the capture triggers logged after `last` (this transaction's own writes)."""
+    cursor.execute(_FORGET_CHANGES, (last,))
+
+
+_LAST_CHANGE = "SELECT coalesce(max(id), 0) FROM reporting_rollup_changes"
+_FORGET_CHANGES = "DELETE FROM reporting_rollup_changes WHERE id > ?"
+
+
 class SQLiteEventStore:
     """The raw `reporting_events` table on SQLite."""
 
@@ -43,10 +61,14 @@ class SQLiteEventStore:
 
         def insert(connection: sqlite3.Connection) -> list[int]:
             cursor = connection.cursor()
+            logged = _last_change(cursor)
             if insert_all_new(cursor, EVENT_INSERT, rows):
-                return [row[0] for row in rows]
-            tail = "ON CONFLICT (id) DO NOTHING RETURNING id"
-            return [row[0] for row in returning(cursor, EVENT_HEAD, tail, rows, len(rows[0]))]
+                stored = [row[0] for row in rows]
+            else:
+                tail = "ON CONFLICT (id) DO NOTHING RETURNING id"
+                stored = [row[0] for row in returning(cursor, EVENT_HEAD, tail, rows, len(rows[0]))]
+            _forget_changes_after(cursor, logged)
+            return stored
 
         stored = self.session.driver(insert, doing="storing raw events")
         fresh = set(stored)
@@ -63,7 +85,16 @@ class SQLiteEventStore:
         return queries.owners(self.session, ids)
 
     def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
-        return queries.remove(self.session, ids, account_ids)
+        session = self.session
+        logged = session.driver(
+            lambda connection: _last_change(connection.cursor()), doing="removing raw events"
+        )
+        removed = queries.remove(session, ids, account_ids)
+        session.driver(
+            lambda connection: _forget_changes_after(connection.cursor(), logged),
+            doing="removing raw events",
+        )
+        return removed
 
     def span(self, account_id: int) -> TimeSpan | None:
         return queries.span(self.session, account_id)

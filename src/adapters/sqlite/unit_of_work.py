@@ -9,6 +9,7 @@ from typing import Final, Self
 
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.status import SqlStatusStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
 from reporting_rollups.adapters.sqlite.capture import SQLiteCapture
@@ -47,6 +48,7 @@ class SQLiteUnitOfWork(SqlTransaction):
         self.accounts: Final = SQLiteAccountStore(session)
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = SQLiteChangeLog(session)
+        self.status: Final = SqlStatusStore(session)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """One step per store (writers are serialised: each step is cheap and exact)."""
