@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -27,8 +28,12 @@ from reporting_rollups.domain.errors import (
 )
 from reporting_rollups.domain.timezones import LocalDay, local_date, local_days, parse_timezone
 
-#: Tries of one backfill chunk when host commits keep slipping in (`ChangesArrived`).
+#: Tries of one backfill chunk while host writes of the account stay open (`ChangesArrived`),
+#: pausing RETRY_PAUSE_SECONDS, doubled after each try up to MAX_RETRY_PAUSE_SECONDS (about
+#: 30 s in all before giving up).
 CHUNK_ATTEMPTS: Final = 20
+RETRY_PAUSE_SECONDS: Final = 0.01
+MAX_RETRY_PAUSE_SECONDS: Final = 2.0
 
 
 @attrs.frozen
@@ -92,6 +97,8 @@ class Backfill:
     uow_factory: UnitOfWorkFactory
     clock: Clock
     chunk_days: int = 31
+    #: how a retry waits (injected: tests pass a recorder)
+    pause: Callable[[float], None] = time.sleep
 
     def plan(
         self,
@@ -158,13 +165,17 @@ class Backfill:
     def _rebuild_chunk(
         self, plan: BackfillPlan, zone: ZoneInfo, chunk: Sequence[LocalDay]
     ) -> RebuildStats:
-        """Rebuild one chunk in one transaction, under the account's exclusive lock, after
-        applying the account's captured changes (the rebuild then starts from a state that
-        includes every change it can see). Retried when a host commit slips in between."""
+        """Rebuild one chunk in one transaction, under the account's exclusive lock and holding
+        the host's writes of it (`ChangeLog.hold_writers`: a host commit of the account waits
+        for this one), after applying the account's captured changes (the rebuild then starts
+        from a state that includes every change it can see). Retried, with growing pauses,
+        while a host transaction that wrote the account is open."""
         for attempt in range(1, CHUNK_ATTEMPTS + 1):
             try:
                 with self.uow_factory() as uow:
                     check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
+                    if not uow.changes.hold_writers(plan.account_id):
+                        raise ChangesArrived(plan.account_id)  # a host write still open
                     drain(uow, plan.account_id, {plan.account_id: zone})
                     stats = uow.rebuild_days(plan.account_id, chunk)
                     uow.commit()
@@ -172,8 +183,9 @@ class Backfill:
             except ChangesArrived:
                 if attempt == CHUNK_ATTEMPTS:
                     raise StorageError(
-                        f"account {plan.account_id}: captured changes kept arriving while days "
-                        f"from {chunk[0].date} were rebuilt ({CHUNK_ATTEMPTS} attempts); retry "
-                        "later or run `rollups sync` first"
+                        f"account {plan.account_id}: host writes of the account stayed open "
+                        f"while days from {chunk[0].date} were to be rebuilt ({CHUNK_ATTEMPTS} "
+                        "attempts); retry later"
                     ) from None
+                self.pause(min(RETRY_PAUSE_SECONDS * 2 ** (attempt - 1), MAX_RETRY_PAUSE_SECONDS))
         raise AssertionError("unreachable")

@@ -337,6 +337,13 @@ class ChangeLog(Protocol):
         instants whose days they change), or None. No lock."""
         ...
 
+    def hold_writers(self, account_id: int) -> bool:
+        """Hold the host's writes of the account until the transaction ends (a host
+        transaction that writes it then waits to commit), without waiting: False when a host
+        transaction that wrote the account is still open. A rebuild holds it so that no host
+        commit slips in between applying the changes and reading the raw rows."""
+        ...
+
     def synced(self, account_id: int, at: datetime) -> None:
         """Record that changes of the account were applied at `at` (the caller holds its
         stream: `take`)."""
@@ -490,6 +497,7 @@ def store_stepwise(
 #: it inserted while it takes FOR SHARE on older ones: both are raw events, in id order.)
 LOCK_ORDER: Final = (
     "account settings rows (shared for live writers and retractions, exclusive for rebuilds)",
+    "the host's writes of the account (rebuild chunks; tried, never waited for)",
     "the account's change stream (one applying transaction at a time; `ChangeLog.take`)",
     "raw events, by id",
     "applied marks, by (account_id, event_id)",

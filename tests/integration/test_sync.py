@@ -17,6 +17,7 @@ import time
 from datetime import date
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 from typer.testing import CliRunner
@@ -214,32 +215,110 @@ def test_a_second_worker_skips_an_account_another_is_applying(postgres_server_ur
 
 
 @pytest.mark.postgres
-def test_a_host_commit_between_applying_and_rebuilding_retries_the_chunk(
+def test_a_host_write_during_a_rebuild_chunk_commits_after_it(
     postgres_server_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A host change that commits after a chunk applied the account's changes, but before its
-    rebuild statement reads the raw rows, would be counted by the rebuild and applied again by
-    the next sync: the rebuild sees it and the chunk is retried."""
+    """A chunk holds the host's writes of the account while it applies the account's changes
+    and rebuilds its days: a host insert that comes in between (which the rebuild would count
+    and the next sync apply again) waits to commit until the chunk has; the next sync folds it
+    once."""
     import reporting_rollups.application.backfill as backfill_module
 
     real_drain = backfill_module.drain
     attempts: list[int] = []
+    writers: list[threading.Thread] = []
 
-    def drain_then_host_commit(uow: Any, account_id: int, zones: Any) -> Any:
+    def drain_then_host_writes(uow: Any, account_id: int, zones: Any) -> Any:
         done = real_drain(uow, account_id, zones)
         attempts.append(1)
-        if len(attempts) == 1:  # only the first attempt is overtaken
-            host_insert(url, (9, "reply_time", 40, 1, 5, None, AT))
+        if len(attempts) == 1:
+            writer = threading.Thread(
+                target=host_insert, args=(url, (9, "reply_time", 40, 1, 5, None, AT))
+            )
+            writer.start()
+            writers.append(writer)
+            wait_until(lambda: sessions_waiting_for_locks(url) == 1, 10, "the host write to wait")
         return done
 
     with postgres_host(postgres_server_url) as url, opened(url) as rollups:
         host_insert(url, (1, "reply_time", 10, 1, 5, None, AT))
-        monkeypatch.setattr(backfill_module, "drain", drain_then_host_commit)
+        monkeypatch.setattr(backfill_module, "drain", drain_then_host_writes)
         rollups.backfill(1, since=date(2026, 11, 20), until=date(2026, 11, 20))
-        assert len(attempts) == 2
-        assert rollups.sync().consumed == 0  # the retry applied event 9's change first
+        writers[0].join(30)
+        assert not writers[0].is_alive()
+        assert len(attempts) == 1
+        assert rollups.sync().applied == 1  # event 9, folded once
         assert rows(rollups) == expected(rollups)
-        assert rollups.verify(1).mismatches == []
+        assert rollups.verify(1).clean
+
+
+@pytest.mark.postgres
+def test_a_rebuild_chunk_waits_for_an_open_host_write(postgres_server_url: str) -> None:
+    """A host transaction that wrote the account and is still open: the chunk does not start
+    (it could not see that write, nor keep it from committing after), but pauses and tries
+    again, and rebuilds once the host commits."""
+    with postgres_host(postgres_server_url) as url, opened(url) as rollups:
+        host_insert(url, (1, "reply_time", 10, 1, 5, None, AT))
+        host = psycopg.connect(url)
+        host.execute(
+            f"INSERT INTO reporting_events ({COLUMNS}) VALUES "
+            f"(9, 'reply_time', 40, 20, 1, 5, 7, NULL, '{AT}', '{AT}')"
+        )
+        pauses: list[float] = []
+
+        def pause(seconds: float) -> None:
+            pauses.append(seconds)
+            if len(pauses) == 3:
+                host.commit()
+
+        try:
+            backfill = attrs.evolve(rollups.backfiller, pause=pause)
+            result = backfill.run(backfill.plan(1, date(2026, 11, 20), date(2026, 11, 20)))
+        finally:
+            host.close()
+        assert pauses == [0.01, 0.02, 0.04]
+        assert result.events == 2  # the host's row, committed before the chunk ran
+        assert rollups.sync().applied == 0  # ... and applied by the chunk's drain
+        assert rows(rollups) == expected(rollups)
+        assert rollups.verify(1).clean
+
+
+@pytest.mark.postgres
+def test_rebuilds_finish_under_a_steady_host_load_on_the_same_account(
+    postgres_server_url: str,
+) -> None:
+    """Liveness: a host committing small inserts of the account back to back, on the days
+    being rebuilt, cannot keep a rebuild from finishing (its chunks hold the host's writes of
+    the account: at most one chunk's time of waiting for the host)."""
+    with postgres_host(postgres_server_url) as url, opened(url) as rollups:
+        stop = threading.Event()
+        written: list[int] = []
+
+        def host() -> None:
+            with psycopg.connect(url, autocommit=True) as connection:
+                next_id = 1
+                while not stop.is_set() or len(written) < 50:
+                    connection.execute(
+                        f"INSERT INTO reporting_events ({COLUMNS}) VALUES "
+                        f"({next_id}, 'reply_time', {next_id % 50}, 1, 1, 5, 7, NULL, "
+                        f"'2026-11-{18 + next_id % 4} 12:00', now())"
+                    )
+                    written.append(next_id)
+                    next_id += 1
+
+        writer = threading.Thread(target=host)
+        writer.start()
+        try:
+            wait_until(lambda: len(written) > 20, 10, "the host to write")
+            for _ in range(3):
+                rollups.rebuild(1)
+        finally:
+            stop.set()
+            writer.join(30)
+        rollups.sync()
+        assert len(written) >= 50
+        assert rows(rollups) == expected(rollups)
+        assert rollups.verify(1).clean
 
 
 def test_sync_command(tmp_path: Any) -> None:

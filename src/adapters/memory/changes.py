@@ -22,5 +22,9 @@ class InMemoryChangeLog:
     def pending_span(self, account_id: int) -> TimeSpan | None:
         return None
 
+    def hold_writers(self, account_id: int) -> bool:
+        """Writers are serialised: no other write can commit meanwhile."""
+        return True
+
     def synced(self, account_id: int, at: datetime) -> None:
         """Nothing to record: no change is ever taken."""

@@ -3,7 +3,9 @@
 the statement's row images into `reporting_rollup_changes` with the writing transaction's id.
 An update logs only rows whose captured columns changed: the old image ('D') before the new
 one ('I'). Rows without an account are not logged (they contribute nothing), nor the library's own
-writes (`ORIGIN_SETTING`: folded or taken back in their own transaction)."""
+writes (`ORIGIN_SETTING`: folded or taken back in their own transaction). Each trigger also takes
+the host-writes lock of the statement's accounts shared (`WRITERS_LOCK_CLASS`), which a rebuild
+chunk holds exclusively while it reads and rewrites the account's days."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from reporting_rollups.adapters.sql.capture import (
     LOGGED,
     ORIGIN_SETTING,
     TRIGGERS,
+    WRITERS_LOCK_CLASS,
     change,
     image,
     read_status,
@@ -32,18 +35,31 @@ _SKIP_LIBRARY = (
     f"IF current_setting('{ORIGIN_SETTING}', true) = '{LIBRARY_ORIGIN}' THEN RETURN NULL; END IF;"
 )
 
-#: (function name, its body's statement, trigger event, REFERENCING clause).
+
+
+def _hold(*tables: str) -> str:
+    """Take the host-writes lock of each account the statement wrote, shared, in account
+    order (a rebuild chunk of one of them holds it exclusively: the host's commit waits)."""
+    rows = " UNION ALL ".join(f"SELECT account_id FROM {table}" for table in tables)
+    return (
+        f"PERFORM pg_advisory_xact_lock_shared({WRITERS_LOCK_CLASS}, a.account_id) FROM ("
+        f"SELECT DISTINCT account_id FROM ({rows}) u WHERE account_id IS NOT NULL ORDER BY 1"
+        ") a;"
+    )
+
+
+#: (function name, its body's statements, trigger event, REFERENCING clause).
 _TRIGGERS: Final = (
     (
         _INSERT,
-        f"{_LOG} SELECT 'I', {image('n')} FROM captured_new n "
+        f"{_hold('captured_new')} {_LOG} SELECT 'I', {image('n')} FROM captured_new n "
         "WHERE n.account_id IS NOT NULL ORDER BY n.id",
         "INSERT",
         "NEW TABLE AS captured_new",
     ),
     (
         _UPDATE,
-        f"{_LOG} SELECT c.op, {image('c')} FROM ("
+        f"{_hold('captured_old', 'captured_new')} {_LOG} SELECT c.op, {image('c')} FROM ("
         f"SELECT 'D' AS op, 0 AS k, {image('o')} FROM captured_old o "
         f"WHERE NOT EXISTS (SELECT FROM captured_new n WHERE n.id = o.id AND {_SAME}) "
         f"UNION ALL SELECT 'I', 1, {image('n')} FROM captured_new n "
@@ -54,7 +70,7 @@ _TRIGGERS: Final = (
     ),
     (
         _DELETE,
-        f"{_LOG} SELECT 'D', {image('o')} FROM captured_old o "
+        f"{_hold('captured_old')} {_LOG} SELECT 'D', {image('o')} FROM captured_old o "
         "WHERE o.account_id IS NOT NULL ORDER BY o.id",
         "DELETE",
         "OLD TABLE AS captured_old",

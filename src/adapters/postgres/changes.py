@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from reporting_rollups.adapters.sql import change_log
+from reporting_rollups.adapters.sql.capture import WRITERS_LOCK_CLASS
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.application.ports import Change, TimeSpan
 
@@ -41,6 +42,13 @@ class PostgresChangeLog:
 
     def pending_span(self, account_id: int) -> TimeSpan | None:
         return change_log.pending_span(self.session, account_id)
+
+    def hold_writers(self, account_id: int) -> bool:
+        held = self.session.one(
+            select(func.pg_try_advisory_xact_lock(WRITERS_LOCK_CLASS, account_id)),
+            doing="holding the host's writes of an account",
+        )[0]
+        return bool(held)
 
     def synced(self, account_id: int, at: datetime) -> None:
         change_log.synced(self.session, account_id, at, insert)

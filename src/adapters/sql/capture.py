@@ -31,6 +31,11 @@ ORIGIN_SETTING: Final = "reporting_rollups.origin"
 LIBRARY_ORIGIN: Final = "library"
 #: The SQL expression (true) that marks the current transaction as the library's.
 MARK_LIBRARY_ORIGIN: Final = f"set_config('{ORIGIN_SETTING}', '{LIBRARY_ORIGIN}', true) IS NOT NULL"
+#: The first key of the advisory locks (PostgreSQL) on (`WRITERS_LOCK_CLASS`, account_id) that
+#: the capture triggers take shared for each account a host statement wrote, until its
+#: transaction ends, and that a rebuild chunk tries to take exclusively: while it holds it, no
+#: host write of the account can commit, so the days it rebuilds stay what it read.
+WRITERS_LOCK_CLASS: Final = 0x52525752  # "RRWR"
 #: The change-log columns a trigger writes (after `op`).
 LOG_COLUMNS: Final = ", ".join(("op", *(column for column, _ in LOGGED)))
 

@@ -30,5 +30,9 @@ class SQLiteChangeLog:
     def pending_span(self, account_id: int) -> TimeSpan | None:
         return change_log.pending_span(self.session, account_id)
 
+    def hold_writers(self, account_id: int) -> bool:
+        """Writers are serialised: no other write can commit meanwhile."""
+        return True
+
     def synced(self, account_id: int, at: datetime) -> None:
         change_log.synced(self.session, account_id, at, insert)
