@@ -28,6 +28,7 @@ SUITE_ORDER = {
     "reports": 4,
     "ingest": 5,
     "capture": 6,
+    "sync": 7,
 }
 HEADERS = (
     "benchmark",
@@ -152,6 +153,13 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             lines.append(("", "", f"≥ {_rate(result.min_events_per_s)} ev/s", _met(ok)))
         if result.expect:
             lines.append(("", "", f"{result.expect} (calibration)", ""))
+        if "lag_p99_s" in result.extra:
+            extra = result.extra
+            target = extra.get("lag_target_p99_s")
+            lag = f"lag p50 {extra['lag_p50_s']:.2f}s p99 {extra['lag_p99_s']:.2f}s"
+            lag += f" max {extra['lag_max_s']:.2f}s"
+            ok = None if target is None else extra["lag_p99_s"] < float(target)
+            lines.append(("", lag, "" if target is None else f"p99 < {target}s", _met(ok)))
         for comparison in result.compare:
             baseline = index.get((result.adapter, comparison["baseline"]))
             if baseline is None:
