@@ -323,3 +323,53 @@ def test_an_error_message_never_fails_on_a_hostile_value() -> None:
     assert shown("x" * 1000).endswith("...")
     assert len(shown("x" * 1000)) == SHOWN_LENGTH
     assert shown(1.5) == "1.5"
+
+
+# -- the fast path of validation ---------------------------------------------------------------
+
+_IDS = [None, 0, -1, 1, 2**31 - 1, 2**31, 2**63 - 1, 2**63, True, 1.0, 1.5, "1", 7]
+_NAMES = [None, "", " ", "\t\n", "\u3000", "\x85", "x", "conversation_resolved", "a\x00b", "é"]
+_NAMES += ["\udcff", "x" * 255, "x" * 256, "é" * 255, "é" * 256, 5, b"x", " x "]
+_TIMES: list[Any] = [None, datetime(2026, 1, 1, tzinfo=UTC), datetime(1900, 1, 1, tzinfo=UTC)]
+_TIMES += [datetime(1899, 12, 31, 23, 59, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)]
+_TIMES += [datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026, 1, 1)]
+_TIMES += [datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))), "2026-01-01"]
+_VALUES = [None, 0.0, -0.0, 1.5, 1e9, -1e9, 1e9 + 1, math.nan, math.inf, -math.inf, 3, 10**10]
+_VALUES += [True, "1", 2.0**70]
+_POOLS = (_IDS, _NAMES, _IDS, _TIMES, _VALUES, _VALUES, _IDS, _IDS, _IDS)
+
+
+def _outcome(args: tuple[Any, ...]) -> Any:
+    try:
+        made = Event(*args)
+    except InvalidEventError as error:
+        return ("error", str(error))
+    return (
+        made,
+        [type(getattr(made, f.name)) for f in attrs.fields(Event)],
+        made.created_at.tzinfo,
+    )
+
+
+def test_the_fast_path_of_validation_agrees_with_the_detailed_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Event` checks the common case in one expression (`_plainly_valid`) and sends anything
+    else through the detailed checks: on edge values of every field, one at a time and mixed,
+    both ways give the same event (same types, UTC) or the same error."""
+    import random
+
+    import reporting_rollups.domain.events as events
+
+    base = (5, "conversation_resolved", 3, datetime(2026, 1, 1, tzinfo=UTC), 1.5, None, 4, None, 9)
+    cases = [base]
+    for position, pool in enumerate(_POOLS):
+        for value in pool:
+            cases.append((*base[:position], value, *base[position + 1 :]))
+    rng = random.Random(1)
+    cases += [tuple(rng.choice(pool) for pool in _POOLS) for _ in range(5000)]
+    fast = [_outcome(args) for args in cases]
+    monkeypatch.setattr(events, "_plainly_valid", lambda event: False)
+    detailed = [_outcome(args) for args in cases]
+    assert fast == detailed
+    assert sum(1 for outcome in fast if outcome[0] != "error") > 20  # both kinds were tried

@@ -6,13 +6,13 @@ account's change stream is held is each backend's (`ChangeLog.take`)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
+from reporting_rollups.adapters.sql import change_rows
 from reporting_rollups.adapters.sql.aggregation import naive_utc, readable_created_at
 from reporting_rollups.adapters.sql.queries import InsertOf
-from reporting_rollups.adapters.sql.rows import aware, event_columns, event_from_row
+from reporting_rollups.adapters.sql.rows import aware
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.adapters.sql.tables import rollup_changes, rollup_sync_state
 from reporting_rollups.application.ports import Change, TimeSpan
@@ -33,39 +33,9 @@ def accounts(session: SqlSession, after: int, limit: int) -> list[int]:
 
 
 def take(session: SqlSession, account_id: int, limit: int) -> list[Change]:
-    """Remove and return up to `limit` of the account's oldest visible changes (rows locked in
-    log order first), in log order."""
-    oldest = (
-        select(_c.c.id)
-        .where(_c.c.account_id == account_id)
-        .order_by(_c.c.id)
-        .limit(limit)
-        .with_for_update()
-    )
-    statement = (
-        delete(_c)
-        .where(_c.c.id.in_(oldest))
-        .returning(
-            _c.c.id.label("change_id"),
-            _c.c.op,
-            _c.c.logged_at,
-            *event_columns(_c),
-        )
-    )
-    rows = session.rows(statement, doing="taking captured changes")
-    rows.sort(key=lambda row: int(row.change_id))
-    return [_change(row) for row in rows]
-
-
-def _change(row: Any) -> Change:
-    return Change(
-        id=int(row.change_id),
-        op=str(row.op),
-        account_id=int(row.account_id),
-        event_id=int(row.id),
-        event=event_from_row(row),
-        logged_at=aware(row.logged_at),
-    )
+    """Remove and return up to `limit` of the account's oldest visible changes, in log order
+    (`change_rows`: on the DB-API connection; the caller holds the account's stream)."""
+    return change_rows.take(session, account_id, limit)
 
 
 def pending(session: SqlSession, account_id: int | None) -> tuple[int, datetime | None]:
