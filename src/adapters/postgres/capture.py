@@ -36,7 +36,6 @@ _SKIP_LIBRARY = (
 )
 
 
-
 def _hold(*tables: str) -> str:
     """Take the host-writes lock of each account the statement wrote, shared, in account
     order (a rebuild chunk of one of them holds it exclusively: the host's commit waits)."""
