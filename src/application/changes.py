@@ -16,7 +16,7 @@ from reporting_rollups.application.live import fold, resum
 from reporting_rollups.application.ports import Change, ChangesArrived, UnitOfWork, applied_refs
 
 #: Most changes taken (and applied) by one transaction.
-CHANGES_PER_TRANSACTION = 10_000
+CHANGES_PER_TRANSACTION = 50_000
 
 
 @attrs.frozen
