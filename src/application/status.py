@@ -89,7 +89,7 @@ class StatusReport:
 
 @attrs.frozen
 class Status:
-    """Reads the status in one snapshot (no lock)."""
+    """Reads the figures in one snapshot, then the capture status (no lock)."""
 
     uow_factory: UnitOfWorkFactory
     capture: ChangeCapture

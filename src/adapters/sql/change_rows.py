@@ -26,7 +26,7 @@ from reporting_rollups.application.ports import Change
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.domain.events import Event
 
-#: The event fields the checks of `event_of` know, in `Event`'s order.
+#: The event fields in the order `event_of` takes them (the take statement returns them so).
 _CHECKED: Final = (
     "id",
     "name",
