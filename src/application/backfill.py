@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -23,6 +23,7 @@ from reporting_rollups.application.ports import (
 from reporting_rollups.domain.errors import (
     AccountNotConfiguredError,
     InvalidRangeError,
+    SealedDaysError,
     StorageError,
     ZoneChangedError,
 )
@@ -83,7 +84,29 @@ def check_range(since: date | None, until: date | None) -> None:
         raise InvalidRangeError(f"since {since} is after until {until}")
 
 
-def check_generation(plan: BackfillPlan, settings: AccountSettings) -> None:
+def check_unsealed(
+    account_id: int, horizon: date | None, since: date | None, until: date | None, what: str
+) -> None:
+    """`SealedDaysError` when an explicit range reaches days before the account's retention
+    horizon (their raw events were purged: they can be neither rebuilt nor checked)."""
+    if horizon is None:
+        return
+    for name, day in (("since", since), ("until", until)):
+        if day is not None and day < horizon:
+            raise SealedDaysError(account_id, horizon, f"{what} with {name} {day} is refused")
+
+
+class Planned(Protocol):
+    """Work planned for an account in one of its zone generations (a backfill, a purge)."""
+
+    @property
+    def account_id(self) -> int: ...
+
+    @property
+    def generation(self) -> int: ...
+
+
+def check_generation(plan: Planned, settings: AccountSettings) -> None:
     """`ZoneChangedError` when the account's zone changed since `plan` was made (A -> B -> A
     included: the days built before the change were cleared by it)."""
     if settings.generation != plan.generation:
@@ -117,8 +140,10 @@ class Backfill:
             settings = uow.accounts.get(account_id)
             span = uow.events.span(account_id)
             stored = uow.rollups.date_span(account_id) if through_today else None
+            horizon = uow.retention.horizon(account_id)
         if settings.timezone is None:
             raise AccountNotConfiguredError(account_id, "a backfill")
+        check_unsealed(account_id, horizon, since, until, "a backfill or rebuild")
         zone = parse_timezone(settings.timezone)
         first = local_date(span[0], zone) if span else None
         last = local_date(span[1], zone) if span else None
@@ -130,6 +155,8 @@ class Backfill:
         if since is None:
             starts = [day for day in (first, stored[0] if stored else None) if day is not None]
             since = min(starts, default=None)
+            if since is not None and horizon is not None and since < horizon:
+                since = horizon  # sealed days are history: never rebuilt
         if since is None or since > until:
             if explicit_since:
                 raise InvalidRangeError(f"since {since} is after until {until}")
@@ -174,6 +201,8 @@ class Backfill:
             try:
                 with self.uow_factory() as uow:
                     check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
+                    horizon = uow.retention.horizon(plan.account_id)  # a purge meanwhile
+                    check_unsealed(plan.account_id, horizon, chunk[0].date, None, "a backfill")
                     if not uow.changes.hold_writers(plan.account_id):
                         raise ChangesArrived(plan.account_id)  # a host write still open
                     drain(uow, plan.account_id, {plan.account_id: zone})

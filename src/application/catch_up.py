@@ -60,14 +60,17 @@ class CatchUp:
 
     def account(self, account_id: int, progress: Progress | None = None) -> BackfillResult | None:
         """Fold one account's rows without a mark: rebuild the local days from its first to its
-        last such row. None when it has none (or no zone)."""
+        last such row (sealed days left out). None when it has none (or no zone)."""
         with self.uow_factory(read_only=True) as uow:
             settings = uow.accounts.get(account_id)
             span = uow.events.unapplied_span(account_id)
+            horizon = uow.retention.horizon(account_id)
         if span is None or settings.timezone is None:
             return None
         zone = parse_timezone(settings.timezone)
-        plan = self.backfill.plan(
-            account_id, local_date(span.first, zone), local_date(span.last, zone)
-        )
-        return self.backfill.run(plan, progress)
+        first, last = local_date(span.first, zone), local_date(span.last, zone)
+        if horizon is not None:  # rows on sealed days stay out: those days are history
+            if last < horizon:
+                return None
+            first = max(first, horizon)
+        return self.backfill.run(self.backfill.plan(account_id, first, last), progress)

@@ -19,6 +19,7 @@ from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.domain.errors import (
     ConfigurationError,
     InvalidTimezoneError,
+    SealedDaysError,
     ZoneChangedError,
 )
 from reporting_rollups.domain.limits import MAX_REFERENCE_ID
@@ -101,6 +102,9 @@ class ZoneSync:
         except ZoneChangedError as error:  # the zone was set; whoever changed it since rebuilds
             log.info("zones from the host: %s", error)
             rebuilt = None
+        except SealedDaysError as error:  # sealed history is never dropped on the host's word
+            self._reject(result, ZoneRejection(account_id, zone, str(error)))
+            return
         result.changed.append(account_id)
         if rebuilt is not None:
             result.rebuilt += 1

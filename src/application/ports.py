@@ -383,6 +383,38 @@ class AccountStore(Protocol):
         ...
 
 
+class RetentionStore(Protocol):
+    """Retention: each account's horizon (the local days before it are sealed: their raw events
+    purged, their rollup rows kept as history) and the purge itself."""
+
+    def horizon(self, account_id: int) -> date | None:
+        """The account's horizon, None when nothing was purged. No lock."""
+        ...
+
+    def seal(self, account_id: int, horizon: date | None) -> None:
+        """Set the horizon (None: no sealed days). The caller holds the account exclusively."""
+        ...
+
+    def count_before(self, account_id: int, end: datetime) -> int:
+        """The account's raw rows created before `end` (rows that are no event included,
+        those without a readable `created_at` left out). No lock."""
+        ...
+
+    def purge(self, account_id: int, end: datetime) -> int:
+        """Delete the account's raw rows created before `end` and their applied marks (the
+        caller holds the account exclusively); return how many rows. Rollup rows stay."""
+        ...
+
+    def drop_members(self, account_id: int, before: date) -> None:
+        """Delete the account's distinct-member rows of days before `before` (sealed days
+        never change again: only their counts are kept)."""
+        ...
+
+    def rows_before(self, account_id: int, before: date) -> int:
+        """The account's rollup rows of days before `before`. No lock."""
+        ...
+
+
 class AccountFigures(NamedTuple):
     """What `rollups status` shows of one account, as stored (no clock, no judgement)."""
 
@@ -429,6 +461,9 @@ class UnitOfWork(Protocol):
 
     @property
     def status(self) -> StatusStore: ...
+
+    @property
+    def retention(self) -> RetentionStore: ...
 
     def __enter__(self) -> Self: ...
 

@@ -24,6 +24,11 @@ def _staleness(stale_seconds: float | None) -> dict[str, float]:
     return {} if stale_seconds is None else {"stale_seconds": stale_seconds}
 
 
+def _sealed(sealed_before: date | None) -> dict[str, str]:
+    """The `sealed_before` entry of a report's dict, absent when no sealed day is in it."""
+    return {} if sealed_before is None else {"sealed_before": _iso(sealed_before)}
+
+
 def report_value(
     metric: ReportMetric, total: MetricContribution, business_hours: bool = False
 ) -> Value:
@@ -71,6 +76,9 @@ class SummaryReport:
     #: from rollups with captured host changes pending: the age of the oldest (seconds), the
     #: most the numbers may lag the raw events; None otherwise
     stale_seconds: float | None = None
+    #: from raw events over days before the account's retention horizon (this date): those
+    #: sealed days have no raw data left, so they count nothing here; None otherwise
+    sealed_before: date | None = None
 
     def as_dicts(self) -> list[dict[str, Value]]:
         """The rows as plain dicts with the keys of `COLUMNS`."""
@@ -87,6 +95,7 @@ class SummaryReport:
             "business_hours": self.business_hours,
             "source": self.source.value,
             **_staleness(self.stale_seconds),
+            **_sealed(self.sealed_before),
             "rows": self.as_dicts(),
         }
 
@@ -128,6 +137,8 @@ class TimeseriesReport:
     points: tuple[TimeseriesPoint, ...]
     #: as `SummaryReport.stale_seconds`
     stale_seconds: float | None = None
+    #: as `SummaryReport.sealed_before`
+    sealed_before: date | None = None
 
     def as_dicts(self) -> list[dict[str, Value | str]]:
         """The points as plain dicts with the keys of `COLUMNS`."""
@@ -148,6 +159,7 @@ class TimeseriesReport:
             "week_start": self.week_start,
             "source": self.source.value,
             **_staleness(self.stale_seconds),
+            **_sealed(self.sealed_before),
             "points": self.as_dicts(),
         }
 

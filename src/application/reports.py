@@ -126,6 +126,7 @@ class Reports:
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, GroupBy.DAY)
             stale = self._staleness(uow, account_id, source)
+            sealed = self._sealed(uow, account_id, source, since)
             if source is Source.ROLLUPS:
                 rows = uow.reports.rollup_summary(account_id, metrics, dim, since, until)
                 totals = _sum_by(((dim_id, metric), total) for dim_id, metric, total in rows)
@@ -163,7 +164,16 @@ class Reports:
             for dim_id in ids
         )
         return SummaryReport(
-            account_id, dim, since, until, zone_name, business_hours, source, summary_rows, stale
+            account_id,
+            dim,
+            since,
+            until,
+            zone_name,
+            business_hours,
+            source,
+            summary_rows,
+            stale,
+            sealed,
         )
 
     def timeseries(
@@ -202,6 +212,7 @@ class Reports:
             zone_name = self._zone_name(settings, requested)
             source = choose_source(settings, zone_name, grouping)
             stale = self._staleness(uow, account_id, source)
+            sealed = self._sealed(uow, account_id, source, since)
             if source is Source.ROLLUPS:
                 rows = uow.reports.rollup_totals(account_id, metrics, dim, since, until, dim_id)
                 starts = bucket_starts(since, until, grouping, first_weekday)
@@ -245,6 +256,7 @@ class Reports:
             source,
             points,
             stale,
+            sealed,
         )
 
     def _staleness(self, uow: UnitOfWork, account_id: int, source: Source) -> float | None:
@@ -254,6 +266,16 @@ class Reports:
             return None
         _count, oldest = uow.changes.pending(account_id)
         return age_seconds(self.clock(), oldest)
+
+    @staticmethod
+    def _sealed(uow: UnitOfWork, account_id: int, source: Source, since: date) -> date | None:
+        """The account's retention horizon when a report from raw events starts before it: its
+        sealed days have no raw data left (the rollups hold them, in the account's zone and by
+        day only)."""
+        if source is not Source.RAW:
+            return None
+        horizon = uow.retention.horizon(account_id)
+        return horizon if horizon is not None and since < horizon else None
 
     @staticmethod
     def _zone_name(settings: AccountSettings, requested: str | None) -> str:

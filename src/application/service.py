@@ -10,7 +10,7 @@ from typing import Self
 import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
-from reporting_rollups.application.catch_up import CatchUp, CatchUpResult
+from reporting_rollups.application.catch_up import CatchUp, CatchUpResult, zoned_accounts
 from reporting_rollups.application.host_zones import HostZones, ZoneSync, ZoneSyncResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import (
@@ -21,6 +21,7 @@ from reporting_rollups.application.ports import (
     UnavailableCapture,
     UnitOfWorkFactory,
 )
+from reporting_rollups.application.purge import Purge, PurgePlan, PurgeResult
 from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.scan import Scan, ScanResult
 from reporting_rollups.application.settings import AccountSettingsService
@@ -50,6 +51,12 @@ class Rollups:
     reports: Reports = attrs.field(
         default=attrs.Factory(
             lambda self: Reports(self.uow_factory, self.backfiller.clock), takes_self=True
+        )
+    )
+    #: Purges old raw events, keeping their rollups (`purge()`).
+    purger: Purge = attrs.field(
+        default=attrs.Factory(
+            lambda self: Purge(self.uow_factory, self.backfiller.chunk_days), takes_self=True
         )
     )
     #: Applies captured changes of the host's writes (`sync()`).
@@ -103,9 +110,33 @@ class Rollups:
         *,
         rebuild: bool = True,
         progress: Progress | None = None,
+        drop_sealed_history: bool = False,
     ) -> BackfillResult | None:
-        """Set the account's IANA reporting zone (None clears it); rebuilds its rollups."""
-        return self.settings.set_timezone(account_id, timezone, rebuild=rebuild, progress=progress)
+        """Set the account's IANA reporting zone (None clears it); rebuilds its rollups. On an
+        account with sealed days (`purge`): `SealedDaysError`, unless `drop_sealed_history`."""
+        return self.settings.set_timezone(
+            account_id,
+            timezone,
+            rebuild=rebuild,
+            progress=progress,
+            drop_sealed_history=drop_sealed_history,
+        )
+
+    def purge_plan(self, account_id: int, before: date) -> PurgePlan:
+        """What `purge(before, account_id)` would delete and seal (nothing written)."""
+        return self.purger.plan(account_id, before)
+
+    def purge(
+        self, before: date, account_id: int | None = None, progress: Progress | None = None
+    ) -> list[PurgeResult]:
+        """Delete the raw events of the local days before `before` (in each account's zone),
+        keep their rollups, and seal those days (the account's retention horizon). One account,
+        or (None) every account with a zone; an account without a zone is refused
+        (`AccountNotConfiguredError`). Chunk by chunk; rerunning finishes a stopped purge."""
+        accounts = (
+            [account_id] if account_id is not None else list(zoned_accounts(self.uow_factory))
+        )
+        return [self.purger.run(self.purger.plan(a, before), progress) for a in accounts]
 
     def rebuild(self, account_id: int, progress: Progress | None = None) -> BackfillResult:
         """Rebuild all of the account's rollups and mark them current in its zone."""

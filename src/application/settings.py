@@ -6,6 +6,7 @@ import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult, check_generation
 from reporting_rollups.application.ports import AccountSettings, Progress, UnitOfWorkFactory
+from reporting_rollups.domain.errors import SealedDaysError
 from reporting_rollups.domain.timezones import parse_timezone
 
 
@@ -28,18 +29,31 @@ class AccountSettingsService:
         *,
         rebuild: bool = True,
         progress: Progress | None = None,
+        drop_sealed_history: bool = False,
     ) -> BackfillResult | None:
         """Set (or with None clear) the reporting time zone.
 
         Rollups built in another zone are deleted at once, so they are never read as if they were
         in the new one; reports come from raw events until a rebuild completes. With `rebuild`, the
-        account's rollups are rebuilt now (`rebuild()` does it later).
+        account's rollups are rebuilt now (`rebuild()` does it later). An account with sealed
+        days (`purge`) cannot have them rebuilt in another zone: `SealedDaysError`, unless
+        `drop_sealed_history` accepts that their rollups are deleted for good.
         """
         if timezone is not None:
             parse_timezone(timezone)
         with self.uow_factory() as uow:
             settings = uow.accounts.lock_exclusive(account_id)
             if settings.timezone != timezone:
+                horizon = uow.retention.horizon(account_id)
+                if horizon is not None and not drop_sealed_history:
+                    raise SealedDaysError(
+                        account_id,
+                        horizon,
+                        f"changing the zone to {timezone!r} would delete their rollups for good "
+                        "(no raw events are left to rebuild them); accept that explicitly "
+                        "(drop_sealed_history, --drop-sealed-history) or keep the zone",
+                    )
+                uow.retention.seal(account_id, None)
                 uow.rollups.clear_account(account_id)
                 uow.ledger.clear_account(account_id)
                 settings = attrs.evolve(

@@ -11,7 +11,7 @@ from datetime import date
 
 import attrs
 
-from reporting_rollups.application.backfill import check_range
+from reporting_rollups.application.backfill import check_range, check_unsealed
 from reporting_rollups.application.ports import (
     Clock,
     DateSpan,
@@ -43,6 +43,7 @@ class VerifyResult:
     pending: int = 0  #: captured changes of the account not applied yet
     lag_seconds: float | None = None  #: age of the oldest of them; None when none is pending
     pending_days: DateSpan | None = None  #: local days not compared: pending changes change them
+    horizon: date | None = None  #: days before it are sealed (purged): never compared
 
     @property
     def clean(self) -> bool:
@@ -80,13 +81,16 @@ class Verify:
             if settings.timezone is None:
                 raise AccountNotConfiguredError(account_id, "verifying its rollups")
             zone = parse_timezone(settings.timezone)
+            horizon = uow.retention.horizon(account_id)
+            check_unsealed(account_id, horizon, since, until, "a verify")
             pending, oldest = uow.changes.pending(account_id)
             changed = uow.changes.pending_span(account_id) if pending else None
             skipped = None
             if changed is not None:
                 skipped = DateSpan(*(local_date(instant, zone) for instant in changed))
             mismatches: list[Mismatch] = []
-            result = VerifyResult(mismatches, pending, age_seconds(self.clock(), oldest), skipped)
+            lag = age_seconds(self.clock(), oldest)
+            result = VerifyResult(mismatches, pending, lag, skipped, horizon)
             span = uow.events.span(account_id)
             stored_span = uow.rollups.date_span(account_id)
             bounds = [local_date(instant, zone) for instant in span or ()]
@@ -94,7 +98,11 @@ class Verify:
             if not bounds:
                 return result
             first = since if since is not None else min(bounds)
+            if since is None and horizon is not None:
+                first = max(first, horizon)  # sealed days: history, not compared
             last = until if until is not None else max(bounds)
+            if first > last:
+                return result
             days = local_days(first, last, zone)
             done = 0
             for chunk in iter_chunks(days, self.chunk_days):

@@ -8,6 +8,7 @@ from reporting_rollups.domain.errors import (
     InvalidRangeError,
     InvalidTimezoneError,
     RollupError,
+    SealedDaysError,
     StorageError,
     ZoneChangedError,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "Projection",
     "RollupError",
     "RollupKey",
+    "SealedDaysError",
     "StorageError",
     "ZoneChangedError",
     "aggregate",

@@ -80,6 +80,19 @@ class ZoneChangedError(RollupError):
         )
 
 
+class SealedDaysError(InvalidRangeError):
+    """The request would rewrite or check local days before the account's retention horizon:
+    their raw events were purged, their rollups are history (sealed)."""
+
+    def __init__(self, account_id: int, horizon: object, what: str) -> None:
+        self.account_id = account_id
+        self.horizon = horizon
+        super().__init__(
+            f"account {account_id}: days before {horizon} are sealed (their raw events were "
+            f"purged; their rollups are kept as history): {what}"
+        )
+
+
 class ConfigurationError(RollupError):
     """The library was configured wrongly (bad database URL, unknown backend...)."""
 

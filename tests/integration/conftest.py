@@ -118,6 +118,7 @@ def reset_backend(backend: Rollups, backend_name: str, backend_url: str) -> Call
                 db.rollups,
                 db.members,
                 db.accounts,
+                db.horizons,
             ):
                 table.clear()
         elif backend_name == "sqlite":

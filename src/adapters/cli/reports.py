@@ -53,6 +53,12 @@ def _report_range(
 
 
 def _emit_report(state: State, report: SummaryReport | TimeseriesReport, output: str) -> None:
+    if report.sealed_before is not None:
+        state.err.print(
+            f"warning: days before {report.sealed_before} are sealed (their raw events were "
+            "purged): this report reads raw events, so it counts nothing there; their rollups "
+            "answer daily reports in the account's zone"
+        )
     if output == "json":
         write_json(report.as_dict())
         return

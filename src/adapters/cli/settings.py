@@ -25,6 +25,13 @@ def set_timezone(
             "--rebuild/--no-rebuild", help="Rebuild the account's rollups in the new zone now."
         ),
     ] = True,
+    drop_sealed_history: Annotated[
+        bool,
+        typer.Option(
+            "--drop-sealed-history",
+            help="On an account with sealed (purged) days: accept that their rollups are deleted.",
+        ),
+    ] = False,
 ) -> None:
     """Set (or with 'none' clear) an account's reporting time zone."""
     state = state_of(ctx)
@@ -33,7 +40,13 @@ def set_timezone(
         parse_timezone(zone)
     with open_database(state) as rollups, backfill_progress(state.err, "rebuilding") as progress:
         warn_if_unknown(state, rollups, account)
-        result = rollups.set_timezone(account, zone, rebuild=rebuild, progress=progress)
+        result = rollups.set_timezone(
+            account,
+            zone,
+            rebuild=rebuild,
+            progress=progress,
+            drop_sealed_history=drop_sealed_history,
+        )
         settings = rollups.account(account)
     if zone is None:
         state.out.print(f"account {account}: reporting time zone cleared (rollups deleted)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 
 import attrs
 
@@ -22,4 +23,5 @@ class InMemoryDatabase:
     rollups: dict[int, dict[RollupKey, MetricContribution]] = attrs.field(factory=dict)
     members: dict[int, dict[Member, int]] = attrs.field(factory=dict)
     accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
+    horizons: dict[int, date] = attrs.field(factory=dict)  #: account -> retention horizon
     lock: threading.RLock = attrs.field(factory=threading.RLock)

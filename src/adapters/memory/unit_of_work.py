@@ -15,6 +15,7 @@ from reporting_rollups.adapters.memory.events import InMemoryEventStore
 from reporting_rollups.adapters.memory.journal import Journal
 from reporting_rollups.adapters.memory.ledger import InMemoryAppliedLedger
 from reporting_rollups.adapters.memory.reports import InMemoryReportStore
+from reporting_rollups.adapters.memory.retention import InMemoryRetentionStore
 from reporting_rollups.adapters.memory.rollups import InMemoryRollupStore
 from reporting_rollups.adapters.memory.status import InMemoryStatusStore
 from reporting_rollups.application.ports import (
@@ -45,6 +46,7 @@ class InMemoryUnitOfWork:
         self._reports = InMemoryReportStore(db)
         self._changes = InMemoryChangeLog()
         self._status = InMemoryStatusStore(db)
+        self._retention = InMemoryRetentionStore(db, journal)
 
     @property
     def events(self) -> InMemoryEventStore:
@@ -73,6 +75,10 @@ class InMemoryUnitOfWork:
     @property
     def status(self) -> InMemoryStatusStore:
         return self._status
+
+    @property
+    def retention(self) -> InMemoryRetentionStore:
+        return self._retention
 
     def __enter__(self) -> Self:
         self._db.lock.acquire()

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Final, Self
 
 import attrs
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from reporting_rollups.adapters.postgres.accounts import PostgresAccountStore
 from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_statement
@@ -37,6 +38,7 @@ from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.application.ports import (
@@ -66,6 +68,7 @@ class PostgresUnitOfWork(SqlTransaction):
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = PostgresChangeLog(session)
         self.status: Final = SqlStatusStore(session)
+        self.retention: Final = SqlRetentionStore(session, postgresql_insert)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);

@@ -187,3 +187,12 @@ rollup_sync_state = Table(
     Column("account_id", Integer, primary_key=True, autoincrement=False),
     Column("synced_at", DateTime(timezone=False), nullable=False),
 )
+
+#: Retention: the account's horizon (local days before it are sealed: raw events purged, rollup
+#: rows kept). Read by rebuilds, backfills and verify only.
+rollup_retention = Table(
+    "reporting_rollup_retention",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("horizon", Date, nullable=False),
+)

@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Self
 
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.reports import SqlReportStore
+from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
 from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
 from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
@@ -49,6 +52,7 @@ class SQLiteUnitOfWork(SqlTransaction):
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = SQLiteChangeLog(session)
         self.status: Final = SqlStatusStore(session)
+        self.retention: Final = SqlRetentionStore(session, sqlite_insert)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """One step per store (writers are serialised: each step is cheap and exact)."""

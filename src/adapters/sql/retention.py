@@ -1,0 +1,101 @@
+"""The SQL `RetentionStore` (the same on SQLite and PostgreSQL, with the dialect's `insert`).
+
+A purge deletes raw rows the host's capture triggers may log: on PostgreSQL the library's
+transaction is marked (`capture.ORIGIN_SETTING`, set by the account lock) and nothing is
+logged; on SQLite (writers are serialised) what they log during the purge is deleted with it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import ColumnElement, delete, func, select
+
+from reporting_rollups.adapters.sql.aggregation import naive_utc, readable_created_at
+from reporting_rollups.adapters.sql.queries import InsertOf
+from reporting_rollups.adapters.sql.session import SqlSession
+from reporting_rollups.adapters.sql.tables import (
+    reporting_events,
+    reporting_events_rollups,
+    rollup_applied_events,
+    rollup_changes,
+    rollup_members,
+    rollup_retention,
+)
+
+_e, _r = reporting_events, rollup_retention
+
+
+class SqlRetentionStore:
+    """`reporting_rollup_retention`, and the purge over the raw table and the marks."""
+
+    def __init__(self, session: SqlSession, insert: InsertOf) -> None:
+        self.session = session
+        self._insert = insert
+
+    def horizon(self, account_id: int) -> date | None:
+        rows = self.session.rows(
+            select(_r.c.horizon).where(_r.c.account_id == account_id),
+            doing="reading the retention horizon",
+        )
+        return None if not rows else rows[0][0]
+
+    def seal(self, account_id: int, horizon: date | None) -> None:
+        if horizon is None:
+            statement = delete(_r).where(_r.c.account_id == account_id)
+            self.session.execute(statement, doing="clearing the retention horizon")
+            return
+        upsert = self._insert(_r).values(account_id=account_id, horizon=horizon)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[_r.c.account_id], set_={"horizon": upsert.excluded.horizon}
+        )
+        self.session.execute(upsert, doing="recording the retention horizon")
+
+    def _before(self, account_id: int, end: datetime) -> list[ColumnElement[bool]]:
+        return [
+            _e.c.account_id == account_id,
+            *readable_created_at(),
+            _e.c.created_at < naive_utc(end),
+        ]
+
+    def count_before(self, account_id: int, end: datetime) -> int:
+        query = select(func.count()).select_from(_e).where(*self._before(account_id, end))
+        return int(self.session.one(query, doing="counting raw events to purge")[0])
+
+    def purge(self, account_id: int, end: datetime) -> int:
+        session = self.session
+        sqlite = session.dialect.name == "sqlite"
+        logged = 0
+        if sqlite:
+            last = select(func.coalesce(func.max(rollup_changes.c.id), 0))
+            logged = int(session.one(last, doing="purging raw events")[0])
+        doomed = select(_e.c.id).where(*self._before(account_id, end))
+        a = rollup_applied_events
+        session.execute(
+            delete(a).where(a.c.account_id == account_id, a.c.event_id.in_(doomed)),
+            doing="purging applied marks",
+        )
+        with session.errors("purging raw events"):
+            removed = int(
+                session.connection.execute(
+                    delete(_e).where(*self._before(account_id, end))
+                ).rowcount
+            )
+        if sqlite:  # what the capture triggers logged of this purge
+            session.execute(
+                delete(rollup_changes).where(rollup_changes.c.id > logged),
+                doing="purging raw events",
+            )
+        return removed
+
+    def drop_members(self, account_id: int, before: date) -> None:
+        m = rollup_members
+        self.session.execute(
+            delete(m).where(m.c.account_id == account_id, m.c.date < before),
+            doing="dropping sealed days' members",
+        )
+
+    def rows_before(self, account_id: int, before: date) -> int:
+        t = reporting_events_rollups
+        query = select(func.count()).where(t.c.account_id == account_id, t.c.date < before)
+        return int(self.session.one(query, doing="counting sealed rollup rows")[0])
