@@ -44,6 +44,9 @@ class VerifyResult:
     lag_seconds: float | None = None  #: age of the oldest of them; None when none is pending
     pending_days: DateSpan | None = None  #: local days not compared: pending changes change them
     horizon: date | None = None  #: days before it are sealed (purged): never compared
+    #: the rollups are not current in the account's zone (a zone change or a rebuild that did
+    #: not finish): mismatches are expected until `rebuild` completes
+    rebuild_pending: bool = False
 
     @property
     def clean(self) -> bool:
@@ -90,7 +93,8 @@ class Verify:
                 skipped = DateSpan(*(local_date(instant, zone) for instant in changed))
             mismatches: list[Mismatch] = []
             lag = age_seconds(self.clock(), oldest)
-            result = VerifyResult(mismatches, pending, lag, skipped, horizon)
+            unbuilt = settings.rollup_timezone != settings.timezone
+            result = VerifyResult(mismatches, pending, lag, skipped, horizon, unbuilt)
             span = uow.events.span(account_id)
             stored_span = uow.rollups.date_span(account_id)
             bounds = [local_date(instant, zone) for instant in span or ()]

@@ -99,3 +99,21 @@ def test_a_raw_report_over_sealed_days_says_so(tmp_path: Path) -> None:
     )
     assert code == 0, err
     assert "warning: days before 2026-11-05 are sealed" in err
+
+
+def test_verify_of_an_account_whose_rebuild_is_pending_says_so(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'pending.db'}"
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        rollups.set_timezone(1, "UTC")
+        rollups.record([event(n, at=utc(2026, 11, n, 12)) for n in range(1, 9)])
+        rollups.set_timezone(1, "Asia/Tokyo", rebuild=False)
+        assert rollups.verify(1).rebuild_pending
+    code, out, _err = run(db, "verify", "-a", "1")
+    assert code == 1
+    assert len(out.strip().splitlines()) == 1
+    assert "not built in its zone yet" in out
+    assert "rollups rebuild --account 1" in out
+    assert run(db, "rebuild", "-a", "1")[0] == 0
+    code, out, _err = run(db, "verify", "-a", "1")
+    assert code == 0
+    assert "0 mismatches" in out

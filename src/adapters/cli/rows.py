@@ -123,6 +123,13 @@ def verify(
         require_account(rollups, account)
         result = rollups.verify(account, first, last)
     mismatches = result.mismatches
+    if result.rebuild_pending and mismatches and output != "json":
+        state.out.print(
+            f"account {account}: its rollups are not built in its zone yet (a zone change or a "
+            f"rebuild that did not finish): {len(mismatches)} row(s) differ until "
+            f"`rollups rebuild --account {account}` completes"
+        )
+        raise typer.Exit(EXIT_MISMATCH)
     if output == "json":
         write_json(
             {
@@ -135,6 +142,8 @@ def verify(
                     }
                     for m in mismatches
                 ],
+                "rebuild_pending": result.rebuild_pending,
+                "horizon": None if result.horizon is None else result.horizon.isoformat(),
                 "pending": result.pending,
                 "lag_seconds": result.lag_seconds,
                 "pending_days": None
@@ -163,5 +172,7 @@ def verify(
             state.out.print(table)
         if result.pending:
             state.out.print(_pending_line(result))
+        if result.horizon is not None:
+            state.out.print(f"days before {result.horizon} are sealed (purged): not compared")
     if mismatches:
         raise typer.Exit(EXIT_MISMATCH)
