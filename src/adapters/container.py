@@ -65,7 +65,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
             _postgres_factory, config.url, config.migrate, config.reference_indexes
         ),
     )
-    live = providers.Factory(LiveRollup, uow_factory=uow_factory)
+    live = providers.Factory(LiveRollup, uow_factory=uow_factory, clock=clock)
     backfill = providers.Factory(
         Backfill, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days
     )

@@ -205,7 +205,7 @@ class Backfill:
                     check_unsealed(plan.account_id, horizon, chunk[0].date, None, "a backfill")
                     if not uow.changes.hold_writers(plan.account_id):
                         raise ChangesArrived(plan.account_id)  # a host write still open
-                    drain(uow, plan.account_id, {plan.account_id: zone})
+                    drain(uow, plan.account_id, {plan.account_id: zone}, self.clock())
                     stats = uow.rebuild_days(plan.account_id, chunk)
                     uow.commit()
                 return stats

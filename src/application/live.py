@@ -9,11 +9,13 @@ import attrs
 
 from reporting_rollups.application.ports import (
     AccountSettings,
+    Clock,
     Sums,
     UnitOfWork,
     UnitOfWorkFactory,
     applied_refs,
 )
+from reporting_rollups.application.retention import past_window
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
@@ -42,6 +44,9 @@ class RetractResult:
     retracted: int  #: raw events removed
     rolled_back: int  #: of those, events whose contributions were taken out of the rollups
     unknown: int  #: ids that were not stored
+    #: of the removed, events older than their account's retention window: purged, their
+    #: contributions kept as history (`application.retention`)
+    purged: int = 0
 
 
 def unique_events(events: Iterable[object]) -> tuple[list[Event], int]:
@@ -126,6 +131,7 @@ class LiveRollup:
     """Records events and folds each into the rollups exactly once; retracts them."""
 
     uow_factory: UnitOfWorkFactory
+    clock: Clock  #: "today", for retention windows
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store the events and fold those not yet applied, in one transaction."""
@@ -167,7 +173,12 @@ class LiveRollup:
                 applied_refs((event.account_id, event.id) for event in removed)
             )
             zones = zones_of(settings)
-            to_unfold = [e for e in removed if e.id in unmarked and e.account_id in zones]
+            past = past_window(uow, removed, zones, self.clock()) if removed else set()
+            to_unfold = [
+                e
+                for e in removed
+                if e.id in unmarked and e.account_id in zones and e.id not in past
+            ]
             resum(uow, fold(uow, to_unfold, zones, -1), zones)
             uow.commit()
-        return RetractResult(len(removed), len(to_unfold), len(ids) - len(removed))
+        return RetractResult(len(removed), len(to_unfold), len(ids) - len(removed), len(past))

@@ -395,6 +395,24 @@ class RetentionStore(Protocol):
         """Set the horizon (None: no sealed days). The caller holds the account exclusively."""
         ...
 
+    def advance(self, account_id: int, horizon: date) -> None:
+        """Move the horizon forward to `horizon` (never back). Writers of the account may hold
+        it shared: the retention row is the last lock a writer takes (`LOCK_ORDER`)."""
+        ...
+
+    def window(self, account_id: int) -> int | None:
+        """The account's retention window in days (its own, else the default), or None: a
+        delete of an event older than it is a purge. No lock."""
+        ...
+
+    def windows(self) -> dict[int | None, int]:
+        """Every window set: per account, and the default under None. No lock."""
+        ...
+
+    def set_window(self, account_id: int | None, days: int | None) -> None:
+        """Set (days None: remove) the account's window, or with account None the default."""
+        ...
+
     def count_before(self, account_id: int, end: datetime) -> int:
         """The account's raw rows created before `end` (rows that are no event included,
         those without a readable `created_at` left out). No lock."""
@@ -538,6 +556,7 @@ LOCK_ORDER: Final = (
     "applied marks, by (account_id, event_id)",
     "distinct members, by key",
     "rollup rows, by key",
+    "the account's retention horizon (a delete older than its window advances it)",
 )
 
 

@@ -21,7 +21,7 @@ import attrs
 
 from reporting_rollups.application.backfill import check_generation
 from reporting_rollups.application.changes import drain
-from reporting_rollups.application.ports import Progress, UnitOfWorkFactory, iter_chunks
+from reporting_rollups.application.ports import Clock, Progress, UnitOfWorkFactory, iter_chunks
 from reporting_rollups.domain.errors import AccountNotConfiguredError, InvalidRangeError
 from reporting_rollups.domain.timezones import local_date, local_day, local_days, parse_timezone
 
@@ -53,6 +53,7 @@ class Purge:
     """Purges raw events, keeps their rollups, seals their days."""
 
     uow_factory: UnitOfWorkFactory
+    clock: Clock  #: "today", for retention windows of the changes applied first
     chunk_days: int = 31
 
     def plan(self, account_id: int, before: date) -> PurgePlan:
@@ -96,7 +97,7 @@ class Purge:
             horizon = chunk[-1].date + timedelta(days=1)
             with self.uow_factory() as uow:
                 check_generation(plan, uow.accounts.lock_exclusive(plan.account_id))
-                drain(uow, plan.account_id, {plan.account_id: zone})
+                drain(uow, plan.account_id, {plan.account_id: zone}, self.clock())
                 deleted += uow.retention.purge(plan.account_id, end)
                 uow.retention.drop_members(plan.account_id, horizon)
                 current = uow.retention.horizon(plan.account_id)

@@ -29,8 +29,10 @@ import attrs
 from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.catch_up import CatchUp, zoned_accounts
 from reporting_rollups.application.ports import Progress, UnitOfWorkFactory
+from reporting_rollups.application.retention import cutoff
 from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.domain.errors import AccountNotConfiguredError, ZoneChangedError
+from reporting_rollups.domain.timezones import parse_timezone
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,12 @@ class Scan:
             if settings.timezone is None:  # cleared meanwhile, and its marks with it
                 return 0
             dropped = uow.ledger.drop_orphans(account_id)
+            # Deletes older than the retention window are purges: their days become sealed
+            # before the rebuild, which then keeps their contributions as history.
+            zone = parse_timezone(settings.timezone)
+            first_kept = cutoff(uow, account_id, zone, self.backfill.clock())
+            if first_kept is not None:
+                uow.retention.advance(account_id, first_kept)
             uow.accounts.save(attrs.evolve(settings, rollup_timezone=None))
             uow.commit()
         return dropped

@@ -23,6 +23,7 @@ from reporting_rollups.application.ports import (
 )
 from reporting_rollups.application.purge import Purge, PurgePlan, PurgeResult
 from reporting_rollups.application.reports import Reports
+from reporting_rollups.application.retention import Retention, RetentionSettings
 from reporting_rollups.application.scan import Scan, ScanResult
 from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.application.status import Status, StatusReport
@@ -56,7 +57,8 @@ class Rollups:
     #: Purges old raw events, keeping their rollups (`purge()`).
     purger: Purge = attrs.field(
         default=attrs.Factory(
-            lambda self: Purge(self.uow_factory, self.backfiller.chunk_days), takes_self=True
+            lambda self: Purge(self.uow_factory, self.backfiller.clock, self.backfiller.chunk_days),
+            takes_self=True,
         )
     )
     #: Applies captured changes of the host's writes (`sync()`).
@@ -121,6 +123,17 @@ class Rollups:
             progress=progress,
             drop_sealed_history=drop_sealed_history,
         )
+
+    def set_retention(self, days: int | None, account_id: int | None = None) -> None:
+        """Set the retention window in days of an account, or (None) the default of every
+        account; None removes it. A delete of an event older than its window (`retract`,
+        change capture, `sync --scan`) is then a purge: its contribution stays as history and
+        the account's horizon advances (`application.retention`)."""
+        Retention(self.uow_factory).set_window(days, account_id)
+
+    def retention(self) -> RetentionSettings:
+        """The retention windows set."""
+        return Retention(self.uow_factory).show()
 
     def purge_plan(self, account_id: int, before: date) -> PurgePlan:
         """What `purge(before, account_id)` would delete and seal (nothing written)."""

@@ -89,7 +89,7 @@ class Sync:
                 changes = uow.changes.take(account_id, CHANGES_PER_TRANSACTION)
                 if changes is None:
                     return done
-                done += apply_changes(uow, changes, zones_of(settings))
+                done += apply_changes(uow, changes, zones_of(settings), self.clock())
                 if changes:
                     uow.changes.synced(account_id, self.clock())
                 uow.commit()

@@ -119,6 +119,7 @@ def reset_backend(backend: Rollups, backend_name: str, backend_url: str) -> Call
                 db.members,
                 db.accounts,
                 db.horizons,
+                db.windows,
             ):
                 table.clear()
         elif backend_name == "sqlite":

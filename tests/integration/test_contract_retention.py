@@ -11,7 +11,11 @@ import attrs
 import pytest
 
 from reporting_rollups.application.service import Rollups
-from reporting_rollups.domain.errors import AccountNotConfiguredError, SealedDaysError
+from reporting_rollups.domain.errors import (
+    AccountNotConfiguredError,
+    InvalidRangeError,
+    SealedDaysError,
+)
 from tests.builders import event, row_map, utc
 
 HORIZON = date(2026, 11, 6)
@@ -177,3 +181,44 @@ def test_a_late_event_on_a_sealed_day_is_folded(purged: tuple[Rollups, Any]) -> 
     assert changed
     assert all(key[0] == date(2026, 11, 3) for key in changed)
     assert rollups.verify(1).clean
+
+
+# -- retention windows ----------------------------------------------------------------------------
+
+
+def test_a_delete_older_than_the_window_is_a_purge(backend: Rollups) -> None:
+    """With a window of 14 days (today is 2026-11-23 in the tests), deleting an event of
+    2026-11-01 keeps its contribution and seals the days before 2026-11-09; deleting one of
+    2026-11-20 is a retraction."""
+    backend.set_timezone(1, "UTC")
+    old = event(1, "reply_time", at=utc(2026, 11, 1, 12), value=5, user_id=5)
+    recent = event(2, "reply_time", at=utc(2026, 11, 20, 12), value=7, user_id=5)
+    backend.record([old, recent])
+    before = row_map(backend.rows(1))
+    backend.set_retention(14)
+    assert backend.retention().default_days == 14
+    result = backend.retract([1])
+    assert (result.retracted, result.rolled_back, result.purged) == (1, 0, 1)
+    assert row_map(backend.rows(1)) == before
+    assert backend.verify(1).horizon == date(2026, 11, 9)
+    assert backend.verify(1).clean
+    result = backend.retract([2])
+    assert (result.retracted, result.rolled_back, result.purged) == (1, 1, 0)
+    assert {key[0] for key in row_map(backend.rows(1))} == {date(2026, 11, 1)}
+
+
+def test_an_account_s_own_window_wins_over_the_default(backend: Rollups) -> None:
+    for account in (1, 2):
+        backend.set_timezone(account, "UTC")
+        backend.record([event(account, at=utc(2026, 11, 10, 12), account_id=account)])
+    backend.set_retention(30)
+    backend.set_retention(5, account_id=2)
+    assert backend.retention().accounts == {2: 5}
+    assert backend.retract([1]).purged == 0  # 13 days old: inside the default 30
+    assert backend.retract([2]).purged == 1  # outside account 2's 5
+    backend.set_retention(None, account_id=2)
+    backend.set_retention(None)
+    assert backend.retention().default_days is None
+    assert backend.retention().accounts == {}
+    with pytest.raises(InvalidRangeError, match="retention days"):
+        backend.set_retention(0)

@@ -117,3 +117,21 @@ def test_verify_of_an_account_whose_rebuild_is_pending_says_so(tmp_path: Path) -
     code, out, _err = run(db, "verify", "-a", "1")
     assert code == 0
     assert "0 mismatches" in out
+
+
+def test_retention_commands(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'windows.db'}"
+    code, out, err = run(db, "retention", "set", "--days", "90")
+    assert code == 0, err
+    assert "every account (default): 90 day(s)" in out
+    assert run(db, "retention", "set", "--days", "7", "-a", "3")[0] == 0
+    code, out, _err = run(db, "retention", "show")
+    assert out.splitlines() == ["default: 90 day(s)", "account 3: 7 day(s)"]
+    code, out, _err = run(db, "retention", "show", "-f", "json")
+    assert '"default_days": 90' in out
+    assert run(db, "retention", "clear", "-a", "3")[0] == 0
+    assert run(db, "retention", "clear")[0] == 0
+    assert run(db, "retention", "show")[1].splitlines() == ["default: none"]
+    code, _out, err = run(db, "retention", "set", "--days", "0")
+    assert code == EXIT_USAGE
+    assert "retention days = 0" in err

@@ -30,6 +30,7 @@ LIBRARY_TABLES = {
     "reporting_rollup_changes",
     "reporting_rollup_sync_state",
     "reporting_rollup_retention",
+    "reporting_rollup_retention_windows",
     "reporting_rollup_members",
 }
 

@@ -228,8 +228,8 @@ def test_a_host_write_during_a_rebuild_chunk_commits_after_it(
     attempts: list[int] = []
     writers: list[threading.Thread] = []
 
-    def drain_then_host_writes(uow: Any, account_id: int, zones: Any) -> Any:
-        done = real_drain(uow, account_id, zones)
+    def drain_then_host_writes(uow: Any, account_id: int, zones: Any, now: Any) -> Any:
+        done = real_drain(uow, account_id, zones, now)
         attempts.append(1)
         if len(attempts) == 1:
             writer = threading.Thread(

@@ -24,4 +24,5 @@ class InMemoryDatabase:
     members: dict[int, dict[Member, int]] = attrs.field(factory=dict)
     accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
     horizons: dict[int, date] = attrs.field(factory=dict)  #: account -> retention horizon
+    windows: dict[int | None, int] = attrs.field(factory=dict)  #: account (None: default) -> days
     lock: threading.RLock = attrs.field(factory=threading.RLock)

@@ -20,6 +20,25 @@ class InMemoryRetentionStore(JournalledStore):
             return
         self.journal.set(self.db.horizons, account_id, horizon)
 
+    def advance(self, account_id: int, horizon: date) -> None:
+        current = self.db.horizons.get(account_id)
+        if current is None or current < horizon:
+            self.journal.set(self.db.horizons, account_id, horizon)
+
+    def window(self, account_id: int) -> int | None:
+        windows = self.db.windows
+        return windows.get(account_id, windows.get(None))
+
+    def windows(self) -> dict[int | None, int]:
+        return dict(self.db.windows)
+
+    def set_window(self, account_id: int | None, days: int | None) -> None:
+        if days is None:
+            if account_id in self.db.windows:
+                self.journal.delete(self.db.windows, account_id)
+            return
+        self.journal.set(self.db.windows, account_id, days)
+
     def _before(self, account_id: int, end: datetime) -> list[int]:
         events = self.db.events.get(account_id, {})
         return [event.id for event in events.values() if event.created_at < end]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, case, delete, func, select
 
 from reporting_rollups.adapters.sql.aggregation import naive_utc, readable_created_at
 from reporting_rollups.adapters.sql.queries import InsertOf
@@ -21,9 +21,12 @@ from reporting_rollups.adapters.sql.tables import (
     rollup_changes,
     rollup_members,
     rollup_retention,
+    rollup_retention_windows,
 )
 
 _e, _r = reporting_events, rollup_retention
+#: The row of the default window (account ids are positive).
+DEFAULT_WINDOW = 0
 
 
 class SqlRetentionStore:
@@ -50,6 +53,51 @@ class SqlRetentionStore:
             index_elements=[_r.c.account_id], set_={"horizon": upsert.excluded.horizon}
         )
         self.session.execute(upsert, doing="recording the retention horizon")
+
+    def advance(self, account_id: int, horizon: date) -> None:
+        upsert = self._insert(_r).values(account_id=account_id, horizon=horizon)
+        later = case(
+            (upsert.excluded.horizon > _r.c.horizon, upsert.excluded.horizon), else_=_r.c.horizon
+        )
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[_r.c.account_id], set_={"horizon": later}
+        )
+        self.session.execute(upsert, doing="advancing the retention horizon")
+
+    def window(self, account_id: int) -> int | None:
+        w = rollup_retention_windows
+        query = (
+            select(w.c.days)
+            .where(w.c.account_id.in_([account_id, DEFAULT_WINDOW]))
+            .order_by(w.c.account_id.desc())
+            .limit(1)
+        )
+        rows = self.session.rows(query, doing="reading the retention window")
+        return None if not rows else int(rows[0][0])
+
+    def windows(self) -> dict[int | None, int]:
+        w = rollup_retention_windows
+        rows = self.session.rows(
+            select(w.c.account_id, w.c.days), doing="reading retention windows"
+        )
+        found: dict[int | None, int] = {}
+        for account_id, days in (tuple(row) for row in rows):
+            found[None if account_id == DEFAULT_WINDOW else int(account_id)] = int(days)
+        return found
+
+    def set_window(self, account_id: int | None, days: int | None) -> None:
+        w = rollup_retention_windows
+        key = DEFAULT_WINDOW if account_id is None else account_id
+        if days is None:
+            self.session.execute(
+                delete(w).where(w.c.account_id == key), doing="removing a retention window"
+            )
+            return
+        upsert = self._insert(w).values(account_id=key, days=days)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[w.c.account_id], set_={"days": upsert.excluded.days}
+        )
+        self.session.execute(upsert, doing="setting a retention window")
 
     def _before(self, account_id: int, end: datetime) -> list[ColumnElement[bool]]:
         return [

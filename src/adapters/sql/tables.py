@@ -196,3 +196,11 @@ rollup_retention = Table(
     Column("account_id", Integer, primary_key=True, autoincrement=False),
     Column("horizon", Date, nullable=False),
 )
+
+#: Retention windows in days (account 0: the default of every account).
+rollup_retention_windows = Table(
+    "reporting_rollup_retention_windows",
+    metadata,
+    Column("account_id", Integer, primary_key=True, autoincrement=False),
+    Column("days", Integer, nullable=False),
+)
