@@ -442,6 +442,7 @@ class AccountFigures(NamedTuple):
     pending: int  #: captured changes not applied yet
     oldest_pending: datetime | None  #: when the oldest of them was logged (aware UTC)
     last_sync: datetime | None  #: when `sync` last applied changes of the account
+    horizon: date | None = None  #: retention horizon: days before it are sealed
 
 
 class StatusStore(Protocol):

@@ -4,7 +4,7 @@ rebuild is pending; and whether change capture is installed."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import attrs
@@ -37,6 +37,7 @@ class AccountStatus:
     pending: int  #: captured changes not applied yet
     lag_seconds: float | None  #: age of the oldest of them; None when none is pending
     last_sync: datetime | None  #: when `sync` last applied changes of the account
+    horizon: date | None = None  #: retention horizon: days before it are sealed (purged)
 
     @property
     def account_id(self) -> int:
@@ -71,6 +72,7 @@ class AccountStatus:
             "lag_seconds": self.lag_seconds,
             "last_sync": None if self.last_sync is None else self.last_sync.isoformat(),
             "rebuild_pending": self.rebuild_pending,
+            "horizon": None if self.horizon is None else self.horizon.isoformat(),
         }
 
 
@@ -115,4 +117,5 @@ class Status:
             pending=figures.pending,
             lag_seconds=age_seconds(now, figures.oldest_pending),
             last_sync=figures.last_sync,
+            horizon=figures.horizon,
         )

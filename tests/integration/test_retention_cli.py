@@ -37,6 +37,9 @@ def test_purge_commands(tmp_path: Path) -> None:
         assert rollups.rows(1) == rows
         assert [e.id for e in rollups.events(range(200))] == [5, 6, 7, 8, 100]
         assert rollups.verify(1).horizon is not None
+        (status,) = rollups.status(1).accounts
+        assert str(status.horizon) == "2026-11-05"
+        assert status.as_dict()["horizon"] == "2026-11-05"
 
     code, out, err = run(db, "verify", "-a", "1")
     assert code == 0, err

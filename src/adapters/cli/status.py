@@ -19,16 +19,16 @@ from reporting_rollups.application.status import AccountStatus
 COLUMNS = (
     "account",
     "zone",
-    "rollups in",
-    "read path",
+    "rollups",
     "reports from",
     "raw events",
     "rollup rows",
     "pending",
     "lag",
     "last sync",
-    "rebuild",
+    "sealed before",
 )
+_NUMBERS = {"raw events", "rollup rows", "pending", "lag"}
 
 
 def capture_line(found: CaptureStatus | None) -> str:
@@ -46,19 +46,24 @@ def capture_line(found: CaptureStatus | None) -> str:
 
 def _cells(account: AccountStatus) -> tuple[str, ...]:
     s = account.settings
-    rollups_in = "-" if s.rollup_timezone is None else f"{s.rollup_timezone} (build {s.generation})"
+    if account.rebuild_pending:
+        rollups = "rebuild pending"
+    elif s.rollup_timezone is None:
+        rollups = "-"
+    else:
+        rollups = f"current (build {s.generation})"
+    source = account.source.value + ("" if s.read_path_enabled else " (read path off)")
     return (
         str(s.account_id),
         s.timezone or "-",
-        rollups_in,
-        "on" if s.read_path_enabled else "off",
-        account.source.value,
+        rollups,
+        source,
         integer(account.raw_events),
         integer(account.rollup_rows),
         integer(account.pending),
         "-" if account.lag_seconds is None else f"{account.lag_seconds:.1f}s",
         "-" if account.last_sync is None else account.last_sync.strftime("%Y-%m-%d %H:%M:%S"),
-        "pending" if account.rebuild_pending else "-",
+        "-" if account.horizon is None else account.horizon.isoformat(),
     )
 
 
@@ -83,12 +88,7 @@ def status(
         return
     table = Table(title="Rollups status (last sync in UTC)")
     for column in COLUMNS:
-        table.add_column(
-            column,
-            justify="right"
-            if column in {"raw events", "rollup rows", "pending", "lag"}
-            else "left",
-        )
+        table.add_column(column, justify="right" if column in _NUMBERS else "left", overflow="fold")
     for found in report.accounts:
         table.add_row(*_cells(found))
     state.out.print(table)

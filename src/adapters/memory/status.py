@@ -24,6 +24,7 @@ class InMemoryStatusStore:
                 pending=0,
                 oldest_pending=None,
                 last_sync=None,
+                horizon=db.horizons.get(account),
             )
             for account in accounts
         ]

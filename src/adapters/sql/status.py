@@ -15,6 +15,7 @@ from reporting_rollups.adapters.sql.tables import (
     reporting_events_rollups,
     rollup_accounts,
     rollup_changes,
+    rollup_retention,
     rollup_sync_state,
 )
 from reporting_rollups.application.ports import AccountFigures, AccountSettings
@@ -55,6 +56,8 @@ class SqlStatusStore:
         )
         s = rollup_sync_state
         synced = read(grouped(s, func.max(s.c.synced_at)), "reading the sync state")
+        h = rollup_retention
+        horizons = read(grouped(h, func.max(h.c.horizon)), "reading retention horizons")
         accounts = sorted(settings.keys() | raw.keys() | rollups.keys() | changes.keys())
         if account_id is not None:
             accounts = [account_id]
@@ -66,6 +69,7 @@ class SqlStatusStore:
                 pending=int(changes.get(account, (0, None))[0]),
                 oldest_pending=_instant(changes.get(account, (0, None))[1]),
                 last_sync=_instant(synced.get(account, (None,))[0]),
+                horizon=horizons.get(account, (None,))[0],
             )
             for account in accounts
         ]
