@@ -382,6 +382,12 @@ class AccountStore(Protocol):
         """Store the settings (the account must be locked exclusively)."""
         ...
 
+    def forget(self, account_id: int) -> int:
+        """Delete everything kept for the account: its raw events, rollup rows, members, marks,
+        pending changes, sync state, retention and settings (the caller holds it exclusively);
+        return how many raw rows were deleted."""
+        ...
+
 
 class RetentionStore(Protocol):
     """Retention: each account's horizon (the local days before it are sealed: their raw events

@@ -124,6 +124,16 @@ class Rollups:
             drop_sealed_history=drop_sealed_history,
         )
 
+    def forget(self, account_id: int) -> int:
+        """Remove everything the library keeps for the account (the host deleted it): its raw
+        events, rollup rows, marks, members, pending changes, sync state, retention and
+        settings, in one transaction; return how many raw events were deleted."""
+        with self.uow_factory() as uow:
+            uow.accounts.lock_exclusive(account_id)
+            removed = uow.accounts.forget(account_id)
+            uow.commit()
+        return removed
+
     def set_retention(self, days: int | None, account_id: int | None = None) -> None:
         """Set the retention window in days of an account, or (None) the default of every
         account; None removes it. A delete of an event older than its window (`retract`,

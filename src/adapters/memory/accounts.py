@@ -30,3 +30,14 @@ class InMemoryAccountStore(JournalledStore):
 
     def save(self, settings: AccountSettings) -> None:
         self.journal.set(self.db.accounts, settings.account_id, settings)
+
+    def forget(self, account_id: int) -> int:
+        db, journal = self.db, self.journal
+        events = db.events.get(account_id, {})
+        removed = len(events)
+        journal.delete_many(db.event_accounts, list(events))
+        journal.delete_many(db.applied, [e for e, a in db.applied.items() if a == account_id])
+        for table in (db.events, db.rollups, db.members, db.accounts, db.horizons, db.windows):
+            if account_id in table:
+                journal.delete(table, account_id)
+        return removed

@@ -48,6 +48,9 @@ class PostgresAccountStore:
     def save(self, settings: AccountSettings) -> None:
         queries.save_account(self.session, settings, insert)
 
+    def forget(self, account_id: int) -> int:
+        return queries.forget_account(self.session, account_id)
+
     def _lock(
         self, account_ids: Collection[int], mode: str, doing: str
     ) -> dict[int, AccountSettings]:

@@ -49,7 +49,11 @@ from reporting_rollups.adapters.sql.tables import (
     reporting_events_rollups,
     rollup_accounts,
     rollup_applied_events,
+    rollup_changes,
     rollup_members,
+    rollup_retention,
+    rollup_retention_windows,
+    rollup_sync_state,
 )
 from reporting_rollups.application.ports import (
     AccountSettings,
@@ -446,3 +450,27 @@ def save_account(session: SqlSession, settings: AccountSettings, insert: InsertO
     }
     upsert = statement.on_conflict_do_update(index_elements=["account_id"], set_=changes)
     session.execute(upsert, doing="saving account settings")
+
+
+def forget_account(session: SqlSession, account_id: int) -> int:
+    """`AccountStore.forget`: one DELETE per table holding the account's rows; the change log
+    last (on SQLite the capture triggers log the raw deletes: those go with it)."""
+    e = reporting_events
+    with session.errors("forgetting an account"):
+        removed = int(
+            session.connection.execute(delete(e).where(e.c.account_id == account_id)).rowcount
+        )
+    for table in (
+        reporting_events_rollups,
+        rollup_applied_events,
+        rollup_members,
+        rollup_sync_state,
+        rollup_retention,
+        rollup_retention_windows,
+        rollup_accounts,
+        rollup_changes,
+    ):
+        session.execute(
+            delete(table).where(table.c.account_id == account_id), doing="forgetting an account"
+        )
+    return removed

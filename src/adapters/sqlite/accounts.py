@@ -35,6 +35,9 @@ class SQLiteAccountStore:
     def save(self, settings: AccountSettings) -> None:
         queries.save_account(self.session, settings, insert)
 
+    def forget(self, account_id: int) -> int:
+        return queries.forget_account(self.session, account_id)
+
     def _read(self, account_ids: Collection[int], doing: str) -> dict[int, AccountSettings]:
         wanted = sorted(set(account_ids))
 
