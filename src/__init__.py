@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         MetricContribution,
         RollupError,
         RollupKey,
+        SealedDaysError,
         StorageError,
         ZoneChangedError,
     )
@@ -68,6 +69,7 @@ _EXPORTS: dict[str, str] = {
     "SummaryReport": "reporting_rollups.application.report_results",
     "SummaryRow": "reporting_rollups.application.report_results",
     "TimeseriesReport": "reporting_rollups.application.report_results",
+    "event_from_mapping": "reporting_rollups.domain.event_mapping",
     **dict.fromkeys(
         (
             "AccountNotConfiguredError",
@@ -82,6 +84,7 @@ _EXPORTS: dict[str, str] = {
             "MetricContribution",
             "RollupError",
             "RollupKey",
+            "SealedDaysError",
             "StorageError",
             "ZoneChangedError",
         ),
@@ -113,6 +116,7 @@ __all__ = [
     "RollupKey",
     "RollupRow",
     "Rollups",
+    "SealedDaysError",
     "Source",
     "StatusReport",
     "StorageError",
@@ -122,6 +126,7 @@ __all__ = [
     "TimeseriesReport",
     "VerifyResult",
     "ZoneChangedError",
+    "event_from_mapping",
     "open_rollups",
 ]
 

@@ -26,20 +26,23 @@ class EventSource:
     path: Path | None
     stream: IO[bytes] | None = None
     owned: bool = False  #: the stream is a spooled copy to close
+    assume_utc: bool = False  #: naive times are UTC (`--assume-utc`)
 
     @classmethod
-    def of(cls, argument: str, *, spool_stdin: bool) -> EventSource:
+    def of(cls, argument: str, *, spool_stdin: bool, assume_utc: bool = False) -> EventSource:
         """The source named on the command line (`-` is standard input)."""
         event_format = format_for(argument)
         if argument == "-":
             stdin = sys.stdin.buffer
             if spool_stdin:
-                return cls(STDIN_NAME, event_format, None, spool(stdin), owned=True)
-            return cls(STDIN_NAME, event_format, None, stdin)
+                return cls(
+                    STDIN_NAME, event_format, None, spool(stdin), owned=True, assume_utc=assume_utc
+                )
+            return cls(STDIN_NAME, event_format, None, stdin, assume_utc=assume_utc)
         path = Path(argument)
         if not path.is_file():
             raise CliInputError(f"{argument}: no such file")
-        return cls(argument, event_format, path)
+        return cls(argument, event_format, path, assume_utc=assume_utc)
 
     def close(self) -> None:
         """Drop the spooled copy of standard input, if any."""
@@ -58,16 +61,19 @@ class EventSource:
             return end
         return None
 
+    def _parse(self, reader: CountingReader) -> Iterator[ParsedLine]:
+        return parse_events(reader, self.format, self.name, assume_utc=self.assume_utc)
+
     @contextlib.contextmanager
     def lines(self) -> Iterator[tuple[CountingReader, Iterator[ParsedLine]]]:
         """The parsed lines (and the byte counter), read from the start."""
         if self.path is not None:
             with self.path.open("rb") as stream:
                 reader = CountingReader(stream)
-                yield reader, parse_events(reader, self.format, self.name)
+                yield reader, self._parse(reader)
             return
         assert self.stream is not None
         if self.stream.seekable():
             self.stream.seek(0)
         reader = CountingReader(self.stream)
-        yield reader, parse_events(reader, self.format, self.name)
+        yield reader, self._parse(reader)

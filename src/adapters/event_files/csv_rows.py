@@ -4,6 +4,7 @@ lines; a row is numbered by its first line)."""
 from __future__ import annotations
 
 import csv
+import functools
 from collections.abc import Iterator
 
 from reporting_rollups.adapters.event_files.fields import (
@@ -42,9 +43,11 @@ def _csv_header(row: list[str], source: str, line: int) -> list[str]:
     return header
 
 
-def parse_csv(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
+def parse_csv(lines: Utf8Lines, source: str, *, assume_utc: bool = False) -> Iterator[ParsedLine]:
     """The events of a CSV file, or what is wrong with each row (blank rows skipped): nothing
-    without a header row, one error for a bad header (at its line)."""
+    without a header row, one error for a bad header (at its line). `assume_utc`: naive times
+    are UTC."""
+    parse = functools.partial(event_from_record, assume_utc=assume_utc)
     reader = csv.reader(lines, strict=True)
     header: list[str] | None = None
     previous_end = 0
@@ -80,7 +83,7 @@ def parse_csv(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
             )
             yield ParsedLine(start, problem)
             continue
-        yield parsed_line(start, source, event_from_record, dict(zip(header, row, strict=True)))
+        yield parsed_line(start, source, parse, dict(zip(header, row, strict=True)))
 
 
 __all__ = ["parse_csv"]

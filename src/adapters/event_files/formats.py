@@ -48,16 +48,17 @@ def format_for(path: str) -> EventFormat:
 
 
 def parse_events(
-    raw_lines: Iterable[bytes], event_format: EventFormat, source: str
+    raw_lines: Iterable[bytes], event_format: EventFormat, source: str, *, assume_utc: bool = False
 ) -> Iterator[ParsedLine]:
     """Parse a file's binary lines lazily into `ParsedLine`s (blank lines are skipped).
 
     A CSV file without a header row yields nothing; a bad header yields one error at line 1.
+    `assume_utc`: a naive `created_at` is UTC (else the line is an error).
     """
     lines = Utf8Lines(raw_lines)
     if event_format is EventFormat.CSV:
-        return parse_csv(lines, source)
-    return parse_json_lines(lines, source)
+        return parse_csv(lines, source, assume_utc=assume_utc)
+    return parse_json_lines(lines, source, assume_utc=assume_utc)
 
 
 __all__ = ["STDIN_NAME", "EventFormat", "format_for", "parse_events"]

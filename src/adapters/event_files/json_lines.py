@@ -3,6 +3,7 @@ error (no "last one wins"); an integer too long to convert is an error naming it
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Final
@@ -42,7 +43,7 @@ _DECODER: Final = json.JSONDecoder(object_pairs_hook=_json_object)
 _LONG_NUMBER_DECODER: Final = json.JSONDecoder(object_pairs_hook=_json_object, parse_int=_json_int)
 
 
-def _parse_json_line(text: str, source: str, line: int) -> Event:
+def _parse_json_line(text: str, source: str, line: int, *, assume_utc: bool) -> Event:
     try:
         try:
             record = _DECODER.decode(text)
@@ -70,11 +71,15 @@ def _parse_json_line(text: str, source: str, line: int) -> Event:
             None,
             f"expected a JSON object, got {kind} (JSON Lines: one object per line)",
         )
-    return event_from_record(record, source, line)
+    return event_from_record(record, source, line, assume_utc=assume_utc)
 
 
-def parse_json_lines(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
-    """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped)."""
+def parse_json_lines(
+    lines: Utf8Lines, source: str, *, assume_utc: bool = False
+) -> Iterator[ParsedLine]:
+    """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped).
+    `assume_utc`: naive times are UTC."""
+    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
     for text in lines:
         line = lines.number
         if not text.strip() and line not in lines.undecodable:
@@ -84,7 +89,7 @@ def parse_json_lines(lines: Utf8Lines, source: str) -> Iterator[ParsedLine]:
         except EventFileError as error:
             yield ParsedLine(line, error)
             continue
-        yield parsed_line(line, source, _parse_json_line, text)
+        yield parsed_line(line, source, parse, text)
 
 
 __all__ = ["parse_json_lines"]
