@@ -1,15 +1,35 @@
-"""`rollups backfill` and `rollups rebuild`: rebuild rollups from raw events."""
+"""`rollups backfill` and `rollups rebuild`: rebuild rollups from raw events.
+
+Ctrl-C or SIGTERM lets the chunk being written commit, then says which days were rebuilt, which
+were not and the command that continues (exit 130, see `interrupts`)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from typing import Annotated, Final
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Annotated, Final, NoReturn
 
+import attrs
 import typer
+from rich.console import Console
 from rich.table import Table
 
-from reporting_rollups.adapters.cli.app import command, open_database, require_account, state_of
+from reporting_rollups.adapters.cli.app import (
+    command,
+    open_database,
+    require_account,
+    state_of,
+)
+from reporting_rollups.adapters.cli.interrupts import (
+    Stop,
+    command_words,
+    continue_command,
+    interrupted,
+    stopping,
+)
 from reporting_rollups.adapters.cli.options import (
     AccountOption,
     SinceOption,
@@ -19,6 +39,7 @@ from reporting_rollups.adapters.cli.options import (
 from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result
 from reporting_rollups.adapters.cli.tables import integer, label_table
 from reporting_rollups.application.backfill import BackfillPlan
+from reporting_rollups.application.ports import Progress
 
 #: Backfills longer than this ask for a second thought.
 LONG_BACKFILL_DAYS: Final = 730
@@ -28,27 +49,81 @@ def _stdin_is_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def _confirm(plan: BackfillPlan) -> bool:
-    """Ask before a backfill writes; end of input or Ctrl-C at the prompt is an interruption."""
+def _confirm(plan: BackfillPlan, stop: Stop) -> bool:
+    """Ask before a backfill writes; end of input, Ctrl-C or SIGTERM at the prompt is an
+    interruption."""
     question = f"Rebuild {plan.days} day(s) of account {plan.account_id}?"
     try:
-        return typer.confirm(question, default=True, err=True)
+        with stop.anytime():
+            return typer.confirm(question, default=True, err=True)
     except typer.Abort:
         raise KeyboardInterrupt from None
 
 
-def _plan_table(plan: BackfillPlan) -> Table:
-    return label_table(
-        f"Backfill plan, account {plan.account_id}",
-        (
-            ("account", str(plan.account_id)),
-            ("time zone", plan.timezone),
-            ("range", f"{plan.since} to {plan.until}" if plan.since else "-"),
-            ("days", integer(plan.days)),
-            ("first event", str(plan.first_event or "-")),
-            ("last event", str(plan.last_event or "-")),
-        ),
+def _plan_table(plan: BackfillPlan, replaced: int | None = None) -> Table:
+    rows = [
+        ("account", str(plan.account_id)),
+        ("time zone", plan.timezone),
+        ("range", f"{plan.since} to {plan.until}" if plan.since else "-"),
+        ("days", integer(plan.days)),
+        ("first event", str(plan.first_event or "-")),
+        ("last event", str(plan.last_event or "-")),
+    ]
+    if replaced is not None:
+        rows.append(("rollup rows replaced", integer(replaced)))
+    return label_table(f"Backfill plan, account {plan.account_id}", rows)
+
+
+@attrs.define
+class _Done:
+    """The days a backfill or rebuild has committed (its progress callback's count)."""
+
+    days: int = 0
+    total: int | None = None
+    last_day: date | None = None
+
+
+@contextlib.contextmanager
+def _progress(console: Console, description: str, stop: Stop, counted: _Done) -> Iterator[Progress]:
+    """The progress bar's callback, also counting the committed days in `counted` and raising the
+    interruption a signal asked for once the chunk it came in has committed."""
+    with backfill_progress(console, description) as update:
+
+        def committed(done: int, total: int, last_day: date) -> None:
+            update(done, total, last_day)
+            counted.days, counted.total, counted.last_day = done, total, last_day
+            stop.check()
+
+        yield committed
+
+
+def _backfill_interrupted(
+    ctx: typer.Context, stop: Stop, plan: BackfillPlan | None, done: _Done
+) -> NoReturn:
+    """What an interrupted backfill rebuilt, and the command rebuilding the rest."""
+    state = state_of(ctx)
+    if plan is None or plan.since is None or plan.until is None:
+        resume = continue_command(state, *command_words(ctx, yes=True))
+        interrupted(state, stop, "nothing", "the whole backfill", f"continue with: {resume}")
+    committed = "nothing (no chunk of days had committed)"
+    first_left = plan.since
+    if done.last_day is not None:
+        committed = (
+            f"account {plan.account_id}: rebuilt {integer(done.days)} of {integer(plan.days)} "
+            f"day(s), {plan.since} to {done.last_day}"
+        )
+        first_left = done.last_day + timedelta(days=1)
+    if first_left > plan.until:
+        interrupted(
+            state, stop, committed, "nothing (every day was rebuilt)", "nothing to continue"
+        )
+    left = (
+        f"{first_left} to {plan.until} ({integer((plan.until - first_left).days + 1)} day(s)) "
+        "keep the rollup rows they had"
     )
+    words = command_words(ctx, since=str(first_left), until=str(plan.until), yes=True)
+    resume = continue_command(state, *words)
+    interrupted(state, stop, committed, left, f"continue with: {resume}")
 
 
 @command()
@@ -59,33 +134,55 @@ def backfill(
     until: UntilOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan only.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before writing.")] = False,
+    chunk_days: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-days", min=1, metavar="N", help="Days per transaction (default: 31)."
+        ),
+    ] = None,
 ) -> None:
-    """Rebuild local days from raw events (default: first event's day to yesterday)."""
+    """Rebuild local days from raw events (default: first event's day to yesterday).
+
+    Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130) and prints the
+    command that rebuilds the rest."""
     state = state_of(ctx)
     first, last = parse_range(since, until)
-    with open_database(state, migrate=not dry_run) as rollups:
-        require_account(rollups, account)
-        plan = rollups.backfiller.plan(account, first, last)
-        state.err.print(_plan_table(plan))
-        if plan.days == 0:
-            state.out.print(f"account {account}: nothing to backfill (no events in range)")
-            return
-        if plan.days > LONG_BACKFILL_DAYS:
-            state.err.print(
-                f"[yellow]warning:[/] {integer(plan.days)} days is more than "
-                f"{LONG_BACKFILL_DAYS}; check the range (--since/--until)"
-            )
-        if dry_run:
-            state.err.print("dry run: nothing written")
-            return
-        if not yes and _stdin_is_terminal() and not _confirm(plan):
-            state.err.print("cancelled: nothing written")
-            return
-        started = time.perf_counter()
-        with backfill_progress(state.err, "backfilling") as progress:
-            result = rollups.backfiller.run(plan, progress)
-        print_backfill_result(state.out, result, time.perf_counter() - started)
-        settings = rollups.account(account)
+    plan: BackfillPlan | None = None
+    done = _Done()
+    with stopping("chunk") as stop:
+        try:
+            with open_database(state, migrate=not dry_run) as rollups:
+                require_account(rollups, account)
+                backfiller = rollups.backfiller
+                if chunk_days is not None:
+                    backfiller = attrs.evolve(backfiller, chunk_days=chunk_days)
+                plan = backfiller.plan(account, first, last)
+                replaced = None
+                if dry_run and plan.since is not None:
+                    replaced = len(rollups.rows(account, plan.since, plan.until))
+                state.err.print(_plan_table(plan, replaced))
+                if plan.days == 0:
+                    state.out.print(f"account {account}: nothing to backfill (no events in range)")
+                    return
+                if plan.days > LONG_BACKFILL_DAYS:
+                    state.err.print(
+                        f"[yellow]warning:[/] {integer(plan.days)} days is more than "
+                        f"{LONG_BACKFILL_DAYS}; check the range (--since/--until)"
+                    )
+                if dry_run:
+                    state.err.print("dry run: nothing written")
+                    return
+                if not yes and _stdin_is_terminal() and not _confirm(plan, stop):
+                    state.err.print("cancelled: nothing written")
+                    return
+                started = time.perf_counter()
+                stop.check()
+                with _progress(state.err, "backfilling", stop, done) as progress:
+                    result = backfiller.run(plan, progress)
+                print_backfill_result(state.out, result, time.perf_counter() - started)
+                settings = rollups.account(account)
+        except KeyboardInterrupt:
+            _backfill_interrupted(ctx, stop, plan, done)
     if settings.rollup_timezone != settings.timezone:
         state.err.print(
             f"note: account {account}'s rollups are not marked current (a backfill rebuilds "
@@ -96,11 +193,32 @@ def backfill(
 
 @command()
 def rebuild(ctx: typer.Context, account: AccountOption) -> None:
-    """Rebuild all of an account's rollups (through today) and mark them current."""
+    """Rebuild all of an account's rollups (through today) and mark them current.
+
+    Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130); the rollups are
+    marked current only by a rebuild that finishes."""
     state = state_of(ctx)
-    with open_database(state) as rollups:
-        require_account(rollups, account)
-        started = time.perf_counter()
-        with backfill_progress(state.err, "rebuilding") as progress:
-            result = rollups.rebuild(account, progress)
+    done = _Done()
+    with stopping("chunk") as stop:
+        try:
+            with open_database(state) as rollups:
+                require_account(rollups, account)
+                started = time.perf_counter()
+                stop.check()
+                with _progress(state.err, "rebuilding", stop, done) as progress:
+                    result = rollups.rebuild(account, progress)
+        except KeyboardInterrupt:
+            committed = "nothing (no chunk of days had committed)"
+            if done.last_day is not None:
+                committed = (
+                    f"account {account}: rebuilt {integer(done.days)} of "
+                    f"{integer(done.total or done.days)} day(s), through {done.last_day}"
+                )
+            left = (
+                "the days after those; the rollups are not marked current by this run"
+                if done.last_day is not None
+                else "every day; the rollups are not marked current by this run"
+            )
+            resume = continue_command(state, "rebuild", "--account", str(account))
+            interrupted(state, stop, committed, left, f"continue with: {resume} (starts over)")
     print_backfill_result(state.out, result, time.perf_counter() - started)

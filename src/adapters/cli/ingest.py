@@ -5,6 +5,9 @@ recorded in a second pass; standard input is spooled so that it can be read twic
 rejects whatever the write pass would: every value is checked by building its `Event`, and an id
 repeated with other content is found across batches and files, not only within a batch. Only a
 conflicting write by another process between the two passes can still stop the second one.
+
+Ctrl-C or SIGTERM lets the batch being written commit, then says what was recorded and what was
+not (exit 130); the same command continues, skipping the ids already stored.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import attrs
 import typer
@@ -28,6 +31,14 @@ from reporting_rollups.adapters.cli.app import (
     state_of,
 )
 from reporting_rollups.adapters.cli.checks import ErrorList, SeenIds, check_batch
+from reporting_rollups.adapters.cli.interrupts import (
+    Stop,
+    command_words,
+    continue_command,
+    interrupted,
+    on_interrupt,
+    stopping,
+)
 from reporting_rollups.adapters.cli.sources import EventSource
 from reporting_rollups.adapters.cli.tables import integer, label_table, progress_bar
 from reporting_rollups.adapters.event_files.streams import batched
@@ -42,6 +53,12 @@ class _IngestTotals:
     rolled_up: int = 0
     skipped: int = 0
     invalid: int = 0
+    recording: bool = False  #: the write pass has begun
+    #: where the committed batches end: the source being recorded (index) and its last line
+    source: int = 0
+    line: int = 0
+    batches: int = 0  #: batches committed
+    accounts: set[int] = attrs.Factory(set)
 
 
 def _byte_progress(
@@ -58,9 +75,11 @@ def _validate(
     sources: Sequence[EventSource],
     batch_size: int,
     errors: ErrorList,
+    stop: Stop,
 ) -> int:
     """First pass: parse every line (building its `Event`, which checks every value) and check
-    ids against every earlier line of the input and against the database."""
+    ids against every earlier line of the input and against the database (a signal stops it
+    between batches)."""
     lines = 0
     seen = SeenIds()
     try:
@@ -72,6 +91,7 @@ def _validate(
                     _events, bad = check_batch(rollups, batch, source.name, seen)
                     errors.add(bad)
                     progress.update(task, completed=reader.bytes_read)
+                    stop.check()
     finally:
         seen.close()
     return lines
@@ -83,12 +103,16 @@ def _record(
     sources: Sequence[EventSource],
     batch_size: int,
     errors: ErrorList,
+    totals: _IngestTotals,
+    stop: Stop,
     *,
     skip_invalid: bool,
 ) -> _IngestTotals:
-    """Second pass (or the only one with --skip-invalid): record the events batch by batch."""
-    totals = _IngestTotals()
-    for source in sources:
+    """Second pass (or the only one with --skip-invalid): record the events batch by batch
+    into `totals` (a signal stops after the batch being written, see `interrupts`)."""
+    totals.recording = True
+    for index, source in enumerate(sources):
+        totals.source, totals.line = index, 0
         progress, task = _byte_progress(state, f"recording {escape(source.name)}", source.size)
         with progress, source.lines() as (reader, parsed):
             for batch in batched(parsed, batch_size):
@@ -113,8 +137,42 @@ def _record(
                     totals.duplicates += result.duplicates
                     totals.rolled_up += result.rolled_up
                     totals.skipped += result.skipped
+                    totals.batches += 1
+                    totals.accounts.update(event.account_id for event in events)
+                totals.line = batch[-1].line
+                stop.check()
                 progress.update(task, completed=reader.bytes_read)
     return totals
+
+
+def _interrupted(
+    ctx: typer.Context, stop: Stop, files: Sequence[str], totals: _IngestTotals
+) -> NoReturn:
+    """What an interrupted ingest recorded and what it did not; the same command continues."""
+    committed = "nothing (interrupted before the first batch was written)"
+    left = "every event"
+    if totals.recording:
+        name, later = files[totals.source], files[totals.source + 1 :]
+        committed = (
+            f"{integer(totals.read)} events in {integer(totals.batches)} batch(es), of "
+            f"{integer(len(totals.accounts))} account(s): {integer(totals.stored)} stored, "
+            f"{integer(totals.duplicates)} duplicates (already stored)"
+        )
+        left = f"{name} from line {totals.line + 1} on" if totals.line else f"all of {name}"
+        if totals.line:
+            committed += f", through {name}:{totals.line}"
+        if later:
+            left += f", and {', '.join(later)}"
+    again = "with the same standard input " if "-" in files else ""
+    resume = continue_command(state_of(ctx), *command_words(ctx))
+    interrupted(
+        state_of(ctx),
+        stop,
+        committed,
+        left,
+        f"continue with: {resume} (the same command {again}is idempotent: the events already "
+        "stored are skipped as duplicates)",
+    )
 
 
 @command()
@@ -142,26 +200,40 @@ def ingest(
     max_errors: Annotated[
         int, typer.Option("--max-errors", min=0, help="List at most N bad lines (0: all).")
     ] = 50,
+    assume_utc: Annotated[
+        bool,
+        typer.Option(
+            "--assume-utc",
+            help="Take a created_at without a zone as UTC, as Chatwoot's exports and dumps "
+            "store it (default: such a time is an error).",
+        ),
+    ] = False,
 ) -> None:
     """Record events from files through the live path (idempotent: re-sent ids are skipped).
 
     \b
-    Fields: id, name, account_id, created_at (ISO 8601 with a zone);
-    optional: value, value_in_business_hours, user_id, inbox_id, conversation_id.
+    Fields: id, name, account_id, created_at (ISO 8601 with a zone, or UTC without one with
+    --assume-utc); optional: value, value_in_business_hours, user_id, inbox_id, conversation_id
+    (updated_at, event_start_time and event_end_time are accepted and ignored).
     """
     state = state_of(ctx)
     if files.count("-") > 1:
         raise CliInputError("standard input (-) can be read only once")
     errors = ErrorList(max_errors)
     started = time.perf_counter()
+    totals = _IngestTotals()
     with contextlib.ExitStack() as cleanup:
+        stop = cleanup.enter_context(stopping("batch"))
+        cleanup.enter_context(on_interrupt(_interrupted, ctx, stop, files, totals))
         sources: list[EventSource] = []
         for name in files:  # every input is checked before the database is opened
-            sources.append(EventSource.of(name, spool_stdin=not skip_invalid))
+            sources.append(
+                EventSource.of(name, spool_stdin=not skip_invalid, assume_utc=assume_utc)
+            )
             cleanup.callback(sources[-1].close)
         rollups = cleanup.enter_context(open_database(state))
         if not skip_invalid:
-            lines = _validate(state, rollups, sources, batch_size, errors)
+            lines = _validate(state, rollups, sources, batch_size, errors, stop)
             if errors.count:
                 for error in errors.shown:
                     state.err.print(f"  {error}", markup=False, soft_wrap=True)
@@ -172,7 +244,9 @@ def ingest(
                     f"{integer(errors.count)} of {integer(lines)} lines are bad; nothing was "
                     "written (fix them, or use --skip-invalid to record the valid lines)"
                 )
-        totals = _record(state, rollups, sources, batch_size, errors, skip_invalid=skip_invalid)
+        _record(
+            state, rollups, sources, batch_size, errors, totals, stop, skip_invalid=skip_invalid
+        )
     elapsed = time.perf_counter() - started
     if skip_invalid and errors.count > len(errors.shown):
         state.err.print(f"  ... and {integer(errors.count - len(errors.shown))} more bad lines")
