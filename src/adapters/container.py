@@ -5,6 +5,7 @@ Nothing here opens a connection at import time; SQL backends are imported when s
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -87,6 +88,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         on_migrate=providers.Factory(_migrator, uow_factory),
         capture=providers.Factory(_capture, uow_factory),
         reports=reports,
+        parallel_accounts=providers.Callable(operator.eq, config.backend, "postgres"),
     )
 
 

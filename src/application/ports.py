@@ -13,6 +13,8 @@ from typing import Final, NamedTuple, NewType, Protocol, Self, TypeVar, cast
 
 import attrs
 
+from reporting_rollups.application.jobs import Job as Job  # re-exported: adapters' port
+from reporting_rollups.application.jobs import JobStore as JobStore
 from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
@@ -489,6 +491,9 @@ class UnitOfWork(Protocol):
 
     @property
     def retention(self) -> RetentionStore: ...
+
+    @property
+    def jobs(self) -> JobStore: ...
 
     def __enter__(self) -> Self: ...
 

@@ -11,6 +11,7 @@ import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
 from reporting_rollups.application.catch_up import CatchUp, CatchUpResult, zoned_accounts
+from reporting_rollups.application.fleet import FleetProgress, FleetResult, FleetRun
 from reporting_rollups.application.host_zones import HostZones, ZoneSync, ZoneSyncResult
 from reporting_rollups.application.live import LiveRollup, RecordResult, RetractResult
 from reporting_rollups.application.ports import (
@@ -67,6 +68,9 @@ class Rollups:
             lambda self: Sync(self.uow_factory, self.backfiller.clock), takes_self=True
         )
     )
+    #: whether fleet runs (`backfill_all`...) may work on accounts in parallel (PostgreSQL:
+    #: one pooled connection each; SQLite serialises writers, memory is one process)
+    parallel_accounts: bool = False
     _closed: bool = False
 
     def record(self, events: Iterable[Event]) -> RecordResult:
@@ -124,6 +128,66 @@ class Rollups:
             drop_sealed_history=drop_sealed_history,
         )
 
+    def fleet(self) -> FleetRun:
+        """The runner of one use case over every zoned account as a resumable job."""
+        return FleetRun(
+            self.uow_factory,
+            self.backfiller.clock,
+            self.backfiller,
+            self.settings,
+            self.verifier,
+            parallel_ok=self.parallel_accounts,
+        )
+
+    def backfill_all(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        *,
+        jobs: int = 1,
+        resume: int | None = None,
+        pause_ms: int = 0,
+        progress: FleetProgress | None = None,
+    ) -> FleetResult:
+        """`backfill` of every zoned account, `jobs` at a time (PostgreSQL), as a job that a
+        rerun (or `resume`) continues; `pause_ms` between chunks."""
+        return self.fleet()(
+            "backfill",
+            since=since,
+            until=until,
+            jobs=jobs,
+            resume=resume,
+            pause_ms=pause_ms,
+            progress=progress,
+        )
+
+    def rebuild_all(
+        self,
+        *,
+        jobs: int = 1,
+        resume: int | None = None,
+        pause_ms: int = 0,
+        progress: FleetProgress | None = None,
+    ) -> FleetResult:
+        """`rebuild` of every zoned account, as `backfill_all`."""
+        return self.fleet()(
+            "rebuild", jobs=jobs, resume=resume, pause_ms=pause_ms, progress=progress
+        )
+
+    def verify_all(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        *,
+        jobs: int = 1,
+        resume: int | None = None,
+        progress: FleetProgress | None = None,
+    ) -> FleetResult:
+        """`verify` of every zoned account, as `backfill_all` (`FleetResult.mismatched`)."""
+        return self.fleet()(
+            "verify", since=since, until=until, jobs=jobs, resume=resume, progress=progress
+        )
+
     def forget(self, account_id: int) -> int:
         """Remove everything the library keeps for the account (the host deleted it): its raw
         events, rollup rows, marks, members, pending changes, sync state, retention and
@@ -131,6 +195,7 @@ class Rollups:
         with self.uow_factory() as uow:
             uow.accounts.lock_exclusive(account_id)
             removed = uow.accounts.forget(account_id)
+            uow.jobs.forget(account_id)
             uow.commit()
         return removed
 

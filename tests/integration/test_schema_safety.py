@@ -31,6 +31,8 @@ LIBRARY_TABLES = {
     "reporting_rollup_sync_state",
     "reporting_rollup_retention",
     "reporting_rollup_retention_windows",
+    "reporting_rollup_jobs",
+    "reporting_rollup_job_accounts",
     "reporting_rollup_members",
 }
 

@@ -23,6 +23,14 @@ from reporting_rollups.adapters.cli.app import (
     require_account,
     state_of,
 )
+from reporting_rollups.adapters.cli.fleet import (
+    AllOption,
+    JobsOption,
+    OptionalAccount,
+    PauseOption,
+    ResumeOption,
+    one_or_all,
+)
 from reporting_rollups.adapters.cli.interrupts import (
     Stop,
     command_words,
@@ -31,7 +39,6 @@ from reporting_rollups.adapters.cli.interrupts import (
     stopping,
 )
 from reporting_rollups.adapters.cli.options import (
-    AccountOption,
     SinceOption,
     UntilOption,
     parse_range,
@@ -129,9 +136,13 @@ def _backfill_interrupted(
 @command()
 def backfill(
     ctx: typer.Context,
-    account: AccountOption,
+    account: OptionalAccount = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    every: AllOption = False,
+    jobs: JobsOption = 1,
+    resume: ResumeOption = None,
+    pause_ms: PauseOption = 0,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan only.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before writing.")] = False,
     chunk_days: Annotated[
@@ -144,7 +155,12 @@ def backfill(
     """Rebuild local days from raw events (default: first event's day to yesterday).
 
     Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130) and prints the
-    command that rebuilds the rest."""
+    command that rebuilds the rest. With --all, every account with a zone, as a resumable job
+    (`rollups jobs`)."""
+    picked = one_or_all(ctx, "backfill", account, every, (since, until, jobs, resume, pause_ms))
+    if picked is None:
+        return
+    account = picked
     state = state_of(ctx)
     first, last = parse_range(since, until)
     plan: BackfillPlan | None = None
@@ -192,11 +208,23 @@ def backfill(
 
 
 @command()
-def rebuild(ctx: typer.Context, account: AccountOption) -> None:
+def rebuild(
+    ctx: typer.Context,
+    account: OptionalAccount = None,
+    every: AllOption = False,
+    jobs: JobsOption = 1,
+    resume: ResumeOption = None,
+    pause_ms: PauseOption = 0,
+) -> None:
     """Rebuild all of an account's rollups (through today) and mark them current.
 
     Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130); the rollups are
-    marked current only by a rebuild that finishes."""
+    marked current only by a rebuild that finishes. With --all, every account with a zone, as a
+    resumable job (`rollups jobs`)."""
+    picked = one_or_all(ctx, "rebuild", account, every, (None, None, jobs, resume, pause_ms))
+    if picked is None:
+        return
+    account = picked
     state = state_of(ctx)
     done = _Done()
     with stopping("chunk") as stop:
@@ -219,6 +247,6 @@ def rebuild(ctx: typer.Context, account: AccountOption) -> None:
                 if done.last_day is not None
                 else "every day; the rollups are not marked current by this run"
             )
-            resume = continue_command(state, "rebuild", "--account", str(account))
-            interrupted(state, stop, committed, left, f"continue with: {resume} (starts over)")
+            again = continue_command(state, "rebuild", "--account", str(account))
+            interrupted(state, stop, committed, left, f"continue with: {again} (starts over)")
     print_backfill_result(state.out, result, time.perf_counter() - started)

@@ -14,6 +14,13 @@ from reporting_rollups.adapters.cli.app import (
     require_account,
     state_of,
 )
+from reporting_rollups.adapters.cli.fleet import (
+    AllOption,
+    JobsOption,
+    OptionalAccount,
+    ResumeOption,
+    one_or_all,
+)
 from reporting_rollups.adapters.cli.options import (
     AccountOption,
     SinceOption,
@@ -108,14 +115,22 @@ def _pending_line(result: VerifyResult) -> str:
 @command()
 def verify(
     ctx: typer.Context,
-    account: AccountOption,
+    account: OptionalAccount = None,
     since: SinceOption = None,
     until: UntilOption = None,
+    every: AllOption = False,
+    jobs: JobsOption = 1,
+    resume: ResumeOption = None,
     output: Annotated[
         str, typer.Option("--format", "-f", metavar="table|json", help="Output format.")
     ] = "table",
 ) -> None:
-    """Compare the rollups with the aggregation of raw events; exit 1 on any mismatch."""
+    """Compare the rollups with the aggregation of raw events; exit 1 on any mismatch. With
+    --all, every account with a zone, as a resumable job (a summary table)."""
+    picked = one_or_all(ctx, "verify", account, every, (since, until, jobs, resume, 0))
+    if picked is None:
+        return
+    account = picked
     state = state_of(ctx)
     output = choice(output, ("table", "json"), "--format")
     first, last = parse_range(since, until)

@@ -12,6 +12,7 @@ from reporting_rollups.adapters.memory.accounts import InMemoryAccountStore
 from reporting_rollups.adapters.memory.changes import InMemoryChangeLog
 from reporting_rollups.adapters.memory.database import InMemoryDatabase
 from reporting_rollups.adapters.memory.events import InMemoryEventStore
+from reporting_rollups.adapters.memory.jobs import InMemoryJobStore
 from reporting_rollups.adapters.memory.journal import Journal
 from reporting_rollups.adapters.memory.ledger import InMemoryAppliedLedger
 from reporting_rollups.adapters.memory.reports import InMemoryReportStore
@@ -79,6 +80,10 @@ class InMemoryUnitOfWork:
     @property
     def retention(self) -> InMemoryRetentionStore:
         return self._retention
+
+    @property
+    def jobs(self) -> InMemoryJobStore:
+        return InMemoryJobStore(self._db, self._journal)
 
     def __enter__(self) -> Self:
         self._db.lock.acquire()

@@ -37,6 +37,7 @@ from reporting_rollups.adapters.postgres.rollups import PostgresRollupStore
 from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
@@ -69,6 +70,7 @@ class PostgresUnitOfWork(SqlTransaction):
         self.changes: Final = PostgresChangeLog(session)
         self.status: Final = SqlStatusStore(session)
         self.retention: Final = SqlRetentionStore(session, postgresql_insert)
+        self.jobs: Final = SqlJobStore(session, postgresql_insert)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);

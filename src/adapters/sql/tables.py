@@ -204,3 +204,26 @@ rollup_retention_windows = Table(
     Column("account_id", Integer, primary_key=True, autoincrement=False),
     Column("days", Integer, nullable=False),
 )
+
+#: Fleet runs (`rollups fleet ...`): one row per job; finished_at NULL until every account ran
+#: without an error. `arguments` is the canonical JSON of the run's arguments.
+rollup_jobs = Table(
+    "reporting_rollup_jobs",
+    metadata,
+    Column("id", _BigId, primary_key=True, autoincrement=True),
+    Column("kind", String, nullable=False),
+    Column("arguments", String, nullable=False),
+    Column("started_at", DateTime(timezone=False), nullable=False),
+    Column("finished_at", DateTime(timezone=False)),
+)
+
+#: The accounts each job finished (with verify's mismatches): skipped when the job resumes.
+rollup_job_accounts = Table(
+    "reporting_rollup_job_accounts",
+    metadata,
+    Column("job_id", BigInteger, nullable=False),
+    Column("account_id", Integer, nullable=False),
+    Column("finished_at", DateTime(timezone=False), nullable=False),
+    Column("mismatches", Integer),
+    PrimaryKeyConstraint("job_id", "account_id", name="reporting_rollup_job_accounts_pkey"),
+)

@@ -10,6 +10,7 @@ from typing import Final, Self
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
@@ -53,6 +54,7 @@ class SQLiteUnitOfWork(SqlTransaction):
         self.changes: Final = SQLiteChangeLog(session)
         self.status: Final = SqlStatusStore(session)
         self.retention: Final = SqlRetentionStore(session, sqlite_insert)
+        self.jobs: Final = SqlJobStore(session, sqlite_insert)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """One step per store (writers are serialised: each step is cheap and exact)."""
