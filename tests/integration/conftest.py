@@ -120,6 +120,8 @@ def reset_backend(backend: Rollups, backend_name: str, backend_url: str) -> Call
                 db.accounts,
                 db.horizons,
                 db.windows,
+                db.jobs,
+                db.job_accounts,
             ):
                 table.clear()
         elif backend_name == "sqlite":

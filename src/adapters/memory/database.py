@@ -7,7 +7,7 @@ from datetime import date
 
 import attrs
 
-from reporting_rollups.application.ports import AccountSettings
+from reporting_rollups.application.ports import AccountSettings, Job
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member
@@ -25,4 +25,7 @@ class InMemoryDatabase:
     accounts: dict[int, AccountSettings] = attrs.field(factory=dict)
     horizons: dict[int, date] = attrs.field(factory=dict)  #: account -> retention horizon
     windows: dict[int | None, int] = attrs.field(factory=dict)  #: account (None: default) -> days
+    jobs: dict[int, Job] = attrs.field(factory=dict)  #: fleet jobs by id
+    #: job id -> account id -> mismatches (verify; else None) of the accounts it finished
+    job_accounts: dict[int, dict[int, int | None]] = attrs.field(factory=dict)
     lock: threading.RLock = attrs.field(factory=threading.RLock)

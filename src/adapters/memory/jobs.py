@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from datetime import datetime
 
 import attrs
@@ -12,26 +11,17 @@ from reporting_rollups.adapters.memory.journal import JournalledStore
 from reporting_rollups.application.ports import Job
 
 
-@attrs.define
+@attrs.frozen
 class JobTables:
-    """The jobs of one in-memory database."""
+    """The job tables of an in-memory database."""
 
-    jobs: dict[int, Job] = attrs.field(factory=dict)
-    #: job id -> account id -> mismatches (verify; else None)
-    accounts: dict[int, dict[int, int | None]] = attrs.field(factory=dict)
-
-
-#: Per database (by identity: a database is not hashable), dropped with it.
-_TABLES: dict[int, JobTables] = {}
+    jobs: dict[int, Job]
+    accounts: dict[int, dict[int, int | None]]  #: job id -> account id -> mismatches
 
 
 def job_tables(db: InMemoryDatabase) -> JobTables:
-    """The job tables of `db` (created on first use)."""
-    found = _TABLES.get(id(db))
-    if found is None:
-        found = _TABLES[id(db)] = JobTables()
-        weakref.finalize(db, _TABLES.pop, id(db), None)
-    return found
+    """The job tables of `db`."""
+    return JobTables(db.jobs, db.job_accounts)
 
 
 class InMemoryJobStore(JournalledStore):
