@@ -1,4 +1,4 @@
-"""Fleet runs (`FleetRun`, `rollups fleet ...`, `rollups jobs`) on every backend: every zoned
+"""Fleet runs (`FleetRun`, `rollups ... --all`, `rollups jobs`) on every backend: every zoned
 account, exact results, an account's error recorded while the run goes on, resumable jobs (an
 interruption, then a rerun that does only the rest), PostgreSQL accounts in parallel, and a CLI
 run killed with SIGKILL then finished by the same command."""
@@ -303,7 +303,7 @@ def test_a_killed_fleet_rebuild_is_finished_by_the_same_command(db: str) -> None
         populate(rollups, MANY)
         for account in MANY:
             tamper(rollups, account)
-    args = ("fleet", "rebuild", "--pause-ms", "150")
+    args = ("rebuild", "--all", "--pause-ms", "150")
     process = subprocess.Popen(
         [*CLI, "--db", db, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -328,7 +328,7 @@ def test_a_killed_fleet_rebuild_is_finished_by_the_same_command(db: str) -> None
     assert "job 1 finished" in finished.stdout
     assert count(db, "SELECT count(*) FROM reporting_rollup_jobs") == 1
     assert count(db, done) == len(MANY)
-    verified = cli(db, "fleet", "verify")
+    verified = cli(db, "verify", "--all")
     assert verified.returncode == 0, verified.stdout + verified.stderr
     with open_rollups(db) as rollups:
         assert all(not rollups.verify(account).mismatches for account in MANY)
@@ -339,7 +339,7 @@ def test_fleet_verify_exits_1_on_mismatches_and_lists_them(tmp_path: Path) -> No
     with open_rollups(db) as rollups:
         populate(rollups)
         tamper(rollups, 4)
-    found = cli(db, "fleet", "verify", "--jobs", "3")
+    found = cli(db, "verify", "--all", "--jobs", "3")
     assert found.returncode == 1, found.stderr
     assert "1 with mismatches" in found.stdout
     rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in found.stdout.splitlines()]
@@ -353,7 +353,7 @@ def test_an_interrupted_fleet_run_prints_the_resume_command(tmp_path: Path) -> N
     with open_rollups(db) as rollups:
         populate(rollups, MANY)
     process = subprocess.Popen(
-        [*CLI, "--db", db, "fleet", "rebuild", "--pause-ms", "150"],
+        [*CLI, "--db", db, "rebuild", "--all", "--pause-ms", "150"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -369,13 +369,13 @@ def test_an_interrupted_fleet_run_prints_the_resume_command(tmp_path: Path) -> N
             process.wait()
     assert process.returncode == 130, err
     assert "continue with: rollups --db" in err
-    assert "fleet rebuild --resume 1" in err
+    assert "rebuild --all --resume 1" in err
     assert "Traceback" not in err
 
 
 def test_the_api_and_the_all_options_of_backfill_rebuild_and_verify(db: str) -> None:
     """`Rollups.backfill_all / rebuild_all / verify_all` and `rollups backfill --all`,
-    `rebuild --all`, `verify --all` (the same runs as `rollups fleet ...`)."""
+    `rebuild --all`, `verify --all`."""
     with open_rollups(db, clock=fixed_clock) as rollups:
         populate(rollups)
         tamper(rollups, 2)

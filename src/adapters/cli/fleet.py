@@ -1,5 +1,6 @@
-"""`rollups fleet backfill | rebuild | verify`: every account with a zone, as one resumable job,
-and `rollups jobs`: the jobs, unfinished first.
+"""`rollups backfill | rebuild | verify --all`: every account with a zone, as one resumable job
+(the options and the run shared by those commands), and `rollups jobs`: the jobs, unfinished
+first.
 
 Ctrl-C or SIGTERM lets the chunks being written commit, then says how many accounts the job
 finished and the command that continues it (exit 130). A SIGKILL leaves the job unfinished too:
@@ -19,11 +20,9 @@ from rich.console import Console
 from rich.table import Table
 
 from reporting_rollups.adapters.cli.app import (
-    EXIT_CODES,
     EXIT_MISMATCH,
     EXIT_USAGE,
     CliInputError,
-    app,
     command,
     open_database,
     state_of,
@@ -33,7 +32,7 @@ from reporting_rollups.adapters.cli.interrupts import (
     interrupted,
     stopping,
 )
-from reporting_rollups.adapters.cli.options import SinceOption, UntilOption, parse_range
+from reporting_rollups.adapters.cli.options import parse_range
 from reporting_rollups.adapters.cli.tables import integer, progress_bar
 from reporting_rollups.application.fleet import (
     AccountOutcome,
@@ -48,16 +47,6 @@ from reporting_rollups.application.service import Rollups
 #: Finished jobs `rollups jobs` lists (after every unfinished one).
 RECENT_JOBS: Final = 10
 
-fleet_app = typer.Typer(
-    help=(
-        "Backfill, rebuild or verify every account with a zone, as one resumable job "
-        "(`rollups jobs` lists them)."
-    ),
-    epilog=EXIT_CODES,
-    no_args_is_help=True,
-)
-app_name: Final = "fleet"
-app.add_typer(fleet_app, name=app_name)
 #: Up to this many accounts, the summary lists every one; above, only those not plainly ok.
 LISTED_ACCOUNTS: Final = 50
 
@@ -208,7 +197,7 @@ def run_fleet(
         except KeyboardInterrupt:
             if job is None:
                 interrupted(state, stop, "nothing", "the whole run", "rerun the same command")
-            resume_with = continue_command(state, app_name, kind, "--resume", str(job.id))
+            resume_with = continue_command(state, kind, "--all", "--resume", str(job.id))
             interrupted(
                 state,
                 stop,
@@ -219,43 +208,6 @@ def run_fleet(
     state.out.print(summary_table(result))
     if result.failed or result.mismatched:
         raise typer.Exit(EXIT_USAGE if result.failed else EXIT_MISMATCH)
-
-
-@command("backfill", group=fleet_app)
-def backfill(
-    ctx: typer.Context,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    jobs: JobsOption = 1,
-    resume: ResumeOption = None,
-    pause_ms: PauseOption = 0,
-) -> None:
-    """Backfill every account with a zone (each: first event's day to yesterday, or the range)."""
-    run_fleet(ctx, "backfill", since, until, jobs, resume, pause_ms)
-
-
-@command("rebuild", group=fleet_app)
-def rebuild(
-    ctx: typer.Context,
-    jobs: JobsOption = 1,
-    resume: ResumeOption = None,
-    pause_ms: PauseOption = 0,
-) -> None:
-    """Rebuild all rollups of every account with a zone and mark them current."""
-    run_fleet(ctx, "rebuild", None, None, jobs, resume, pause_ms)
-
-
-@command("verify", group=fleet_app)
-def verify(
-    ctx: typer.Context,
-    since: SinceOption = None,
-    until: UntilOption = None,
-    jobs: JobsOption = 1,
-    resume: ResumeOption = None,
-    pause_ms: PauseOption = 0,
-) -> None:
-    """Verify every account with a zone; exit 1 if any has mismatches."""
-    run_fleet(ctx, "verify", since, until, jobs, resume, pause_ms)
 
 
 def _when(value: date | object | None) -> str:
