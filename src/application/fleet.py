@@ -205,12 +205,15 @@ class FleetRun:
         resume: int | None = None,
         jobs: int = 1,
         pause_ms: int = 0,
+        max_rate: float | None = None,
         progress: FleetProgress | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> FleetResult:
         """`start` then `run`."""
         job = self.start(kind, since=since, until=until, resume=resume)
-        return self.run(job, jobs=jobs, pause_ms=pause_ms, progress=progress, stop=stop)
+        return self.run(
+            job, jobs=jobs, pause_ms=pause_ms, max_rate=max_rate, progress=progress, stop=stop
+        )
 
     def start(
         self,
@@ -247,16 +250,21 @@ class FleetRun:
         *,
         jobs: int = 1,
         pause_ms: int = 0,
+        max_rate: float | None = None,
         progress: FleetProgress | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> FleetResult:
         """Run the job's use case on every zoned account it has not finished, `jobs` at a time
-        (when `parallel_ok`), pausing `pause_ms` after each chunk of days and each account.
+        (when `parallel_ok`), pausing `pause_ms` after each chunk of days and each account, and
+        with `max_rate` (events/s over the run) after each account as long as its events at
+        that rate would have taken (the workers share the rate).
         `stop` is asked between chunks: when true, the accounts under way stop after their
         chunk and `KeyboardInterrupt` is raised (the job stays unfinished). The job is marked
         finished when no account had an error."""
         if jobs < 1 or pause_ms < 0:
             raise ConfigurationError(f"jobs={jobs}, pause_ms={pause_ms}: need jobs >= 1, >= 0 ms")
+        if max_rate is not None and not max_rate > 0:
+            raise ConfigurationError(f"max_rate={max_rate}: need events per second above 0")
         if job.finished:
             raise ConfigurationError(f"job {job.id} is finished: it is never resumed")
         with self.uow_factory(read_only=True) as uow:
@@ -272,8 +280,10 @@ class FleetRun:
         todo = [account_id for account_id in accounts if account_id not in finished]
         tracker = _Tracker(len(accounts), len(outcomes), progress)
         halt = threading.Event()
-        work = _Work(self, job, pause_ms / 1000, tracker, halt, stop)
-        if self.parallel_ok and jobs > 1 and len(todo) > 1:
+        workers = jobs if self.parallel_ok and jobs > 1 and len(todo) > 1 else 1
+        rate = None if max_rate is None else max_rate / workers
+        work = _Work(self, job, pause_ms / 1000, tracker, halt, stop, rate)
+        if workers > 1:
             done = _in_parallel(work, todo, jobs, halt)
         else:
             done = [work(account_id) for account_id in todo]
@@ -332,6 +342,7 @@ class _Work:
     tracker: _Tracker
     halt: threading.Event  #: set when the run stops (an interruption or a failure elsewhere)
     stop: Callable[[], bool]
+    rate: float | None = None  #: events/s of this worker's share of `max_rate`
 
     def check(self) -> None:
         if self.halt.is_set():
@@ -347,6 +358,7 @@ class _Work:
     def __call__(self, account_id: int) -> AccountOutcome:
         self.check()
         fleet, job = self.fleet, self.job
+        started = fleet.clock()
         self.tracker.started(account_id)
         try:
             outcome = fleet.account(job.kind, job.arguments, account_id, self.chunk_done)
@@ -364,6 +376,10 @@ class _Work:
         self.tracker.ended(account_id)
         if self.pause:
             fleet.sleep(self.pause)
+        if self.rate is not None and outcome.events:
+            spent = (fleet.clock() - started).total_seconds()
+            if outcome.events / self.rate > spent:
+                fleet.sleep(outcome.events / self.rate - spent)
         return outcome
 
 

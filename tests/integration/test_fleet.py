@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +229,25 @@ def test_pause_ms_waits_after_each_chunk_and_account(open_backend: Any) -> None:
     result = fleet_of(rollups, sleep=pauses.append)("rebuild", pause_ms=25)
     chunks = sum(-(-o.days // 7) for o in result.outcomes)
     assert pauses == [0.025] * (chunks + 2)
+
+
+def test_max_rate_waits_after_each_account_for_its_share(backend: Rollups) -> None:
+    """At most `max_rate` events/s: after each account, as long as its events at that rate
+    would take, less the time it took (a clock the test controls: each reading 1 s later)."""
+    populate(backend, (1, 2))
+    ticks = iter(range(1_000))
+    start = utc(2026, 11, 23, 12)
+    clock = lambda: start + timedelta(seconds=next(ticks))  # noqa: E731
+    pauses: list[float] = []
+    fleet = fleet_of(backend, sleep=pauses.append, clock=clock)
+    result = fleet("rebuild", max_rate=2.0)
+    events = [o.events for o in result.outcomes]
+    assert events == [6, 6]
+    # 3 s at 2 events/s, less 2 s spent (the clock read when the account starts, when its
+    # end is recorded, and after it)
+    assert pauses == [pytest.approx(6 / 2.0 - 2.0)] * 2
+    with pytest.raises(ConfigurationError, match="max_rate"):
+        fleet("rebuild", max_rate=0)
 
 
 def test_jobs_run_one_at_a_time_without_parallel_ok(backend: Rollups) -> None:

@@ -26,6 +26,7 @@ from reporting_rollups.adapters.cli.app import (
 from reporting_rollups.adapters.cli.fleet import (
     AllOption,
     JobsOption,
+    MaxRateOption,
     OptionalAccount,
     PauseOption,
     ResumeOption,
@@ -143,6 +144,7 @@ def backfill(
     jobs: JobsOption = 1,
     resume: ResumeOption = None,
     pause_ms: PauseOption = 0,
+    max_rate: MaxRateOption = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan only.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before writing.")] = False,
     chunk_days: Annotated[
@@ -157,7 +159,8 @@ def backfill(
     Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130) and prints the
     command that rebuilds the rest. With --all, every account with a zone, as a resumable job
     (`rollups jobs`)."""
-    picked = one_or_all(ctx, "backfill", account, every, (since, until, jobs, resume, pause_ms))
+    options = (since, until, jobs, resume, pause_ms, max_rate)
+    picked = one_or_all(ctx, "backfill", account, every, options)
     if picked is None:
         return
     account = picked
@@ -215,13 +218,15 @@ def rebuild(
     jobs: JobsOption = 1,
     resume: ResumeOption = None,
     pause_ms: PauseOption = 0,
+    max_rate: MaxRateOption = None,
 ) -> None:
     """Rebuild all of an account's rollups (through today) and mark them current.
 
     Ctrl-C or SIGTERM stops after the chunk of days being written (exit 130); the rollups are
     marked current only by a rebuild that finishes. With --all, every account with a zone, as a
     resumable job (`rollups jobs`)."""
-    picked = one_or_all(ctx, "rebuild", account, every, (None, None, jobs, resume, pause_ms))
+    options = (None, None, jobs, resume, pause_ms, max_rate)
+    picked = one_or_all(ctx, "rebuild", account, every, options)
     if picked is None:
         return
     account = picked

@@ -68,6 +68,17 @@ PauseOption = Annotated[
 ]
 
 
+MaxRateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-rate",
+        min=1,
+        metavar="EVENTS/S",
+        help="With --all: at most this many events per second over the run (after each account).",
+    ),
+]
+
+
 def fleet_of(rollups: Rollups, url: str) -> FleetRun:
     """The fleet runner of `rollups`: accounts in parallel on PostgreSQL only."""
     return rollups.fleet()
@@ -82,15 +93,15 @@ def one_or_all(
     kind: Kind,
     account: int | None,
     every: bool,
-    fleet_options: tuple[str | None, str | None, int, int | None, int],
+    fleet_options: tuple[str | None, str | None, int, int | None, int, float | None],
 ) -> int | None:
     """The account a command works on; None after running it over every account (`--all`)."""
     if (account is None) == (not every):
         raise CliInputError("give --account ID or --all (one of them)")
     if account is not None:
         return account
-    since, until, jobs, resume, pause_ms = fleet_options
-    run_fleet(ctx, kind, since, until, jobs, resume, pause_ms)
+    since, until, jobs, resume, pause_ms, max_rate = fleet_options
+    run_fleet(ctx, kind, since, until, jobs, resume, pause_ms, max_rate)
     return None
 
 
@@ -169,6 +180,7 @@ def run_fleet(
     jobs: int,
     resume: int | None,
     pause_ms: int,
+    max_rate: float | None = None,
 ) -> None:
     """Run `kind` over every zoned account as a job, print the summary; exit 1 on mismatches,
     2 when an account failed, 130 when interrupted (with the command that resumes)."""
@@ -191,6 +203,7 @@ def run_fleet(
                         job,
                         jobs=jobs,
                         pause_ms=pause_ms,
+                        max_rate=max_rate,
                         progress=progress,
                         stop=lambda: stop.signal is not None,
                     )

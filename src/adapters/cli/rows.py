@@ -127,7 +127,7 @@ def verify(
 ) -> None:
     """Compare the rollups with the aggregation of raw events; exit 1 on any mismatch. With
     --all, every account with a zone, as a resumable job (a summary table)."""
-    picked = one_or_all(ctx, "verify", account, every, (since, until, jobs, resume, 0))
+    picked = one_or_all(ctx, "verify", account, every, (since, until, jobs, resume, 0, None))
     if picked is None:
         return
     account = picked
