@@ -29,6 +29,7 @@ SUITE_ORDER = {
     "ingest": 5,
     "capture": 6,
     "sync": 7,
+    "fleet": 8,
 }
 HEADERS = (
     "benchmark",
