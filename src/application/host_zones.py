@@ -136,6 +136,17 @@ class ZoneSync:
         result.rejected.append(rejection)
 
 
+def all_zones(source: HostZones) -> dict[int, str | None]:
+    """Every host account's raw zone value, page by page."""
+    found: dict[int, str | None] = {}
+    after = 0
+    while page := source.zones(after, ZONES_PER_PAGE):
+        check_page(page, after, ZONES_PER_PAGE)
+        found.update(page)
+        after = page[-1][0]
+    return found
+
+
 def check_page(page: list[tuple[int, str | None]], after: int, limit: int) -> None:
     """`ConfigurationError` unless a source's page pages as `HostZones.zones` says (otherwise a
     pass might not end, or might see an account twice)."""

@@ -268,12 +268,15 @@ class Rollups:
         `.pending_days`). Reads one snapshot and takes no lock: writers proceed meanwhile."""
         return self.verifier(account_id, since, until, progress)
 
-    def status(self, account_id: int | None = None) -> StatusReport:
+    def status(
+        self, account_id: int | None = None, host_zones: HostZones | None = None
+    ) -> StatusReport:
         """Whether reports can be trusted: per account (every account any table knows, or
-        one) its zones, read path, sizes, pending changes and their lag, last sync and
-        whether a rebuild is pending; and whether change capture is installed. One snapshot,
-        no lock."""
-        return Status(self.uow_factory, self.capture, self.backfiller.clock)(account_id)
+        one) its zones, read path, sizes, pending changes and their lag, last sync, whether
+        a rebuild is pending, its retention horizon and (with `host_zones`) any conflict with
+        the zone the host keeps for it; and whether change capture is installed. No lock."""
+        status = Status(self.uow_factory, self.capture, self.backfiller.clock)
+        return status(account_id, host_zones)
 
     def migrate(self) -> None:
         """Create or upgrade the library's tables (idempotent; done on open by default)."""

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from reporting_rollups.application.host_zones import HostZones, all_zones
 from reporting_rollups.application.ports import (
     AccountFigures,
     AccountSettings,
@@ -18,7 +19,8 @@ from reporting_rollups.application.ports import (
     UnitOfWorkFactory,
 )
 from reporting_rollups.application.read_path import GroupBy, Source, choose_source
-from reporting_rollups.domain.errors import ConfigurationError
+from reporting_rollups.domain.errors import ConfigurationError, InvalidTimezoneError
+from reporting_rollups.domain.rails_zones import resolve_zone
 
 
 def age_seconds(now: datetime, since: datetime | None) -> float | None:
@@ -38,6 +40,9 @@ class AccountStatus:
     lag_seconds: float | None  #: age of the oldest of them; None when none is pending
     last_sync: datetime | None  #: when `sync` last applied changes of the account
     horizon: date | None = None  #: retention horizon: days before it are sealed (purged)
+    #: with a host zone source: why the host's zone for the account is not the account's (a
+    #: value that names no zone, sealed days a zone change would drop); None when they agree
+    zone_conflict: str | None = None
 
     @property
     def account_id(self) -> int:
@@ -73,6 +78,7 @@ class AccountStatus:
             "last_sync": None if self.last_sync is None else self.last_sync.isoformat(),
             "rebuild_pending": self.rebuild_pending,
             "horizon": None if self.horizon is None else self.horizon.isoformat(),
+            "zone_conflict": self.zone_conflict,
         }
 
 
@@ -97,16 +103,25 @@ class Status:
     capture: ChangeCapture
     clock: Clock
 
-    def __call__(self, account_id: int | None = None) -> StatusReport:
-        """The account's status, or every account's that any table knows."""
+    def __call__(
+        self, account_id: int | None = None, host_zones: HostZones | None = None
+    ) -> StatusReport:
+        """The account's status, or every account's that any table knows; with `host_zones`,
+        each account's conflict with the zone the host keeps for it (`sync --zones-from`)."""
         with self.uow_factory(read_only=True) as uow:
             figures = uow.status.figures(account_id)
         try:
             capture: CaptureStatus | None = self.capture.status()
         except ConfigurationError:
             capture = None
+        hosted = {} if host_zones is None else all_zones(host_zones)
         now = self.clock()
-        return StatusReport(capture, tuple(self._account(f, now) for f in figures))
+        accounts = []
+        for found in figures:
+            status = self._account(found, now)
+            conflict = _conflict(status, hosted.get(status.account_id))
+            accounts.append(attrs.evolve(status, zone_conflict=conflict))
+        return StatusReport(capture, tuple(accounts))
 
     @staticmethod
     def _account(figures: AccountFigures, now: datetime) -> AccountStatus:
@@ -119,3 +134,22 @@ class Status:
             last_sync=figures.last_sync,
             horizon=figures.horizon,
         )
+
+
+def _conflict(status: AccountStatus, value: str | None) -> str | None:
+    """Why the host's zone value is not the account's zone, or None (blank values, which
+    `ZoneSync` leaves alone, are no conflict)."""
+    if value is None or not value.strip():
+        return None
+    try:
+        zone = resolve_zone(value)
+    except InvalidTimezoneError:
+        return f"the host's zone {value!r} names no zone: the account keeps its own"
+    if zone == status.settings.timezone:
+        return None
+    if status.horizon is not None:
+        return (
+            f"the host's zone {value!r} is not applied: the account has sealed days before "
+            f"{status.horizon}, which a zone change would drop"
+        )
+    return f"the host's zone {value!r} is not applied yet (the next `sync --zones-from` does)"

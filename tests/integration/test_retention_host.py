@@ -49,3 +49,55 @@ def test_scanned_deletes_older_than_the_window_keep_the_history(host_url: str) -
         assert rollups.verify(1).horizon == date(2026, 10, 24)
         assert rollups.verify(1).clean
         assert rollups.account(1).rollup_timezone == ZONE
+
+
+def test_a_host_zone_change_on_sealed_days_is_refused_and_status_shows_it(host_url: str) -> None:
+    """`sync --zones-from chatwoot` does not apply a zone change to an account with sealed
+    days (one warning line, exit 0); `status --zones-from` shows the conflict."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from reporting_rollups.adapters import host_zones
+    from reporting_rollups.adapters.cli import app
+    from tests.reference_schema import reference_statements
+
+    dialect = "sqlite" if host_url.startswith("sqlite") else "postgresql"
+    host_sql(host_url, *reference_statements(dialect, ("accounts",)))
+    settings = '{"reporting_timezone": "Tokyo"}'
+    host_sql(
+        host_url,
+        "INSERT INTO accounts (id, name, created_at, updated_at, settings) VALUES "
+        f"(1, 'a', '2026-01-01', '2026-01-01', '{settings}'), "
+        "(2, 'b', '2026-01-01', '2026-01-01', '{\"reporting_timezone\": \"Nowhere\"}')",
+    )
+    with open_rollups(host_url, clock=fixed_clock) as rollups:
+        rollups.set_timezone(1, ZONE)
+        rollups.set_timezone(2, ZONE)
+        host_insert(host_url, (1, "reply_time", 10, 1, 5, None, OLD))
+        rollups.catch_up()
+        rollups.purge(date(2026, 11, 1), 1)
+        before = row_map(rollups.rows(1))
+        found = {
+            a.account_id: a for a in rollups.status(None, host_zones(rollups, "chatwoot")).accounts
+        }
+        assert "sealed days before 2026-11-01" in (found[1].zone_conflict or "")
+        assert "'Nowhere' names no zone" in (found[2].zone_conflict or "")
+    runner = CliRunner()
+    synced = runner.invoke(app, ["--db", host_url, "sync", "--zones-from", "chatwoot"])
+    assert synced.exit_code == 0, synced.output
+    warnings = [line for line in synced.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert any("account 1 keeps its zone and rollups" in line for line in warnings)
+    assert any("sealed" in line for line in warnings)
+    with open_rollups(host_url, clock=fixed_clock) as rollups:
+        assert rollups.account(1).timezone == ZONE
+        assert row_map(rollups.rows(1)) == before
+    shown = runner.invoke(
+        app, ["--db", host_url, "status", "--zones-from", "chatwoot", "-f", "json"]
+    )
+    assert shown.exit_code == 0, shown.output
+    conflicts = {a["account_id"]: a["zone_conflict"] for a in json.loads(shown.stdout)["accounts"]}
+    assert "sealed days" in conflicts[1]
+    table = runner.invoke(app, ["--db", host_url, "status", "--zones-from", "chatwoot"])
+    assert "warning: account 1: the host's zone 'Tokyo' is not applied" in table.stdout

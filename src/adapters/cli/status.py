@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from reporting_rollups.adapters import host_zones
 from reporting_rollups.adapters.cli.app import command, open_database, state_of
 from reporting_rollups.adapters.cli.options import choice
 from reporting_rollups.adapters.cli.output import write_json
@@ -76,13 +77,22 @@ def status(
     output: Annotated[
         str, typer.Option("--format", "-f", metavar="table|json", help="Output format.")
     ] = "table",
+    zones_from: Annotated[
+        str | None,
+        typer.Option(
+            "--zones-from",
+            metavar="SOURCE",
+            help="Also show where the host's zone is not the account's (as `sync --zones-from`).",
+        ),
+    ] = None,
 ) -> None:
     """Whether reports can be trusted: each account's zones, read path, sizes, pending
     changes, lag, last sync and rebuild; and change capture."""
     chosen = choice(output, ("table", "json"), "--format")
     state = state_of(ctx)
     with open_database(state, migrate=False) as rollups:
-        report = rollups.status(account)
+        zones = None if zones_from is None else host_zones(rollups, zones_from)
+        report = rollups.status(account, zones)
     if chosen == "json":
         write_json(report.as_dict())
         return
@@ -92,4 +102,7 @@ def status(
     for found in report.accounts:
         table.add_row(*_cells(found))
     state.out.print(table)
+    for found in report.accounts:
+        if found.zone_conflict is not None:
+            state.out.print(f"warning: account {found.account_id}: {found.zone_conflict}")
     state.out.print(capture_line(report.capture))
