@@ -100,9 +100,7 @@ class Purge:
                 drain(uow, plan.account_id, {plan.account_id: zone}, self.clock())
                 deleted += uow.retention.purge(plan.account_id, end)
                 uow.retention.drop_members(plan.account_id, horizon)
-                current = uow.retention.horizon(plan.account_id)
-                if current is None or current < horizon:
-                    uow.retention.seal(plan.account_id, horizon)
+                uow.retention.advance(plan.account_id, horizon)
                 uow.commit()
             done += len(chunk)
             if progress is not None:
