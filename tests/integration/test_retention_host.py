@@ -101,3 +101,18 @@ def test_a_host_zone_change_on_sealed_days_is_refused_and_status_shows_it(host_u
     assert "sealed days" in conflicts[1]
     table = runner.invoke(app, ["--db", host_url, "status", "--zones-from", "chatwoot"])
     assert "warning: account 1: the host's zone 'Tokyo' is not applied" in table.stdout
+
+
+def test_a_purge_leaves_nothing_in_the_change_log(host_url: str) -> None:
+    """The library's own deletes are not captured: after a purge, sync has nothing to do."""
+    with opened(host_url) as rollups:
+        host_insert(
+            host_url, (1, "reply_time", 10, 1, 5, None, OLD), (2, "reply_time", 4, 1, 5, None, AT)
+        )
+        rollups.sync()
+        before = row_map(rollups.rows(1))
+        (result,) = rollups.purge(date(2026, 11, 1), 1)
+        assert result.events == 1
+        assert rollups.capture.status().pending == 0
+        assert rollups.sync().consumed == 0
+        assert row_map(rollups.rows(1)) == before

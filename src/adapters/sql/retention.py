@@ -1,12 +1,16 @@
 """The SQL `RetentionStore` (the same on SQLite and PostgreSQL, with the dialect's `insert`).
 
-A purge deletes raw rows the host's capture triggers may log: on PostgreSQL the library's
-transaction is marked (`capture.ORIGIN_SETTING`, set by the account lock) and nothing is
-logged; on SQLite (writers are serialised) what they log during the purge is deleted with it.
+A purge deletes raw rows the host's capture triggers may log: each backend gives the way its own
+writes stay out of the change log (`Unlogged`: on PostgreSQL nothing to do, the transaction is
+marked by the account lock, `capture.ORIGIN_SETTING`; on SQLite what the triggers log meanwhile
+is deleted).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import date, datetime
 
 from sqlalchemy import ColumnElement, case, delete, func, select
@@ -18,7 +22,6 @@ from reporting_rollups.adapters.sql.tables import (
     reporting_events,
     reporting_events_rollups,
     rollup_applied_events,
-    rollup_changes,
     rollup_members,
     rollup_retention,
     rollup_retention_windows,
@@ -29,12 +32,23 @@ _e, _r = reporting_events, rollup_retention
 DEFAULT_WINDOW = 0
 
 
+#: How a backend keeps its own raw writes in a block out of the change log.
+Unlogged = Callable[[SqlSession, str], AbstractContextManager[None]]
+
+
+def _nothing_to_do(session: SqlSession, doing: str) -> AbstractContextManager[None]:
+    return contextlib.nullcontext()
+
+
 class SqlRetentionStore:
     """`reporting_rollup_retention`, and the purge over the raw table and the marks."""
 
-    def __init__(self, session: SqlSession, insert: InsertOf) -> None:
+    def __init__(
+        self, session: SqlSession, insert: InsertOf, unlogged: Unlogged = _nothing_to_do
+    ) -> None:
         self.session = session
         self._insert = insert
+        self._unlogged = unlogged
 
     def horizon(self, account_id: int) -> date | None:
         rows = self.session.rows(
@@ -112,29 +126,15 @@ class SqlRetentionStore:
 
     def purge(self, account_id: int, end: datetime) -> int:
         session = self.session
-        sqlite = session.dialect.name == "sqlite"
-        logged = 0
-        if sqlite:
-            last = select(func.coalesce(func.max(rollup_changes.c.id), 0))
-            logged = int(session.one(last, doing="purging raw events")[0])
         doomed = select(_e.c.id).where(*self._before(account_id, end))
         a = rollup_applied_events
         session.execute(
             delete(a).where(a.c.account_id == account_id, a.c.event_id.in_(doomed)),
             doing="purging applied marks",
         )
-        with session.errors("purging raw events"):
-            removed = int(
-                session.connection.execute(
-                    delete(_e).where(*self._before(account_id, end))
-                ).rowcount
-            )
-        if sqlite:  # what the capture triggers logged of this purge
-            session.execute(
-                delete(rollup_changes).where(rollup_changes.c.id > logged),
-                doing="purging raw events",
-            )
-        return removed
+        statement = delete(_e).where(*self._before(account_id, end))
+        with self._unlogged(session, "purging raw events"), session.errors("purging raw events"):
+            return int(session.connection.execute(statement).rowcount)
 
     def drop_members(self, account_id: int, before: date) -> None:
         m = rollup_members

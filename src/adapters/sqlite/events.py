@@ -8,8 +8,9 @@ of them are its own, deleted before it returns."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 
 from reporting_rollups.adapters.sql import queries
 from reporting_rollups.adapters.sql.session import SqlSession
@@ -44,6 +45,17 @@ def _forget_changes_after(cursor: sqlite3.Cursor, last: int) -> None:
 
 _LAST_CHANGE = "SELECT coalesce(max(id), 0) FROM reporting_rollup_changes"
 _FORGET_CHANGES = "DELETE FROM reporting_rollup_changes WHERE id > ?"
+
+
+@contextlib.contextmanager
+def unlogged(session: SqlSession, doing: str) -> Iterator[None]:
+    """The library's raw writes in the block leave nothing in the change log: what the capture
+    triggers log meanwhile is this transaction's own (writers are serialised), deleted after."""
+    logged = session.driver(lambda connection: _last_change(connection.cursor()), doing=doing)
+    yield
+    session.driver(
+        lambda connection: _forget_changes_after(connection.cursor(), logged), doing=doing
+    )
 
 
 class SQLiteEventStore:
@@ -85,16 +97,8 @@ class SQLiteEventStore:
         return queries.owners(self.session, ids)
 
     def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
-        session = self.session
-        logged = session.driver(
-            lambda connection: _last_change(connection.cursor()), doing="removing raw events"
-        )
-        removed = queries.remove(session, ids, account_ids)
-        session.driver(
-            lambda connection: _forget_changes_after(connection.cursor(), logged),
-            doing="removing raw events",
-        )
-        return removed
+        with unlogged(self.session, "removing raw events"):
+            return queries.remove(self.session, ids, account_ids)
 
     def span(self, account_id: int) -> TimeSpan | None:
         return queries.span(self.session, account_id)

@@ -25,7 +25,7 @@ from reporting_rollups.adapters.sqlite.engine import (
     sqlite_errors,
     sqlite_path,
 )
-from reporting_rollups.adapters.sqlite.events import SQLiteEventStore
+from reporting_rollups.adapters.sqlite.events import SQLiteEventStore, unlogged
 from reporting_rollups.adapters.sqlite.ledger import SQLiteAppliedLedger
 from reporting_rollups.adapters.sqlite.rebuild import rebuild_days
 from reporting_rollups.adapters.sqlite.rollups import SQLiteRollupStore
@@ -53,7 +53,7 @@ class SQLiteUnitOfWork(SqlTransaction):
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = SQLiteChangeLog(session)
         self.status: Final = SqlStatusStore(session)
-        self.retention: Final = SqlRetentionStore(session, sqlite_insert)
+        self.retention: Final = SqlRetentionStore(session, sqlite_insert, unlogged)
         self.jobs: Final = SqlJobStore(session, sqlite_insert)
 
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
