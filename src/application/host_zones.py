@@ -114,16 +114,19 @@ class ZoneSync:
         accounts whose value names none are rejected."""
         wanted: dict[int, str] = {}
         for account_id, value in page:
-            if value is None or not value.strip():  # blank: no zone configured
+            problem: str | None = None
+            try:
+                zone = host_zone(value)
+            except InvalidTimezoneError as error:
+                zone, problem = None, str(error)
+            if zone is None and problem is None:  # blank: no zone configured
                 continue
             if account_id > MAX_REFERENCE_ID:  # ids are above 0 (`after` starts there)
-                reason = f"account id outside 1 to {MAX_REFERENCE_ID}, the ids events can have"
-                self._reject(result, ZoneRejection(account_id, value, reason))
-                continue
-            try:
-                wanted[account_id] = resolve_zone(value)
-            except InvalidTimezoneError as error:
-                self._reject(result, ZoneRejection(account_id, value, str(error)))
+                problem = f"account id outside 1 to {MAX_REFERENCE_ID}, the ids events can have"
+            if zone is not None and problem is None:
+                wanted[account_id] = zone
+            else:
+                self._reject(result, ZoneRejection(account_id, str(value), problem or ""))
         return wanted
 
     @staticmethod
@@ -134,6 +137,15 @@ class ZoneSync:
             rejection.reason,
         )
         result.rejected.append(rejection)
+
+
+def host_zone(value: str | None) -> str | None:
+    """The IANA zone a host's value names (IANA or Rails name); None for a blank value (None,
+    or only white space, as Rails' `blank?`: no zone configured, the account is left alone).
+    `InvalidTimezoneError` for anything else."""
+    if value is None or not value.strip():
+        return None
+    return resolve_zone(value)
 
 
 def all_zones(source: HostZones) -> dict[int, str | None]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from reporting_rollups.application.host_zones import HostZones, all_zones
+from reporting_rollups.application.host_zones import HostZones, all_zones, host_zone
 from reporting_rollups.application.ports import (
     AccountFigures,
     AccountSettings,
@@ -20,7 +20,6 @@ from reporting_rollups.application.ports import (
 )
 from reporting_rollups.application.read_path import GroupBy, Source, choose_source
 from reporting_rollups.domain.errors import ConfigurationError, InvalidTimezoneError
-from reporting_rollups.domain.rails_zones import resolve_zone
 
 
 def age_seconds(now: datetime, since: datetime | None) -> float | None:
@@ -139,13 +138,11 @@ class Status:
 def _conflict(status: AccountStatus, value: str | None) -> str | None:
     """Why the host's zone value is not the account's zone, or None (blank values, which
     `ZoneSync` leaves alone, are no conflict)."""
-    if value is None or not value.strip():
-        return None
     try:
-        zone = resolve_zone(value)
+        zone = host_zone(value)
     except InvalidTimezoneError:
         return f"the host's zone {value!r} names no zone: the account keeps its own"
-    if zone == status.settings.timezone:
+    if zone is None or zone == status.settings.timezone:
         return None
     if status.horizon is not None:
         return (
