@@ -20,13 +20,12 @@ from sqlalchemy import DateTime, and_
 from sqlalchemy.engine import Dialect
 
 from reporting_rollups.adapters.sql.aggregation import created_at_in_range, readable_created_at
+from reporting_rollups.adapters.sql.rows import event_or_none
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.adapters.sql.tables import EVENT_FIELDS, rollup_changes
 from reporting_rollups.application.ports import Change
-from reporting_rollups.domain.errors import InvalidEventError
-from reporting_rollups.domain.events import Event
 
-#: The event fields in the order `event_of` takes them (the take statement returns them so).
+#: The event fields in the order `changes_of` unpacks them (the take statement returns them so).
 _CHECKED: Final = (
     "id",
     "name",
@@ -57,37 +56,6 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         return _EPOCH + (value - _NAIVE_EPOCH)
     return value.astimezone(UTC)
-
-
-def event_of(
-    event_id: Any,
-    name: Any,
-    account_id: Any,
-    created_at: datetime | None,
-    value: Any,
-    value_in_business_hours: Any,
-    user_id: Any,
-    inbox_id: Any,
-    conversation_id: Any,
-) -> Event | None:
-    """The `Event` an image holds (`created_at` aware, None when unreadable), or None when it
-    cannot be one; the same as `rows.event_from_row`."""
-    if created_at is None:
-        return None
-    try:
-        return Event(
-            event_id,
-            name,
-            account_id,
-            created_at,
-            value,
-            value_in_business_hours,
-            user_id,
-            inbox_id,
-            conversation_id,
-        )
-    except (InvalidEventError, TypeError):
-        return None
 
 
 @functools.lru_cache(maxsize=8)
@@ -202,7 +170,7 @@ def changes_of(rows: Iterable[tuple[Any, ...]], times: Timestamps) -> list[Chang
         at = logged.get(logged_at)
         if at is None:
             at = logged[logged_at] = times.logged(logged_at)
-        event = event_of(
+        event = event_or_none(
             event_id,
             name,
             account_id,

@@ -60,16 +60,25 @@ def stored_fields(row: Any) -> dict[str, Any]:
     return fields
 
 
-def event_from_row(row: Any) -> Event | None:
-    """The `Event` a raw row holds, or None when the row cannot be one: `Event` applies the
-    accepted ranges of `domain.limits` (the rule `valid_event_row` states in SQL)."""
-    fields = stored_fields(row)
-    if fields["created_at"] is None:
+def event_or_none(*values: Any) -> Event | None:
+    """The `Event` of `EVENT_FIELDS` values (created_at aware, None when unreadable), or None
+    when they cannot be one: `Event` applies the accepted ranges of `domain.limits` (the rule
+    `valid_event_row` states in SQL)."""
+    if values[_CREATED_AT] is None:
         return None
     try:
-        return Event(**fields)
+        return Event(*values)
     except (InvalidEventError, TypeError):
         return None
+
+
+_CREATED_AT = EVENT_FIELDS.index("created_at")
+
+
+def event_from_row(row: Any) -> Event | None:
+    """The `Event` a raw row holds, or None when the row cannot be one (`event_or_none`)."""
+    fields = stored_fields(row)
+    return event_or_none(*(fields[name] for name in EVENT_FIELDS))
 
 
 def events_of(rows: Iterable[Any]) -> list[Event]:
