@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -417,3 +418,39 @@ def test_the_api_and_the_all_options_of_backfill_rebuild_and_verify(db: str) -> 
     assert both.returncode == 2
     assert "give --account ID or --all" in both.stderr
     assert cli(db, "verify").returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (("rebuild", "--account", "1", "--jobs", "2"), "--jobs 2: only with --all"),
+        (("verify", "--account", "1", "--resume", "3"), "--resume 3: only with --all"),
+        (("backfill", "--account", "1", "--max-rate", "500"), "--max-rate 500: only with --all"),
+    ],
+)
+def test_options_of_a_job_over_accounts_are_refused_with_one_account(
+    db: str, args: tuple[str, ...], named: str
+) -> None:
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        populate(rollups)
+        before = rollups.rows(1)
+    refused = cli(db, *args)
+    assert refused.returncode == 2, refused.stderr
+    assert named in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        assert rollups.rows(1) == before
+
+
+def test_pause_ms_paces_the_chunks_of_one_account(db: str) -> None:
+    """`--pause-ms` with `--account`: a pause after each chunk of days but the last."""
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        populate(rollups)
+        tamper(rollups, 1)
+    args = ("--since", "2026-11-01", "--until", "2026-11-20", "--yes", "--chunk-days", "5")
+    started = time.monotonic()
+    paced = cli(db, "backfill", "--account", "1", *args, "--pause-ms", "400")
+    took = time.monotonic() - started
+    assert paced.returncode == 0, paced.stderr
+    assert took >= 3 * 0.4  # four chunks, three pauses
+    assert cli(db, "verify", "--account", "1").returncode == 0

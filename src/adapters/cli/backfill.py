@@ -92,15 +92,20 @@ class _Done:
 
 
 @contextlib.contextmanager
-def _progress(console: Console, description: str, stop: Stop, counted: _Done) -> Iterator[Progress]:
-    """The progress bar's callback, also counting the committed days in `counted` and raising the
-    interruption a signal asked for once the chunk it came in has committed."""
+def _progress(
+    console: Console, description: str, stop: Stop, counted: _Done, pause_ms: int
+) -> Iterator[Progress]:
+    """The progress bar's callback, also counting the committed days in `counted`, pausing
+    `pause_ms` after each chunk but the last, and raising the interruption a signal asked for
+    once the chunk it came in has committed (or during the pause)."""
     with backfill_progress(console, description) as update:
 
         def committed(done: int, total: int, last_day: date) -> None:
             update(done, total, last_day)
             counted.days, counted.total, counted.last_day = done, total, last_day
             stop.check()
+            if pause_ms and done < total:
+                stop.sleep(pause_ms / 1000)
 
         yield committed
 
@@ -196,7 +201,7 @@ def backfill(
                     return
                 started = time.perf_counter()
                 stop.check()
-                with _progress(state.err, "backfilling", stop, done) as progress:
+                with _progress(state.err, "backfilling", stop, done, pause_ms) as progress:
                     result = backfiller.run(plan, progress)
                 print_backfill_result(state.out, result, time.perf_counter() - started)
                 settings = rollups.account(account)
@@ -238,7 +243,7 @@ def rebuild(
                 require_account(rollups, account)
                 started = time.perf_counter()
                 stop.check()
-                with _progress(state.err, "rebuilding", stop, done) as progress:
+                with _progress(state.err, "rebuilding", stop, done, pause_ms) as progress:
                     result = rollups.rebuild(account, progress)
         except KeyboardInterrupt:
             committed = "nothing (no chunk of days had committed)"
@@ -252,6 +257,6 @@ def rebuild(
                 if done.last_day is not None
                 else "every day; the rollups are not marked current by this run"
             )
-            again = continue_command(state, "rebuild", "--account", str(account))
+            again = continue_command(state, *command_words(ctx))
             interrupted(state, stop, committed, left, f"continue with: {again} (starts over)")
     print_backfill_result(state.out, result, time.perf_counter() - started)

@@ -63,7 +63,10 @@ ResumeOption = Annotated[
 PauseOption = Annotated[
     int,
     typer.Option(
-        "--pause-ms", min=0, metavar="MS", help="Pause after each chunk of days and account."
+        "--pause-ms",
+        min=0,
+        metavar="MS",
+        help="Pause after each chunk of days (and, with --all, each account).",
     ),
 ]
 
@@ -98,9 +101,16 @@ def one_or_all(
     """The account a command works on; None after running it over every account (`--all`)."""
     if (account is None) == (not every):
         raise CliInputError("give --account ID or --all (one of them)")
-    if account is not None:
-        return account
     since, until, jobs, resume, pause_ms, max_rate = fleet_options
+    if account is not None:
+        for option, value, default in (("--jobs", jobs, 1), ("--resume", resume, None)):
+            if value != default:
+                raise CliInputError(f"{option} {value}: only with --all (a job over accounts)")
+        if max_rate is not None:
+            raise CliInputError(
+                f"--max-rate {max_rate:g}: only with --all (with --account, use --pause-ms)"
+            )
+        return account
     run_fleet(ctx, kind, since, until, jobs, resume, pause_ms, max_rate)
     return None
 

@@ -18,6 +18,7 @@ import contextlib
 import os
 import shlex
 import signal
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, ParamSpec
 
@@ -46,6 +47,11 @@ class Stop:
         """`KeyboardInterrupt` if a signal came (call after a step has committed)."""
         if self.signal is not None:
             raise KeyboardInterrupt(self.signal)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait `seconds`; a first signal ends the wait with `KeyboardInterrupt`."""
+        with self.anytime():
+            time.sleep(seconds)
 
     @contextlib.contextmanager
     def anytime(self) -> Iterator[None]:
