@@ -26,6 +26,8 @@ from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_INTERRUPTED, EXIT_OK, app
 from reporting_rollups.adapters.cli.interrupts import Stop, stopping
 from reporting_rollups.adapters.sql.backends import engine_for_url
+from reporting_rollups.application.backfill import Backfill
+from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock, reset_postgres
@@ -400,3 +402,93 @@ def test_backfill_dry_run_counts_the_rollup_rows_it_would_replace(db: str) -> No
     assert plan.exit_code == EXIT_OK, plan.output
     assert re.search(rf"rollup rows replaced +│ +{in_range} ", plan.stderr), plan.stderr
     assert "dry run: nothing written" in plan.stderr
+
+
+# -- set-timezone: in process, the process signalling itself once a chunk has committed ---------
+
+
+def signal_after_chunks(
+    monkeypatch: pytest.MonkeyPatch, signals: Sequence[int], after: int = 1
+) -> None:
+    """Each of `signals` sent to this process once `after` chunks of days have committed."""
+    chunks = 0
+    rebuild_chunk = Backfill._rebuild_chunk
+
+    def chunk_then_signal(self: Backfill, *args: Any) -> Any:
+        nonlocal chunks
+        stats = rebuild_chunk(self, *args)
+        chunks += 1
+        if chunks == after:
+            for signum in signals:
+                os.kill(os.getpid(), signum)
+        return stats
+
+    monkeypatch.setattr(Backfill, "_rebuild_chunk", chunk_then_signal)
+
+
+def test_an_interrupted_zone_change_keeps_the_zone_and_says_the_rebuild_finishes_it(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events = make_events(2_000, per_day=10, first_day=date(2024, 1, 1))  # 200 days
+    events_without_rollups(db, events)
+    signal_after_chunks(monkeypatch, [signal.SIGTERM])
+    runner = CliRunner()
+    result = runner.invoke(app, ["--db", db, "set-timezone", "7", "Asia/Kolkata"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    err = result.stderr
+    assert "interrupted by SIGTERM" in err
+    assert re.search(
+        r"^committed: account 7: time zone Asia/Kolkata set; rebuilt 31 of [\d,]+ day\(s\), "
+        r"through 2024-01-3\d$",
+        err,
+        re.MULTILINE,
+    ), err
+    assert "not done: the days after those; the rollups are not marked current" in err
+    assert continuation(err)[len(MODULE) :] == ["--db", db, "rebuild", "--account", "7"]
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        settings = rollups.account(7)
+        assert (settings.timezone, settings.rollup_timezone) == ("Asia/Kolkata", None)
+    monkeypatch.undo()
+    finished = runner.invoke(app, continuation(err)[len(MODULE) :])
+    assert finished.exit_code == EXIT_OK, finished.output
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        assert rollups.account(7).rollup_timezone == "Asia/Kolkata"
+        assert rollups.verify(7).clean
+
+
+def test_a_zone_change_stopped_at_once_says_what_it_committed(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second signal mid-rebuild: the chunk under way rolls back; the zone stays set."""
+    events = make_events(2_000, per_day=10, first_day=date(2024, 1, 1))
+    events_without_rollups(db, events)
+    signal_after_chunks(monkeypatch, [signal.SIGINT, signal.SIGINT], after=2)
+    result = CliRunner().invoke(app, ["--db", db, "set-timezone", "7", "Asia/Kolkata"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert "interrupted by SIGINT (again, at once" in result.stderr
+    assert "committed: account 7: time zone Asia/Kolkata set; rebuilt 31 of" in result.stderr
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        assert rollups.account(7).timezone == "Asia/Kolkata"
+
+
+def test_a_zone_change_interrupted_before_it_committed_has_changed_nothing(
+    db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    events_without_rollups(db, make_events(200, per_day=10, first_day=date(2024, 1, 1)))
+    set_timezone = Rollups.set_timezone
+
+    def signal_first(self: Rollups, *args: Any, **kwargs: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)  # at once, before anything is written
+        return set_timezone(self, *args, **kwargs)
+
+    monkeypatch.setattr(Rollups, "set_timezone", signal_first)
+    result = CliRunner().invoke(app, ["--db", db, "set-timezone", "7", "Asia/Kolkata"])
+    assert result.exit_code == EXIT_INTERRUPTED, result.output
+    assert "committed: nothing" in result.stderr
+    assert "not done: the zone change" in result.stderr
+    assert continuation(result.stderr)[len(MODULE) :] == [
+        "--db", db, "set-timezone", "7", "Asia/Kolkata",
+    ]  # fmt: skip
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        assert rollups.account(7).timezone == PARIS

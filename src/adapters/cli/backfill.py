@@ -5,19 +5,17 @@ were not and the command that continues (exit 130, see `interrupts`)."""
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import time
-from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Annotated, Final, NoReturn
 
 import attrs
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from reporting_rollups.adapters.cli.app import (
+    State,
     command,
     open_database,
     require_account,
@@ -33,7 +31,9 @@ from reporting_rollups.adapters.cli.fleet import (
     one_or_all,
 )
 from reporting_rollups.adapters.cli.interrupts import (
+    CommittedDays,
     Stop,
+    chunk_progress,
     command_words,
     continue_command,
     interrupted,
@@ -44,10 +44,9 @@ from reporting_rollups.adapters.cli.options import (
     UntilOption,
     parse_range,
 )
-from reporting_rollups.adapters.cli.output import backfill_progress, print_backfill_result
+from reporting_rollups.adapters.cli.output import print_backfill_result
 from reporting_rollups.adapters.cli.tables import integer, label_table
 from reporting_rollups.application.backfill import BackfillPlan
-from reporting_rollups.application.ports import Progress
 
 #: Backfills longer than this ask for a second thought.
 LONG_BACKFILL_DAYS: Final = 730
@@ -82,36 +81,36 @@ def _plan_table(plan: BackfillPlan, replaced: int | None = None) -> Table:
     return label_table(f"Backfill plan, account {plan.account_id}", rows)
 
 
-@attrs.define
-class _Done:
-    """The days a backfill or rebuild has committed (its progress callback's count)."""
-
-    days: int = 0
-    total: int | None = None
-    last_day: date | None = None
-
-
-@contextlib.contextmanager
-def _progress(
-    console: Console, description: str, stop: Stop, counted: _Done, pause_ms: int
-) -> Iterator[Progress]:
-    """The progress bar's callback, also counting the committed days in `counted`, pausing
-    `pause_ms` after each chunk but the last, and raising the interruption a signal asked for
-    once the chunk it came in has committed (or during the pause)."""
-    with backfill_progress(console, description) as update:
-
-        def committed(done: int, total: int, last_day: date) -> None:
-            update(done, total, last_day)
-            counted.days, counted.total, counted.last_day = done, total, last_day
-            stop.check()
-            if pause_ms and done < total:
-                stop.sleep(pause_ms / 1000)
-
-        yield committed
+def rebuild_interrupted(
+    state: State,
+    stop: Stop,
+    account: int,
+    done: CommittedDays,
+    words: list[str],
+    before: str = "",
+) -> NoReturn:
+    """What an interrupted rebuild of `account` committed (after `before`, what else the
+    command committed), and the command that rebuilds it: `words` (it starts over)."""
+    if done.last_day is None:
+        rebuilt = "no chunk of days had committed"
+        committed = f"account {account}: {before}{rebuilt}" if before else f"nothing ({rebuilt})"
+    else:
+        rebuilt = (
+            f"rebuilt {integer(done.days)} of {integer(done.total or done.days)} day(s), "
+            f"through {done.last_day}"
+        )
+        committed = f"account {account}: {before}{rebuilt}"
+    left = (
+        "the days after those; the rollups are not marked current by this run"
+        if done.last_day is not None
+        else "every day; the rollups are not marked current by this run"
+    )
+    again = continue_command(state, *words)
+    interrupted(state, stop, committed, left, f"continue with: {again} (starts over)")
 
 
 def _backfill_interrupted(
-    ctx: typer.Context, stop: Stop, plan: BackfillPlan | None, done: _Done
+    ctx: typer.Context, stop: Stop, plan: BackfillPlan | None, done: CommittedDays
 ) -> NoReturn:
     """What an interrupted backfill rebuilt, and the command rebuilding the rest."""
     state = state_of(ctx)
@@ -172,7 +171,7 @@ def backfill(
     state = state_of(ctx)
     first, last = parse_range(since, until)
     plan: BackfillPlan | None = None
-    done = _Done()
+    done = CommittedDays()
     with stopping("chunk") as stop:
         try:
             with open_database(state, migrate=not dry_run) as rollups:
@@ -201,7 +200,7 @@ def backfill(
                     return
                 started = time.perf_counter()
                 stop.check()
-                with _progress(state.err, "backfilling", stop, done, pause_ms) as progress:
+                with chunk_progress(state.err, "backfilling", stop, done, pause_ms) as progress:
                     result = backfiller.run(plan, progress)
                 print_backfill_result(state.out, result, time.perf_counter() - started)
                 settings = rollups.account(account)
@@ -236,27 +235,15 @@ def rebuild(
         return
     account = picked
     state = state_of(ctx)
-    done = _Done()
+    done = CommittedDays()
     with stopping("chunk") as stop:
         try:
             with open_database(state) as rollups:
                 require_account(rollups, account)
                 started = time.perf_counter()
                 stop.check()
-                with _progress(state.err, "rebuilding", stop, done, pause_ms) as progress:
+                with chunk_progress(state.err, "rebuilding", stop, done, pause_ms) as progress:
                     result = rollups.rebuild(account, progress)
         except KeyboardInterrupt:
-            committed = "nothing (no chunk of days had committed)"
-            if done.last_day is not None:
-                committed = (
-                    f"account {account}: rebuilt {integer(done.days)} of "
-                    f"{integer(done.total or done.days)} day(s), through {done.last_day}"
-                )
-            left = (
-                "the days after those; the rollups are not marked current by this run"
-                if done.last_day is not None
-                else "every day; the rollups are not marked current by this run"
-            )
-            again = continue_command(state, *command_words(ctx))
-            interrupted(state, stop, committed, left, f"continue with: {again} (starts over)")
+            rebuild_interrupted(state, stop, account, done, command_words(ctx))
     print_backfill_result(state.out, result, time.perf_counter() - started)

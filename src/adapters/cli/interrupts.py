@@ -20,13 +20,17 @@ import shlex
 import signal
 import time
 from collections.abc import Callable, Iterator
+from datetime import date
 from typing import Any, NoReturn, ParamSpec
 
 import attrs
 import typer
+from rich.console import Console
 
 from reporting_rollups.adapters.cli.app import DEFAULT_DB, EXIT_INTERRUPTED, State
+from reporting_rollups.adapters.cli.output import backfill_progress
 from reporting_rollups.adapters.urls import redact
+from reporting_rollups.application.ports import Progress
 
 #: The signals that interrupt a one-shot command.
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -91,6 +95,34 @@ def stopping(step: str) -> Iterator[Stop]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@attrs.define
+class CommittedDays:
+    """The days a backfill or rebuild has committed (its progress callback's count)."""
+
+    days: int = 0
+    total: int | None = None
+    last_day: date | None = None
+
+
+@contextlib.contextmanager
+def chunk_progress(
+    console: Console, description: str, stop: Stop, counted: CommittedDays, pause_ms: int = 0
+) -> Iterator[Progress]:
+    """The progress bar's callback, also counting the committed days in `counted`, pausing
+    `pause_ms` after each chunk but the last, and raising the interruption a signal asked for
+    once the chunk it came in has committed (or during the pause)."""
+    with backfill_progress(console, description) as update:
+
+        def committed(done: int, total: int, last_day: date) -> None:
+            update(done, total, last_day)
+            counted.days, counted.total, counted.last_day = done, total, last_day
+            stop.check()
+            if pause_ms and done < total:
+                stop.sleep(pause_ms / 1000)
+
+        yield committed
 
 
 @contextlib.contextmanager
