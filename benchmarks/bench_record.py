@@ -7,8 +7,10 @@ wrote, as a host's does. Each measurement, baseline or library, gets its own fre
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 import workload
@@ -216,4 +218,43 @@ def test_record_batch(
         mode=sizes.mode,
         compare=compare,
         min_events_per_s=minimum,
+    )
+
+
+def _with_times(batch: list[Event]) -> list[Event]:
+    """The batch's events with the three other times, as a Chatwoot host's events have them
+    (the value's span ending at created_at; updated_at equal to it)."""
+    return [
+        attrs.evolve(
+            event,
+            updated_at=event.created_at,
+            event_start_time=event.created_at - timedelta(seconds=event.value or 0.0),
+            event_end_time=event.created_at,
+        )
+        for event in batch
+    ]
+
+
+@pytest.mark.parametrize("adapter", ["memory", "sqlite", "postgres"])
+def test_record_batch_with_times(
+    benchmark: Any, adapter: str, sizes: Sizes, databases: Databases, request: pytest.FixtureRequest
+) -> None:
+    """record() of 10,000 events per call that carry updated_at, event_start_time and
+    event_end_time (stored in the raw table), against the same batches without them."""
+    size = sizes.batches[True]
+    rollups = open_library(databases.url(adapter, request))
+    try:
+        configure(rollups)
+        rollups.record(workload.events(100, "live"))
+        batches = workload.batches(sizes.rounds, size, "live", first_id=MEASURED_IDS)
+        _rounds(benchmark, [_with_times(batch) for batch in batches], rollups.record)
+    finally:
+        rollups.close()
+    describe(
+        benchmark,
+        bench=f"record {size}/batch live, with times",
+        adapter=adapter,
+        events=size,
+        mode=sizes.mode,
+        compare=[{"baseline": f"record {size}/batch live"}],
     )

@@ -170,7 +170,10 @@ class _Generator:
         name: str,
         at: datetime,
         since: datetime,
-        **fields: int | None,
+        *,
+        inbox_id: int,
+        conversation_id: int,
+        user_id: int | None = None,
     ) -> bool:
         """Schedule one event (value = at - since); False once past the end of the history."""
         if at >= self.end:
@@ -184,7 +187,9 @@ class _Generator:
             created_at=at,
             value=value,
             value_in_business_hours=business,
-            **fields,
+            user_id=user_id,
+            inbox_id=inbox_id,
+            conversation_id=conversation_id,
         )
         delivery = at + timedelta(seconds=self.rng.uniform(0.05, 2.0))
         if self.rng.random() < self.late_fraction:

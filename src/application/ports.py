@@ -143,7 +143,7 @@ class EventStore(Protocol):
         ...
 
     def get(self, ids: Collection[int]) -> list[Event]:
-        """The stored events among `ids`, sorted by id."""
+        """The stored events among `ids` (with their `TIME_FIELDS`), sorted by id."""
         ...
 
     def owners(self, ids: Collection[int]) -> set[int]:

@@ -1,13 +1,14 @@
 """An `Event` from a mapping: a dict, a database row of `reporting_events` (a psycopg dict row,
 a SQLAlchemy `row._mapping`) or a CSV row (`csv.DictReader`).
 
-Fields are read by their column names (`EVENT_FIELDS`); other keys are ignored. Numbers may be
-given as strings (a CSV row has nothing else), in plain ASCII notation only: `1_000`, `١٢٣`,
-`nan` or `infinity` are errors, not numbers; empty strings and None are None. `created_at` is a
-datetime or an ISO 8601 string; a naive one (no zone, as Chatwoot's `timestamp without time
-zone` columns and exports hold it) is an error unless `assume_utc`. Every event is built through
-`Event`, so the values accepted are those it accepts; anything else is an `InvalidEventError`
-naming the field, the value given and the event id.
+Fields are read by their column names (`EVENT_FIELDS`, then the optional `TIME_FIELDS`); other
+keys are ignored. Numbers may be given as strings (a CSV row has nothing else), in plain ASCII
+notation only: `1_000`, `١٢٣`, `nan` or `infinity` are errors, not numbers; empty strings and
+None are None. `created_at` (and `updated_at`, `event_start_time`, `event_end_time` when not
+blank) is a datetime or an ISO 8601 string; a naive one (no zone, as Chatwoot's `timestamp
+without time zone` columns and exports hold it) is an error unless `assume_utc`. Every event is
+built through `Event`, so the values accepted are those it accepts; anything else is an
+`InvalidEventError` naming the field, the value given and the event id.
 
 The parsing helpers are shared with the event files of `rollups ingest`.
 """
@@ -21,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Final, cast
 
 from reporting_rollups.domain.errors import InvalidEventError
-from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.events import TIME_FIELDS, Event
 
 #: The `reporting_events` columns that become `Event` fields, in the reference table's order.
 EVENT_FIELDS: Final = (
@@ -129,10 +130,22 @@ def parse_instant(
     raise InvalidEventError(field, value, event_id, f"has no time zone; {remedy}")
 
 
+def parse_times(
+    row: Mapping[Any, object], event_id: object, *, assume_utc: bool, remedy: str
+) -> dict[str, datetime | None]:
+    """The `TIME_FIELDS` of `row` (`parse_instant`), None where missing or blank."""
+    return {
+        field: None
+        if is_blank(row.get(field))
+        else parse_instant(field, row.get(field), event_id, assume_utc=assume_utc, remedy=remedy)
+        for field in TIME_FIELDS
+    }
+
+
 def event_from_mapping(row: Mapping[Any, object], *, assume_utc: bool = False) -> Event:
     """The event a `reporting_events` row describes (keys: column names; others are ignored).
 
-    `assume_utc`: a naive `created_at` is UTC (else it is an error). Raises `InvalidEventError`
+    `assume_utc`: naive times are UTC (else they are an error). Raises `InvalidEventError`
     naming the field, the value given and the event id.
     """
     given_id = row.get("id")
@@ -151,6 +164,7 @@ def event_from_mapping(row: Mapping[Any, object], *, assume_utc: bool = False) -
         assume_utc=assume_utc,
         remedy=_MAPPING_REMEDY,
     )
+    times = parse_times(row, event_id, assume_utc=assume_utc, remedy=_MAPPING_REMEDY)
     account_id = ints["account_id"]
     if event_id is None or account_id is None:  # pragma: no cover - required, checked above
         raise InvalidEventError(
@@ -167,6 +181,9 @@ def event_from_mapping(row: Mapping[Any, object], *, assume_utc: bool = False) -
             user_id=ints["user_id"],
             inbox_id=ints["inbox_id"],
             conversation_id=ints["conversation_id"],
+            updated_at=times["updated_at"],
+            event_start_time=times["event_start_time"],
+            event_end_time=times["event_end_time"],
         )
     except InvalidEventError as error:
         given = row.get(error.field, error.value)  # as the row has it, not as parsed
@@ -184,4 +201,5 @@ __all__ = [
     "parse_instant",
     "parse_integer",
     "parse_number",
+    "parse_times",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Final
 
 import attrs
 
@@ -17,7 +18,10 @@ from reporting_rollups.domain.limits import (
     MIN_CREATED_AT,
 )
 
-__all__ = ["MAX_EVENT_ID", "MAX_REFERENCE_ID", "Event"]
+__all__ = ["CONTENT_FIELDS", "MAX_EVENT_ID", "MAX_REFERENCE_ID", "TIME_FIELDS", "Event"]
+
+#: The optional times of the reference's `reporting_events` row that are not content.
+TIME_FIELDS: Final = ("updated_at", "event_start_time", "event_end_time")
 
 
 def _check_id(
@@ -65,24 +69,23 @@ def _check_name(name: object, event_id: object) -> None:
         ) from None
 
 
-def _check_created_at(created_at: object, event_id: object) -> datetime:
-    """`created_at` in UTC, or `InvalidEventError`."""
-    if not isinstance(created_at, datetime):
-        raise InvalidEventError("created_at", created_at, event_id, "must be a datetime")
+def _check_time(field: str, value: object, event_id: object) -> datetime:
+    """A time field (`created_at`, or a given `TIME_FIELDS` value) in UTC, or
+    `InvalidEventError`."""
+    if not isinstance(value, datetime):
+        raise InvalidEventError(field, value, event_id, "must be a datetime")
     try:
-        offset = created_at.utcoffset()
-        instant = created_at if created_at.tzinfo is UTC else created_at.astimezone(UTC)
+        offset = value.utcoffset()
+        instant = value if value.tzinfo is UTC else value.astimezone(UTC)
     except (OverflowError, ValueError):
         # The instant in UTC is before year 1 or after year 9999, or the tzinfo is broken.
         instant, offset = None, timedelta()
-    if created_at.tzinfo is None or offset is None:
-        raise InvalidEventError(
-            "created_at", created_at, event_id, "naive datetime; give it a time zone (UTC)"
-        )
+    if value.tzinfo is None or offset is None:
+        raise InvalidEventError(field, value, event_id, "naive datetime; give it a time zone (UTC)")
     if instant is None or not MIN_CREATED_AT <= instant < MAX_CREATED_AT:
         raise InvalidEventError(
-            "created_at",
-            created_at,
+            field,
+            value,
             event_id,
             f"must be from {MIN_CREATED_AT:%Y-%m-%d} (inclusive) to {MAX_CREATED_AT:%Y-%m-%d} "
             "(exclusive) UTC",
@@ -90,13 +93,21 @@ def _check_created_at(created_at: object, event_id: object) -> datetime:
     return instant
 
 
+def _plain_time(value: datetime | None) -> bool:
+    """A time already as `_check_time` leaves it (or None)."""
+    return value is None or (
+        type(value) is datetime and value.tzinfo is UTC and MIN_CREATED_AT <= value < MAX_CREATED_AT
+    )
+
+
 def _plainly_valid(event: Event) -> bool:
     """The common case, checked in one expression: every field already as the detailed checks
-    would leave it (ints, ASCII names, floats or None, `created_at` in UTC) and within range.
+    would leave it (ints, ASCII names, floats or None, times in UTC) and within range.
     False sends the event through the detailed checks, which accept it or say what is wrong."""
     event_id, name, created_at = event.id, event.name, event.created_at
     value, business = event.value, event.value_in_business_hours
     user_id, inbox_id, conversation_id = event.user_id, event.inbox_id, event.conversation_id
+    updated_at, start, end = event.updated_at, event.event_start_time, event.event_end_time
     return (
         type(event_id) is int
         and 0 < event_id <= MAX_EVENT_ID
@@ -122,6 +133,10 @@ def _plainly_valid(event: Event) -> bool:
             conversation_id is None
             or (type(conversation_id) is int and 0 < conversation_id <= MAX_REFERENCE_ID)
         )
+        and (
+            (updated_at is None and start is None and end is None)
+            or (_plain_time(updated_at) and _plain_time(start) and _plain_time(end))
+        )
     )
 
 
@@ -136,6 +151,11 @@ class Event:
     `InvalidEventError` naming the field, the value and the event id.
 
     Unknown names are valid events that contribute nothing to any rollup.
+
+    `updated_at`, `event_start_time` and `event_end_time` (`TIME_FIELDS`, the reference's other
+    columns) are optional and checked as `created_at` is. They are stored as given, but they are
+    not the event's content: equality, hashing and the check of a re-sent id ignore them (an id
+    sent again with other times is a duplicate; the first stored row keeps its times).
     """
 
     id: int
@@ -147,6 +167,9 @@ class Event:
     user_id: int | None = None
     inbox_id: int | None = None
     conversation_id: int | None = None
+    updated_at: datetime | None = attrs.field(default=None, eq=False)
+    event_start_time: datetime | None = attrs.field(default=None, eq=False)
+    event_end_time: datetime | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if _plainly_valid(self):
@@ -157,16 +180,21 @@ class Event:
         _check_id("account_id", self.account_id, event_id, optional=False)
         for field in ("user_id", "inbox_id", "conversation_id"):
             _check_id(field, getattr(self, field), event_id, optional=True)
-        created_at = _check_created_at(self.created_at, event_id)
-        if created_at is not self.created_at:
-            object.__setattr__(self, "created_at", created_at)
+        for field in ("created_at", *TIME_FIELDS):
+            given = getattr(self, field)
+            if given is None and field != "created_at":
+                continue
+            instant = _check_time(field, given, event_id)
+            if instant is not given:
+                object.__setattr__(self, field, instant)
         for field in ("value", "value_in_business_hours"):
             object.__setattr__(self, field, _check_value(field, getattr(self, field), event_id))
 
     def differences(self, other: Event) -> list[str]:
-        """Names of the fields whose values differ from `other`'s."""
-        return [
-            field.name
-            for field in attrs.fields(Event)
-            if getattr(self, field.name) != getattr(other, field.name)
-        ]
+        """Names of the content fields (`CONTENT_FIELDS`) whose values differ from `other`'s."""
+        return [name for name in CONTENT_FIELDS if getattr(self, name) != getattr(other, name)]
+
+
+#: The fields that are an event's content, in `Event`'s order: compared to tell a re-sent id
+#: with other content (a conflict) from a duplicate.
+CONTENT_FIELDS: Final = tuple(field.name for field in attrs.fields(Event) if field.eq)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from typer.testing import CliRunner, Result
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_OK, EXIT_USAGE, app
-from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.events import TIME_FIELDS, Event
 from tests.conftest import reset_postgres
 
 ACCOUNT = 7
@@ -49,8 +50,7 @@ IDS = [event[0] for event in EVENTS]
 
 
 def host_rows(*, zone: str) -> list[dict[str, Any]]:
-    """The events as rows of the host's table, `created_at` followed by `zone` ('' for naive);
-    `updated_at` and the event times as the host has them (naive, never read)."""
+    """The events as rows of the host's table, every time followed by `zone` ('' for naive)."""
     rows = []
     for event_id, name, value, inbox, user, conversation, created_at, business in EVENTS:
         rows.append(
@@ -63,9 +63,9 @@ def host_rows(*, zone: str) -> list[dict[str, Any]]:
                 "user_id": user,
                 "conversation_id": conversation,
                 "created_at": created_at + zone,
-                "updated_at": "2025-04-01 08:00:00",
+                "updated_at": "2025-04-01 08:00:00" + zone,
                 "value_in_business_hours": business,
-                "event_start_time": created_at if business is not None else None,
+                "event_start_time": created_at + zone if business is not None else None,
                 "event_end_time": None,
             }
         )
@@ -113,6 +113,10 @@ def ok(db: str, *args: str) -> Result:
     return result
 
 
+def times(event: Event) -> tuple[datetime | None, ...]:
+    return tuple(getattr(event, name) for name in TIME_FIELDS)
+
+
 def stored(db: str) -> list[Event]:
     with open_rollups(db, migrate=False) as rollups, rollups.uow_factory() as uow:
         return sorted(uow.events.get(IDS), key=lambda event: event.id)
@@ -139,6 +143,13 @@ def test_an_export_with_naive_utc_times_gives_what_explicit_utc_times_give(
     expected = stored(explicit_db)
     assert [event.id for event in expected] == IDS
     assert stored(export_db) == expected
+    # the other times too (equality does not compare them)
+    assert [times(event) for event in stored(export_db)] == [times(event) for event in expected]
+    assert times(expected[0]) == (
+        datetime(2025, 4, 1, 8, tzinfo=UTC),
+        datetime(2025, 3, 29, 22, 30, 0, 123456, tzinfo=UTC),
+        None,
+    )
     assert expected[1].created_at.isoformat() == "2025-03-29T23:30:00+00:00"
     rows = rollup_rows(export_db)
     assert rows == rollup_rows(explicit_db)

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from reporting_rollups.adapters import open_rollups
@@ -155,7 +156,25 @@ def test_the_event_insert_binds_each_value_to_its_column(tmp_path: Path) -> None
         "inbox_id": 4,
         "conversation_id": 5,
         "updated_at": "now",
+        "event_start_time": None,
+        "event_end_time": None,
     }
+    timed = attrs.evolve(
+        full,
+        id=2,
+        updated_at=utc(2026, 11, 21, 1),
+        event_start_time=utc(2026, 11, 20, 12),
+        event_end_time=utc(2026, 11, 20, 12, 30),
+    )
+    connection.execute(EVENT_INSERT, event_row(timed, "now"))
+    times = connection.execute(
+        "SELECT updated_at, event_start_time, event_end_time FROM reporting_events WHERE id = 2"
+    ).fetchone()
+    assert times == (
+        "2026-11-21 01:00:00.000000",
+        "2026-11-20 12:00:00.000000",
+        "2026-11-20 12:30:00.000000",
+    )
 
 
 def test_without_the_index_each_statement_reads_the_table_once(tmp_path: Path) -> None:

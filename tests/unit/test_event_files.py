@@ -91,9 +91,9 @@ def test_a_json_line_becomes_an_event_with_every_field() -> None:
                 "conversation_id": 5,
                 "created_at": "2026-11-20T17:30:00+05:30",
                 "value_in_business_hours": 60,
-                "updated_at": "whatever",
+                "updated_at": "2026-11-20T12:00:01.5+00:00",
                 "event_start_time": None,
-                "event_end_time": "2026-11-20T12:00:00Z",
+                "event_end_time": "2026-11-20T17:30:00+05:30",
             }
         ),
         EventFormat.JSONL,
@@ -117,6 +117,30 @@ def test_a_json_line_becomes_an_event_with_every_field() -> None:
     assert lines[0].event is not None
     assert lines[0].event.created_at.tzinfo is UTC
     assert lines[0].error is None
+    # the other times are kept, in UTC (not content: equality ignores them)
+    made = lines[0].event
+    assert made.updated_at == AT + timedelta(seconds=1.5)
+    assert made.updated_at.tzinfo is UTC
+    assert made.event_start_time is None
+    assert made.event_end_time == AT
+    assert made.event_end_time.tzinfo is UTC
+
+
+def test_a_bad_time_of_the_optional_columns_is_an_error_naming_it() -> None:
+    base = {"id": 1, "name": "first_response", "account_id": 1, "created_at": "2026-11-20T12:00Z"}
+    for field, value, reason in [
+        ("updated_at", "whatever", "'whatever' is not an ISO 8601 time"),
+        ("event_start_time", "2026-11-20T12:00:00", "has no time zone; add 'Z'"),
+        ("event_end_time", 12, "12 is not an ISO 8601 time string"),
+        ("event_end_time", "1850-01-01T00:00Z", "must be from 1900-01-01"),
+    ]:
+        (line,) = parse(jsonl({**base, field: value}), EventFormat.JSONL)
+        assert line.error is not None, (field, value)
+        assert f"field '{field}'" in str(line.error), str(line.error)
+        assert reason in str(line.error), str(line.error)
+    (blank,) = parse(jsonl({**base, "updated_at": " "}), EventFormat.JSONL)
+    assert blank.event is not None
+    assert blank.event.updated_at is None
 
 
 def test_optional_fields_may_be_missing_or_null() -> None:

@@ -80,7 +80,13 @@ def error_of(mapping: dict[str, object], *, assume_utc: bool = False) -> Invalid
 
 
 def test_a_host_database_row_with_naive_utc_datetimes_needs_assume_utc() -> None:
-    assert event_from_mapping(HOST_ROW, assume_utc=True) == EXPECTED
+    made = event_from_mapping(HOST_ROW, assume_utc=True)
+    assert made == EXPECTED
+    # the other times are carried too, in UTC
+    assert made.updated_at == AT + timedelta(hours=1)
+    assert made.event_start_time == AT - timedelta(minutes=2)
+    assert made.event_end_time == AT
+    assert made.updated_at.tzinfo is made.event_start_time.tzinfo is UTC
     error = error_of(HOST_ROW)
     assert (error.field, error.value, error.event_id) == ("created_at", HOST_ROW["created_at"], 41)
     assert "has no time zone" in error.reason
@@ -89,7 +95,8 @@ def test_a_host_database_row_with_naive_utc_datetimes_needs_assume_utc() -> None
 
 def test_a_row_with_aware_datetimes_needs_no_flag_and_the_flag_does_not_change_it() -> None:
     paris = timezone(timedelta(hours=2))
-    aware = {**HOST_ROW, "created_at": AT.astimezone(paris)}
+    times = ("created_at", "updated_at", "event_start_time", "event_end_time")
+    aware = {**HOST_ROW, **{f: HOST_ROW[f].replace(tzinfo=UTC).astimezone(paris) for f in times}}
     assert event_from_mapping(aware) == EXPECTED
     assert event_from_mapping(aware, assume_utc=True) == EXPECTED
     assert event_from_mapping(aware).created_at.tzinfo is UTC
@@ -125,8 +132,29 @@ def test_a_sqlalchemy_row_mapping() -> None:
 
 def test_extra_keys_of_any_kind_are_ignored() -> None:
     # csv.DictReader puts the cells past the header under the key None.
-    extra: dict[Any, object] = {**row(), "updated_at": "garbage", None: ["x"], 5: object()}
+    extra: dict[Any, object] = {**row(), "host_note": "garbage", None: ["x"], 5: object()}
     assert event_from_mapping(extra) == event_from_mapping(row())
+
+
+@pytest.mark.parametrize("field", ["updated_at", "event_start_time", "event_end_time"])
+def test_the_other_times_are_optional_and_checked_as_created_at_is(field: str) -> None:
+    assert getattr(event_from_mapping(row(**{field: ""})), field) is None
+    assert getattr(event_from_mapping(row(**{field: None})), field) is None
+    given = event_from_mapping(row(**{field: "2026-07-01T11:30:15.25+02:00"}))
+    assert getattr(given, field) == AT
+    for bad, reason in [
+        ("garbage", "is not an ISO 8601 time"),
+        (AT.replace(tzinfo=None), "has no time zone"),
+        (datetime(1850, 1, 1, tzinfo=UTC), "must be from 1900-01-01"),
+        (5, "is not an ISO 8601 time string"),
+    ]:
+        error = error_of(row(**{field: bad}))
+        assert (error.field, error.value, error.event_id) == (field, bad, 41)
+        assert reason in error.reason
+    assert (
+        getattr(event_from_mapping(row(**{field: AT.replace(tzinfo=None)}), assume_utc=True), field)
+        == AT
+    )
 
 
 def test_the_package_root_exports_it() -> None:

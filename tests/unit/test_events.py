@@ -11,7 +11,13 @@ import attrs
 import pytest
 
 from reporting_rollups.domain.errors import SHOWN_LENGTH, InvalidEventError, RollupError, shown
-from reporting_rollups.domain.events import MAX_EVENT_ID, MAX_REFERENCE_ID, Event
+from reporting_rollups.domain.events import (
+    CONTENT_FIELDS,
+    MAX_EVENT_ID,
+    MAX_REFERENCE_ID,
+    TIME_FIELDS,
+    Event,
+)
 from reporting_rollups.domain.limits import (
     MAX_ABS_VALUE,
     MAX_CREATED_AT,
@@ -105,6 +111,48 @@ def test_events_are_immutable() -> None:
 def test_differences_lists_the_fields_that_differ() -> None:
     assert make().differences(make()) == []
     assert make().differences(make(value=11.0, inbox_id=None)) == ["value", "inbox_id"]
+
+
+# -- the other times: updated_at, event_start_time, event_end_time ------------------------------
+
+
+@pytest.mark.parametrize("field", TIME_FIELDS)
+def test_the_other_times_are_optional_and_kept_in_utc(field: str) -> None:
+    assert getattr(make(), field) is None
+    given = datetime(2026, 3, 29, 3, 30, tzinfo=ZoneInfo("Europe/Paris"))
+    made = make(**{field: given})
+    assert getattr(made, field) == given
+    assert getattr(made, field).tzinfo is UTC
+
+
+@pytest.mark.parametrize("field", TIME_FIELDS)
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (datetime(2026, 1, 1), "naive datetime"),
+        ("2026-01-01T00:00:00Z", "must be a datetime"),
+        (datetime(1899, 12, 31, tzinfo=UTC), "must be from 1900-01-01"),
+        (datetime(2200, 1, 1, tzinfo=UTC), "must be from 1900-01-01"),
+    ],
+)
+def test_a_bad_time_raises_an_error_naming_it(field: str, bad: object, reason: str) -> None:
+    with pytest.raises(InvalidEventError) as caught:
+        make(**{field: bad})
+    check_error(caught.value, field, bad, 7)
+    assert reason in caught.value.reason
+
+
+def test_the_other_times_are_not_content() -> None:
+    """Equality, hashing and `differences` ignore them: an id re-sent with other times is the
+    same event (a duplicate), not a conflict."""
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    plain = make()
+    timed = make(updated_at=at, event_start_time=at, event_end_time=at)
+    assert timed == plain
+    assert hash(timed) == hash(plain)
+    assert timed.differences(plain) == []
+    assert set(CONTENT_FIELDS).isdisjoint(TIME_FIELDS)
+    assert {*CONTENT_FIELDS, *TIME_FIELDS} == {f.name for f in attrs.fields(Event)}
 
 
 def check_error(error: InvalidEventError, field: str, value: object, event_id: object) -> None:
@@ -336,7 +384,7 @@ _TIMES += [datetime(2199, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), datetime(2026
 _TIMES += [datetime(2026, 1, 1, tzinfo=timezone(timedelta(hours=2))), "2026-01-01"]
 _VALUES = [None, 0.0, -0.0, 1.5, 1e9, -1e9, 1e9 + 1, math.nan, math.inf, -math.inf, 3, 10**10]
 _VALUES += [True, "1", 2.0**70]
-_POOLS = (_IDS, _NAMES, _IDS, _TIMES, _VALUES, _VALUES, _IDS, _IDS, _IDS)
+_POOLS = (_IDS, _NAMES, _IDS, _TIMES, _VALUES, _VALUES, _IDS, _IDS, _IDS, _TIMES, _TIMES, _TIMES)
 
 
 def _outcome(args: tuple[Any, ...]) -> Any:
@@ -344,10 +392,13 @@ def _outcome(args: tuple[Any, ...]) -> Any:
         made = Event(*args)
     except InvalidEventError as error:
         return ("error", str(error))
+    times = [getattr(made, name) for name in TIME_FIELDS]  # not compared by ==
     return (
         made,
         [type(getattr(made, f.name)) for f in attrs.fields(Event)],
         made.created_at.tzinfo,
+        times,
+        [None if time is None else time.tzinfo for time in times],
     )
 
 
@@ -361,7 +412,8 @@ def test_the_fast_path_of_validation_agrees_with_the_detailed_checks(
 
     import reporting_rollups.domain.events as events
 
-    base = (5, "conversation_resolved", 3, datetime(2026, 1, 1, tzinfo=UTC), 1.5, None, 4, None, 9)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    base = (5, "conversation_resolved", 3, at, 1.5, None, 4, None, 9, None, None, None)
     cases = [base]
     for position, pool in enumerate(_POOLS):
         for value in pool:

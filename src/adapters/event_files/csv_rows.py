@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 from reporting_rollups.adapters.event_files.fields import (
     FIELDS,
-    IGNORED_FIELDS,
     KNOWN_FIELDS,
+    OPTIONAL_FIELDS,
     REQUIRED_FIELDS,
     event_from_record,
 )
@@ -32,7 +32,7 @@ def _csv_header(row: list[str], source: str, line: int) -> list[str]:
                 line,
                 column or "(empty)",
                 f"unknown column in the header; expected {', '.join(FIELDS)} (and optionally "
-                f"{', '.join(IGNORED_FIELDS)})",
+                f"{', '.join(OPTIONAL_FIELDS)})",
             )
     duplicates = sorted({column for column in header if header.count(column) > 1})
     if duplicates:

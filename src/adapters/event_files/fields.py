@@ -1,12 +1,13 @@
 """The fields of an event file and their checks: a JSON object or CSV row becomes an `Event`.
 
 Field names are the reference `reporting_events` columns: id, name, value, account_id, inbox_id,
-user_id, conversation_id, created_at, value_in_business_hours (updated_at, event_start_time and
-event_end_time are accepted and ignored). `created_at` is ISO 8601 with a zone; a naive time is an
-error, unless `assume_utc` (`rollups ingest --assume-utc`) takes it as UTC. Numbers may also be
-given as strings (CSV has nothing else), in plain ASCII notation only: `1_000`, `١٢٣`, `nan` or
-`infinity` are errors, not numbers. The parsing rules are `domain.event_mapping`'s and the values
-accepted are those `domain.events.Event` accepts: every event is built through it.
+user_id, conversation_id, created_at, value_in_business_hours, and optionally updated_at,
+event_start_time and event_end_time (stored as given). Times are ISO 8601 with a zone; a naive
+time is an error, unless `assume_utc` (`rollups ingest --assume-utc`) takes it as UTC. Numbers
+may also be given as strings (CSV has nothing else), in plain ASCII notation only: `1_000`,
+`١٢٣`, `nan` or `infinity` are errors, not numbers. The parsing rules are
+`domain.event_mapping`'s and the values accepted are those `domain.events.Event` accepts: every
+event is built through it.
 """
 
 from __future__ import annotations
@@ -28,15 +29,16 @@ from reporting_rollups.domain.event_mapping import (
     parse_instant,
     parse_integer,
     parse_number,
+    parse_times,
 )
-from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.events import TIME_FIELDS, Event
 
 #: Columns that become `Event` fields, in the reference table's order.
 FIELDS: Final = EVENT_FIELDS
-#: Reference columns that are accepted and ignored.
-IGNORED_FIELDS: Final = ("updated_at", "event_start_time", "event_end_time")
+#: Optional columns: the event's other times.
+OPTIONAL_FIELDS: Final = TIME_FIELDS
 #: Every column a file may have.
-KNOWN_FIELDS: Final = frozenset(FIELDS) | frozenset(IGNORED_FIELDS)
+KNOWN_FIELDS: Final = frozenset(FIELDS) | frozenset(OPTIONAL_FIELDS)
 #: What the message for a naive `created_at` suggests.
 _NAIVE_REMEDY: Final = (
     "add 'Z' or an offset such as '+00:00', or use --assume-utc if the file's times are UTC"
@@ -77,7 +79,7 @@ def event_from_record(
     """The event a JSON object or CSV row describes; `EventFileError` naming the field otherwise.
 
     Strings are accepted for numbers (CSV has nothing else); empty strings and nulls are None.
-    `assume_utc`: a naive `created_at` is UTC (else it is an error).
+    `assume_utc`: naive times are UTC (else they are an error).
     """
     unknown = sorted(key for key in record if key not in KNOWN_FIELDS)
     if unknown:
@@ -86,7 +88,7 @@ def event_from_record(
             line,
             unknown[0],
             f"unknown field; expected {', '.join(FIELDS)} (and optionally "
-            f"{', '.join(IGNORED_FIELDS)})",
+            f"{', '.join(OPTIONAL_FIELDS)})",
         )
     for field in REQUIRED_FIELDS:
         if is_blank(record.get(field)):
@@ -104,6 +106,7 @@ def event_from_record(
         created_at = parse_instant(
             "created_at", record["created_at"], None, assume_utc=assume_utc, remedy=_NAIVE_REMEDY
         )
+        times = parse_times(record, None, assume_utc=assume_utc, remedy=_NAIVE_REMEDY)
     except InvalidEventError as error:  # a value that is not of its field's type
         reason = f"{show(error.value)} {error.reason}"
         raise EventFileError(source, line, error.field, reason) from None
@@ -121,6 +124,9 @@ def event_from_record(
             user_id=ints["user_id"],
             inbox_id=ints["inbox_id"],
             conversation_id=ints["conversation_id"],
+            updated_at=times["updated_at"],
+            event_start_time=times["event_start_time"],
+            event_end_time=times["event_end_time"],
         )
     except InvalidEventError as error:
         given = record.get(error.field, error.value)  # the file's text, not the parsed value
@@ -130,9 +136,9 @@ def event_from_record(
 
 __all__ = [
     "FIELDS",
-    "IGNORED_FIELDS",
     "KNOWN_FIELDS",
     "MAX_DIGITS",
+    "OPTIONAL_FIELDS",
     "REQUIRED_FIELDS",
     "LongNumber",
     "event_from_record",

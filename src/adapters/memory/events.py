@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+import attrs
+
+from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.memory.journal import JournalledStore
 from reporting_rollups.application.ports import TimeSpan
 from reporting_rollups.domain.errors import EventConflictError
@@ -17,9 +20,12 @@ class InMemoryEventStore(JournalledStore):
     """Raw events in memory."""
 
     def add(self, events: Sequence[Event]) -> list[int]:
+        """Store the new events (`updated_at`, when an event has none: now, as the SQL stores
+        write it); `EventConflictError` for one stored before with other content."""
         known = self.db.event_accounts
         stored: dict[int, int] = {}  # event id -> account, of the events stored now
         by_account: dict[int, dict[int, Event]] = {}
+        now = system_clock()
         for event in events:
             account = known.get(event.id)
             if account is not None:
@@ -27,6 +33,8 @@ class InMemoryEventStore(JournalledStore):
                 if existing != event:
                     raise EventConflictError(event.id, existing.differences(event))
                 continue
+            if event.updated_at is None:
+                event = attrs.evolve(event, updated_at=now)
             stored[event.id] = event.account_id
             group = by_account.get(event.account_id)
             if group is None:

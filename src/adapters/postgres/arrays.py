@@ -10,7 +10,7 @@ array format (`array_send`: a header, then each element as its length and its by
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from operator import attrgetter
 from typing import Any, ClassVar, Final
@@ -20,6 +20,9 @@ from psycopg import pq
 from psycopg.abc import AdaptContext
 from psycopg.adapt import Dumper
 from psycopg.postgres import types as pg_types
+
+from reporting_rollups.adapters.sql.tables import EVENT_FIELDS
+from reporting_rollups.domain.events import Event
 
 #: One-dimensional array header: dimensions (1), has nulls, element oid, length, lower bound.
 _HEADER: Final = ">iiiii"
@@ -170,7 +173,7 @@ def register_array_dumpers(connection: psycopg.Connection[Any]) -> None:
         connection.adapters.register_dumper(array, dumper)
 
 
-#: The array type of each event field (`adapters.sql.tables.EVENT_FIELDS`).
+#: The array type of each event column the library writes (`adapters.sql.tables.EVENT_COLUMNS`).
 EVENT_ARRAYS: Final[Mapping[str, type[TypedArray]]] = {
     "id": Int8Array,
     "name": TextArray,
@@ -181,12 +184,28 @@ EVENT_ARRAYS: Final[Mapping[str, type[TypedArray]]] = {
     "user_id": Int8Array,
     "inbox_id": Int8Array,
     "conversation_id": Int8Array,
+    "updated_at": TimestampArray,
+    "event_start_time": TimestampArray,
+    "event_end_time": TimestampArray,
 }
+_CONTENT_ARRAYS: Final = {name: EVENT_ARRAYS[name] for name in EVENT_FIELDS}
 
 
-def event_arrays(events: Sequence[Any]) -> dict[str, TypedArray]:
-    """The events' fields as arrays, by field name."""
-    return {name: array(map(attrgetter(name), events)) for name, array in EVENT_ARRAYS.items()}
+def event_arrays(events: Sequence[Any], *, times: bool = False) -> dict[str, TypedArray]:
+    """The events' content fields as arrays, by field name (with `times`, their `TIME_FIELDS`
+    too)."""
+    arrays = EVENT_ARRAYS if times else _CONTENT_ARRAYS
+    return {name: array(map(attrgetter(name), events)) for name, array in arrays.items()}
+
+
+def have_times(events: Iterable[Event]) -> bool:
+    """Whether some of `events` has a `TIME_FIELDS` value (the batch needs their arrays)."""
+    return any(
+        event.updated_at is not None
+        or event.event_start_time is not None
+        or event.event_end_time is not None
+        for event in events
+    )
 
 
 def key_arrays(keys: Sequence[Sequence[Any]]) -> dict[str, TypedArray]:
@@ -211,6 +230,7 @@ __all__ = [
     "TimestampArray",
     "TypedArray",
     "event_arrays",
+    "have_times",
     "key_arrays",
     "register_array_dumpers",
 ]

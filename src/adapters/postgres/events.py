@@ -7,7 +7,12 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from reporting_rollups.adapters.postgres.aggregation import postgres_aggregate_statement
-from reporting_rollups.adapters.postgres.arrays import Int8Array, TimestampArray, event_arrays
+from reporting_rollups.adapters.postgres.arrays import (
+    Int8Array,
+    TimestampArray,
+    event_arrays,
+    have_times,
+)
 from reporting_rollups.adapters.postgres.driver import fetch, fetch_one
 from reporting_rollups.adapters.postgres.statements import HOLD_EVENTS, INSERT_EVENTS, STORE_BATCH
 from reporting_rollups.adapters.sql import queries
@@ -34,8 +39,10 @@ class PostgresEventStore:
         if not events:
             return []
         ordered = sorted(events, key=_event_id)
-        params: dict[str, Any] = {**event_arrays(ordered), "now": self.session.now()}
-        (existing,) = fetch_one(self.session, INSERT_EVENTS, params, doing="storing raw events")
+        times = have_times(ordered)
+        params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
+        statement = INSERT_EVENTS[times]
+        (existing,) = fetch_one(self.session, statement, params, doing="storing raw events")
         before = set(existing)
         self.hold_checked([event for event in ordered if event.id in before])
         return [event.id for event in ordered if event.id not in before]
@@ -48,12 +55,13 @@ class PostgresEventStore:
         then goes step by step."""
         ordered = sorted(events, key=_event_id)
         accounts = sorted({event.account_id for event in ordered})
+        times = have_times(ordered)
         params: dict[str, Any] = {
-            **event_arrays(ordered),
+            **event_arrays(ordered, times=times),
             "accounts": Int8Array(accounts),
             "now": self.session.now(),
         }
-        rows = fetch(self.session, STORE_BATCH, params, doing="storing raw events")
+        rows = fetch(self.session, STORE_BATCH[times], params, doing="storing raw events")
         if not rows or not rows[0][5]:
             return None
         *_, stored, fresh, existing = rows[0]

@@ -10,16 +10,28 @@ from typing import Final
 from reporting_rollups.adapters.postgres.arrays import EVENT_ARRAYS
 from reporting_rollups.adapters.sql.capture import MARK_LIBRARY_ORIGIN
 from reporting_rollups.adapters.sql.tables import EVENT_COLUMNS, EVENT_FIELDS
+from reporting_rollups.domain.events import TIME_FIELDS
 
 _FIELDS: Final = ", ".join(EVENT_FIELDS)
-#: The events of a batch as rows `u`, from one array per field.
-_EVENT_ARRAYS: Final = (
-    "unnest("
-    + ", ".join(f"%({name})b::{EVENT_ARRAYS[name].element}[]" for name in EVENT_FIELDS)
-    + f") AS u({_FIELDS})"
-)
-_EVENT_INSERT: Final = f"""INSERT INTO reporting_events ({", ".join(EVENT_COLUMNS)})
-    SELECT {_FIELDS}, %(now)s"""
+
+
+def _event_arrays(times: bool) -> str:
+    """The events of a batch as rows `u`, from one array per field (with `times`, also per
+    `TIME_FIELDS` column)."""
+    names = (*EVENT_FIELDS, *TIME_FIELDS) if times else EVENT_FIELDS
+    arrays = ", ".join(f"%({name})b::{EVENT_ARRAYS[name].element}[]" for name in names)
+    return f"unnest({arrays}) AS u({', '.join(names)})"
+
+
+def _event_insert(times: bool) -> str:
+    """The insert of rows `u`: `updated_at` is the write's time (`%(now)s`) unless the event has
+    one; the other times only in a batch that has some (a host table may lack their columns)."""
+    if not times:
+        return f"INSERT INTO reporting_events ({_FIELDS}, updated_at) SELECT {_FIELDS}, %(now)s"
+    return f"""INSERT INTO reporting_events ({", ".join(EVENT_COLUMNS)})
+    SELECT {_FIELDS}, coalesce(updated_at, %(now)s), event_start_time, event_end_time"""
+
+
 #: Whether a stored row `e` differs from the event `u` sent with its id.
 _EVENT_DIFFERS: Final = (
     "("
@@ -29,10 +41,12 @@ _EVENT_DIFFERS: Final = (
     + ")"
 )
 
-INSERT_EVENTS: Final = f"""
-WITH u AS (SELECT * FROM {_EVENT_ARRAYS}),
+
+def _insert_events(times: bool) -> str:
+    return f"""
+WITH u AS (SELECT * FROM {_event_arrays(times)}),
 inserted AS (
-    {_EVENT_INSERT}
+    {_event_insert(times)}
     FROM u
     ON CONFLICT (id) DO NOTHING
     RETURNING id
@@ -40,6 +54,11 @@ inserted AS (
 SELECT coalesce(array_agg(u.id), '{{}}') FROM u
 WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
 """
+
+
+#: Insert a batch's new events; return the ids that were stored before. By whether the batch
+#: has `TIME_FIELDS` values.
+INSERT_EVENTS: Final = {times: _insert_events(times) for times in (False, True)}
 
 #: Mark events applied; return the ids that were marked before (usually none).
 MARK: Final = """
@@ -148,6 +167,7 @@ UNION ALL
 SELECT * FROM locked
 """
 
+
 #: The storing half of `record` in one statement (`PostgresEventStore.store_new`), in the
 #: global lock order: lock the account rows FOR SHARE, then insert the raw events (only if every
 #: account row exists), then mark applied the events it inserted of accounts with a zone. The
@@ -156,7 +176,8 @@ SELECT * FROM locked
 #: how many raw rows were inserted, the ids marked by this statement, and (only when some id was
 #: stored before) the ids it did not insert: the caller holds those (`HOLD_EVENTS`) before
 #: marking them, so that an event a concurrent retraction deletes is never folded.
-STORE_BATCH: Final = f"""
+def _store_batch(times: bool) -> str:
+    return f"""
 WITH locked AS (
     SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
            timezone_generation
@@ -170,8 +191,8 @@ complete AS (
     FROM locked
 ),
 inserted AS (
-    {_EVENT_INSERT}
-    FROM {_EVENT_ARRAYS}
+    {_event_insert(times)}
+    FROM {_event_arrays(times)}
     WHERE (SELECT ok FROM complete)
     ON CONFLICT (id) DO NOTHING
     RETURNING id, account_id
@@ -197,13 +218,17 @@ SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled, timez
 FROM locked
 """
 
+
+#: The storing half of `record`, by whether the batch has `TIME_FIELDS` values.
+STORE_BATCH: Final = {times: _store_batch(times) for times in (False, True)}
+
 #: Lock FOR SHARE, in id order, the stored rows of events a batch did not insert (a retraction's
 #: DELETE waits for the lock; a row it deleted first is skipped), with whether each row's content
 #: differs from the event sent.
 HOLD_EVENTS: Final = f"""
 SELECT e.id, {_EVENT_DIFFERS}
 FROM reporting_events e
-JOIN {_EVENT_ARRAYS} ON u.id = e.id
+JOIN {_event_arrays(False)} ON u.id = e.id
 ORDER BY e.id
 FOR SHARE OF e
 """

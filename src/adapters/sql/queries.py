@@ -93,20 +93,20 @@ def id_filters(
 # --- raw events ----------------------------------------------------------------------------------
 
 
-def event_rows(session: SqlSession, ids: Collection[int]) -> list[Row[Any]]:
-    """The stored raw rows among `ids` (`event_columns`), sorted by id."""
+def event_rows(session: SqlSession, ids: Collection[int], *, times: bool = False) -> list[Row[Any]]:
+    """The stored raw rows among `ids` (`event_columns`, with `times` or not), sorted by id."""
     e = reporting_events
     rows: list[Row[Any]] = []
     for condition in id_filters(session, e.c.id, ids):
-        query = select(*event_columns()).where(condition)
+        query = select(*event_columns(times=times)).where(condition)
         rows.extend(session.rows(query, doing="reading raw events"))
     rows.sort(key=lambda row: int(row.id))
     return rows
 
 
 def get_events(session: SqlSession, ids: Collection[int]) -> list[Event]:
-    """`EventStore.get`."""
-    return events_of(event_rows(session, ids))
+    """`EventStore.get`: the events with their times."""
+    return events_of(event_rows(session, ids, times=True), times=True)
 
 
 def check_conflicts(session: SqlSession, events: Sequence[Event]) -> None:

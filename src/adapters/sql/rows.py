@@ -17,7 +17,7 @@ from reporting_rollups.adapters.sql.aggregation import readable_created_at
 from reporting_rollups.adapters.sql.tables import EVENT_FIELDS, reporting_events
 from reporting_rollups.application.ports import AccountSettings
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError, StorageError
-from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.events import TIME_FIELDS, Event
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Member
 from reporting_rollups.domain.timezones import LocalDay
@@ -31,23 +31,32 @@ def aware(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def event_columns(table: Table = reporting_events) -> list[ColumnElement[Any]]:
+def _readable(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A time column that reads as NULL outside the accepted range (or, on SQLite, for text
+    that is no timestamp)."""
+    return type_coerce(case((and_(*readable_created_at(column)), column)), DateTime())
+
+
+def event_columns(
+    table: Table = reporting_events, *, times: bool = False
+) -> list[ColumnElement[Any]]:
     """The `reporting_events` columns to read rows for `event_from_row` and `conflict` with
-    (`EVENT_FIELDS` only: the host's other columns may hold anything): a `created_at` outside
-    the accepted range (or, on SQLite, text that is no timestamp) reads as NULL, so that a
-    timestamp Python cannot hold (PostgreSQL: year 10000 on, BC, +-infinity), which the driver
-    fails to load, makes the row "not an event" instead of failing the read. `table` may also
-    be the change log, whose event images name the event's id `event_id`."""
-    created_at = table.c.created_at
-    guarded = type_coerce(case((and_(*readable_created_at(created_at)), created_at)), DateTime())
+    (`EVENT_FIELDS`, and with `times` the `TIME_FIELDS`: the host's other columns may hold
+    anything): a time outside the accepted range (or, on SQLite, text that is no timestamp)
+    reads as NULL, so that a timestamp Python cannot hold (PostgreSQL: year 10000 on, BC,
+    +-infinity), which the driver fails to load, makes the row "not an event" (a time other
+    than `created_at`: unknown) instead of failing the read. `table` may also be the change
+    log, whose event images name the event's id `event_id` (and have no times)."""
     columns: list[ColumnElement[Any]] = []
     for name in EVENT_FIELDS:
         if name == "created_at":
-            columns.append(guarded.label(name))
+            columns.append(_readable(table.c.created_at).label(name))
         elif name == "id" and table is not reporting_events:
             columns.append(table.c.event_id.label("id"))
         else:
             columns.append(table.c[name])
+    if times:
+        columns += [_readable(table.c[name]).label(name) for name in TIME_FIELDS]
     return columns
 
 
@@ -61,9 +70,10 @@ def stored_fields(row: Any) -> dict[str, Any]:
 
 
 def event_or_none(*values: Any) -> Event | None:
-    """The `Event` of `EVENT_FIELDS` values (created_at aware, None when unreadable), or None
-    when they cannot be one: `Event` applies the accepted ranges of `domain.limits` (the rule
-    `valid_event_row` states in SQL)."""
+    """The `Event` of `EVENT_FIELDS` values (created_at aware, None when unreadable), optionally
+    followed by its `TIME_FIELDS` values (aware or None), or None when they cannot be one:
+    `Event` applies the accepted ranges of `domain.limits` (the rule `valid_event_row` states
+    in SQL)."""
     if values[_CREATED_AT] is None:
         return None
     try:
@@ -75,15 +85,22 @@ def event_or_none(*values: Any) -> Event | None:
 _CREATED_AT = EVENT_FIELDS.index("created_at")
 
 
-def event_from_row(row: Any) -> Event | None:
-    """The `Event` a raw row holds, or None when the row cannot be one (`event_or_none`)."""
+def event_from_row(row: Any, *, times: bool = False) -> Event | None:
+    """The `Event` a raw row holds, or None when the row cannot be one (`event_or_none`); with
+    `times`, also its `TIME_FIELDS` (a row read with `event_columns(times=True)`)."""
     fields = stored_fields(row)
-    return event_or_none(*(fields[name] for name in EVENT_FIELDS))
+    values = [fields[name] for name in EVENT_FIELDS]
+    if times:
+        for name in TIME_FIELDS:
+            value = getattr(row, name)
+            values.append(None if value is None else aware(value))
+    return event_or_none(*values)
 
 
-def events_of(rows: Iterable[Any]) -> list[Event]:
-    """The events among raw rows (rows that cannot be one left out), in the rows' order."""
-    events = (event_from_row(row) for row in rows)
+def events_of(rows: Iterable[Any], *, times: bool = False) -> list[Event]:
+    """The events among raw rows (rows that cannot be one left out), in the rows' order; with
+    `times`, their `TIME_FIELDS` too."""
+    events = (event_from_row(row, times=times) for row in rows)
     return [event for event in events if event is not None]
 
 

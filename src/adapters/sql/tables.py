@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-import attrs
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -26,16 +25,17 @@ from sqlalchemy import (
     Table,
 )
 
-from reporting_rollups.domain.events import Event
+from reporting_rollups.domain.events import CONTENT_FIELDS, TIME_FIELDS
 
 metadata = MetaData()
 
-#: The `reporting_events` columns that hold an event's content (`Event`'s fields, in its
+#: The `reporting_events` columns that hold an event's content (`Event`'s content fields, in its
 #: order): written by `record`, compared to detect an id re-sent with different content, read
-#: back as events. The host's other columns may hold anything.
-EVENT_FIELDS: Final = tuple(field.name for field in attrs.fields(Event))
-#: The `reporting_events` columns the library writes.
-EVENT_COLUMNS: Final = (*EVENT_FIELDS, "updated_at")
+#: back as events, logged by change capture. The host's other columns may hold anything.
+EVENT_FIELDS: Final = CONTENT_FIELDS
+#: The `reporting_events` columns the library writes: the content, then the times that are not
+#: content (`updated_at` is the time of the write when the event has none).
+EVENT_COLUMNS: Final = (*EVENT_FIELDS, *TIME_FIELDS)
 #: The key of a rollup row (`index_rollup_unique_key`), and of a distinct member.
 ROLLUP_KEY_COLUMNS: Final = ("account_id", "date", "dimension_type", "dimension_id", "metric")
 MEMBER_KEY_COLUMNS: Final = (*ROLLUP_KEY_COLUMNS, "member_id")

@@ -44,7 +44,9 @@ def stored_time(value: datetime) -> str:
 
 
 def event_row(event: Event, now: str) -> tuple[Any, ...]:
-    """An event's values in `EVENT_COLUMNS` order (`now`: the stored `updated_at`)."""
+    """An event's values in `EVENT_COLUMNS` order (`now`: the stored `updated_at` when the event
+    has none)."""
+    updated_at, start, end = event.updated_at, event.event_start_time, event.event_end_time
     return (
         event.id,
         event.name,
@@ -55,7 +57,9 @@ def event_row(event: Event, now: str) -> tuple[Any, ...]:
         event.user_id,
         event.inbox_id,
         event.conversation_id,
-        now,
+        now if updated_at is None else stored_time(updated_at),
+        None if start is None else stored_time(start),
+        None if end is None else stored_time(end),
     )
 
 

@@ -40,6 +40,8 @@ _EVENT_COLUMNS = (
     "created_at",
     "updated_at",
     "value_in_business_hours",
+    "event_start_time",
+    "event_end_time",
 )
 _ROLLUP_KEY = ("account_id", "date", "dimension_type", "dimension_id", "metric")
 _ROLLUP_COLUMNS = (
