@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date
+from datetime import date, datetime
 
 import attrs
 
@@ -19,6 +19,9 @@ class InMemoryDatabase:
 
     events: dict[int, dict[int, Event]] = attrs.field(factory=dict)  #: account -> id -> event
     event_accounts: dict[int, int] = attrs.field(factory=dict)  #: event id -> account
+    #: event id -> when it was stored, for the events stored without `updated_at` (the time an
+    #: SQL store writes in that column; an entry of a removed event is never read)
+    written: dict[int, datetime] = attrs.field(factory=dict)
     applied: dict[int, int] = attrs.field(factory=dict)  #: applied event id -> account
     rollups: dict[int, dict[RollupKey, MetricContribution]] = attrs.field(factory=dict)
     members: dict[int, dict[Member, int]] = attrs.field(factory=dict)

@@ -20,12 +20,12 @@ class InMemoryEventStore(JournalledStore):
     """Raw events in memory."""
 
     def add(self, events: Sequence[Event]) -> list[int]:
-        """Store the new events (`updated_at`, when an event has none: now, as the SQL stores
-        write it); `EventConflictError` for one stored before with other content."""
+        """Store the new events (noting when, for those without `updated_at`);
+        `EventConflictError` for one stored before with other content."""
         known = self.db.event_accounts
         stored: dict[int, int] = {}  # event id -> account, of the events stored now
         by_account: dict[int, dict[int, Event]] = {}
-        now = system_clock()
+        now, untimed = system_clock(), {}
         for event in events:
             account = known.get(event.id)
             if account is not None:
@@ -33,9 +33,9 @@ class InMemoryEventStore(JournalledStore):
                 if existing != event:
                     raise EventConflictError(event.id, existing.differences(event))
                 continue
-            if event.updated_at is None:
-                event = attrs.evolve(event, updated_at=now)
             stored[event.id] = event.account_id
+            if event.updated_at is None:
+                untimed[event.id] = now
             group = by_account.get(event.account_id)
             if group is None:
                 group = by_account[event.account_id] = {}
@@ -43,15 +43,26 @@ class InMemoryEventStore(JournalledStore):
         for account_id, group in by_account.items():
             self.journal.insert_many(self.journal.child(self.db.events, account_id), group)
         self.journal.insert_many(known, stored)
+        self.journal.set_many(self.db.written, untimed)
         return list(stored)
 
     def get(self, ids: Collection[int]) -> list[Event]:
+        return [self._with_write_time(event) for event in self._stored(ids)]
+
+    def _stored(self, ids: Collection[int]) -> list[Event]:
         found = []
         for event_id in sorted(set(ids)):
             account = self.db.event_accounts.get(event_id)
             if account is not None:
                 found.append(self.db.events[account][event_id])
         return found
+
+    def _with_write_time(self, event: Event) -> Event:
+        """The event as an SQL store reads it back: `updated_at` the time of the write when
+        it was stored without one."""
+        if event.updated_at is not None:
+            return event
+        return attrs.evolve(event, updated_at=self.db.written[event.id])
 
     def hold(self, ids: Collection[int]) -> set[int]:
         # Units of work are serialised: what is stored stays stored until this one ends.
@@ -64,7 +75,7 @@ class InMemoryEventStore(JournalledStore):
 
     def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
         accounts = set(account_ids)
-        removed = [event for event in self.get(ids) if event.account_id in accounts]
+        removed = [event for event in self._stored(ids) if event.account_id in accounts]
         by_account: dict[int, list[int]] = {}
         for event in removed:
             by_account.setdefault(event.account_id, []).append(event.id)
