@@ -49,6 +49,10 @@ def _capture(uow_factory: Any) -> Any:
     return uow_factory.capture
 
 
+def _job_locks(uow_factory: Any) -> Any:
+    return uow_factory.job_locks
+
+
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
     chunk_days."""
@@ -89,6 +93,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         capture=providers.Factory(_capture, uow_factory),
         reports=reports,
         parallel_accounts=providers.Callable(operator.eq, config.backend, "postgres"),
+        job_locks=providers.Factory(_job_locks, uow_factory),
     )
 
 

@@ -19,10 +19,11 @@ memory holds one lock) one at a time whatever `jobs` says.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import date
 from typing import Final, Literal, Protocol, get_args
@@ -31,10 +32,10 @@ import attrs
 
 from reporting_rollups.application.backfill import BackfillPlan, BackfillResult, check_range
 from reporting_rollups.application.catch_up import zoned_accounts
-from reporting_rollups.application.jobs import Job
+from reporting_rollups.application.jobs import Job, JobLocks
 from reporting_rollups.application.ports import Clock, Progress, UnitOfWorkFactory
 from reporting_rollups.application.verify import VerifyResult
-from reporting_rollups.domain.errors import ConfigurationError, RollupError
+from reporting_rollups.domain.errors import ConfigurationError, JobRunningError, RollupError
 
 #: What a fleet run does to each account.
 Kind = Literal["backfill", "rebuild", "verify"]
@@ -195,6 +196,9 @@ class FleetRun:
     parallel_ok: bool = False
     #: how throttling waits (injected: tests pass a recorder)
     sleep: Callable[[float], None] = time.sleep
+    #: one runner per job across processes (None: no lock, for a database only this runner
+    #: uses)
+    locks: JobLocks | None = None
 
     def __call__(
         self,
@@ -267,6 +271,34 @@ class FleetRun:
             raise ConfigurationError(f"max_rate={max_rate}: need events per second above 0")
         if job.finished:
             raise ConfigurationError(f"job {job.id} is finished: it is never resumed")
+        with self._held(job):
+            return self._run(job, jobs, pause_ms / 1000, max_rate, progress, stop)
+
+    @contextlib.contextmanager
+    def _held(self, job: Job) -> Iterator[None]:
+        """The job held by this runner for the block; `JobRunningError` when another holds it
+        (or finished it meanwhile)."""
+        if self.locks is None:
+            yield
+            return
+        with self.locks.hold(job.id) as held:
+            if not held:
+                raise JobRunningError(job.id, job.kind)
+            with self.uow_factory(read_only=True) as uow:
+                now = uow.jobs.get(job.id)
+            if now is not None and now.finished:  # another runner finished it before we held it
+                raise ConfigurationError(f"job {job.id} is finished: it is never resumed")
+            yield
+
+    def _run(
+        self,
+        job: Job,
+        jobs: int,
+        pause: float,
+        max_rate: float | None,
+        progress: FleetProgress | None,
+        stop: Callable[[], bool],
+    ) -> FleetResult:
         with self.uow_factory(read_only=True) as uow:
             finished = uow.jobs.accounts(job.id)
         accounts = list(zoned_accounts(self.uow_factory))
@@ -282,7 +314,7 @@ class FleetRun:
         halt = threading.Event()
         workers = jobs if self.parallel_ok and jobs > 1 and len(todo) > 1 else 1
         rate = None if max_rate is None else max_rate / workers
-        work = _Work(self, job, pause_ms / 1000, tracker, halt, stop, rate)
+        work = _Work(self, job, pause, tracker, halt, stop, rate)
         if workers > 1:
             done = _in_parallel(work, todo, jobs, halt)
         else:

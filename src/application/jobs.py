@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -62,4 +63,14 @@ class JobStore(Protocol):
 
     def forget(self, account_id: int) -> None:
         """Delete the account's records in every job (`Rollups.forget`)."""
+        ...
+
+
+class JobLocks(Protocol):
+    """At most one runner per fleet job, across processes."""
+
+    def hold(self, job_id: int) -> AbstractContextManager[bool]:
+        """Hold the job for the block: True when the caller now runs it alone, False when
+        another process or thread holds it. Released at the end of the block, and by the
+        operating system or the server when the holding process dies."""
         ...

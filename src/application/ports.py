@@ -14,6 +14,7 @@ from typing import Final, NamedTuple, NewType, Protocol, Self, TypeVar, cast
 import attrs
 
 from reporting_rollups.application.jobs import Job as Job  # re-exported: adapters' port
+from reporting_rollups.application.jobs import JobLocks as JobLocks
 from reporting_rollups.application.jobs import JobStore as JobStore
 from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event

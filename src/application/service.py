@@ -17,6 +17,7 @@ from reporting_rollups.application.live import LiveRollup, RecordResult, Retract
 from reporting_rollups.application.ports import (
     AccountSettings,
     ChangeCapture,
+    JobLocks,
     Progress,
     RollupRow,
     UnavailableCapture,
@@ -71,6 +72,8 @@ class Rollups:
     #: whether fleet runs (`backfill_all`...) may work on accounts in parallel (PostgreSQL:
     #: one pooled connection each; SQLite serialises writers, memory is one process)
     parallel_accounts: bool = False
+    #: one runner per fleet job across processes (the container passes the backend's)
+    job_locks: JobLocks | None = None
     _closed: bool = False
 
     def record(self, events: Iterable[Event]) -> RecordResult:
@@ -137,6 +140,7 @@ class Rollups:
             self.settings,
             self.verifier,
             parallel_ok=self.parallel_accounts,
+            locks=self.job_locks,
         )
 
     def backfill_all(

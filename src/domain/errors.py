@@ -97,5 +97,16 @@ class ConfigurationError(RollupError):
     """The library was configured wrongly (bad database URL, unknown backend...)."""
 
 
+class JobRunningError(ConfigurationError):
+    """A fleet job another process (or thread) is running: one runner per job at a time."""
+
+    def __init__(self, job_id: int, kind: str) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"job {job_id} ({kind} --all) is being run by another process: wait for it to "
+            "finish (`rollups jobs`), or stop it and run this command again"
+        )
+
+
 class StorageError(RollupError):
     """The storage backend failed (unreachable, permission denied, missing migration...)."""

@@ -20,13 +20,14 @@ import pytest
 from sqlalchemy import text
 
 from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.job_locks import FileJobLocks, InProcessJobLocks
 from reporting_rollups.adapters.sql.backends import engine_for_url
 from reporting_rollups.application.backfill import BackfillResult
 from reporting_rollups.application.fleet import FleetRun
 from reporting_rollups.application.ports import Progress
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.verify import VerifyResult
-from reporting_rollups.domain.errors import ConfigurationError, StorageError
+from reporting_rollups.domain.errors import ConfigurationError, JobRunningError, StorageError
 from reporting_rollups.domain.metrics import DimensionType, Metric, MetricContribution, RollupKey
 from tests.builders import event, utc
 from tests.conftest import fixed_clock, reset_postgres
@@ -454,3 +455,68 @@ def test_pause_ms_paces_the_chunks_of_one_account(db: str) -> None:
     assert paced.returncode == 0, paced.stderr
     assert took >= 3 * 0.4  # four chunks, three pauses
     assert cli(db, "verify", "--account", "1").returncode == 0
+
+
+def test_a_second_runner_of_a_job_is_refused_until_the_first_is_gone(
+    db: str, tmp_path: Path
+) -> None:
+    """One runner per job: the same command (or `--resume`) while the job runs elsewhere exits
+    2 naming it; once the runner is gone (SIGKILL: the server or the OS drops its lock), the
+    same command resumes the job."""
+    with open_rollups(db) as rollups:
+        populate(rollups, MANY)
+        for account in MANY:
+            tamper(rollups, account)
+    first = subprocess.Popen(
+        [*CLI, "--db", db, "rebuild", "--all", "--pause-ms", "2000"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    done = "SELECT count(*) FROM reporting_rollup_job_accounts"
+    try:
+        wait_until(lambda: count(db, done) >= 1 or first.poll() is not None, 120, "an account")
+        assert first.poll() is None, first.communicate()
+        for args in (("rebuild", "--all"), ("rebuild", "--all", "--resume", "1")):
+            refused = cli(db, *args)
+            assert refused.returncode == 2, refused.stdout + refused.stderr
+            assert "job 1 (rebuild --all) is being run by another process" in refused.stderr
+            assert "Traceback" not in refused.stderr
+        assert first.poll() is None  # the refusals did not disturb it
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=60)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    resumed = cli(db, "rebuild", "--all")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "job 1 finished" in resumed.stdout
+    assert count(db, "SELECT count(*) FROM reporting_rollup_jobs") == 1
+    assert cli(db, "verify", "--all").returncode == 0
+    assert list(tmp_path.glob("*-rollups-job-*.lock")) == []  # SQLite: the lock file went
+
+
+def test_job_locks_within_one_process(tmp_path: Path) -> None:
+    """The same job twice in one process (threads) is refused too; other jobs are not."""
+    for locks in (InProcessJobLocks(), FileJobLocks(tmp_path / "r.db")):
+        with locks.hold(1) as held, locks.hold(1) as again, locks.hold(2) as other:
+            assert (held, again, other) == (True, False, True)
+        with locks.hold(1) as later:
+            assert later
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fleet_run_raises_job_running_error_for_a_held_job(db: str) -> None:
+    with open_rollups(db, clock=fixed_clock) as rollups:
+        populate(rollups)
+        fleet = rollups.fleet()
+        job = fleet.start("verify")
+        assert rollups.job_locks is not None
+        with rollups.job_locks.hold(job.id) as held:
+            assert held
+            with pytest.raises(JobRunningError) as caught:
+                fleet.run(job)
+        assert caught.value.job_id == job.id
+        assert isinstance(caught.value, ConfigurationError)
+        assert fleet.run(job).job.finished

@@ -8,6 +8,7 @@ from typing import Self
 
 import attrs
 
+from reporting_rollups.adapters.job_locks import InProcessJobLocks
 from reporting_rollups.adapters.memory.accounts import InMemoryAccountStore
 from reporting_rollups.adapters.memory.changes import InMemoryChangeLog
 from reporting_rollups.adapters.memory.database import InMemoryDatabase
@@ -126,6 +127,8 @@ class InMemoryUnitOfWorkFactory:
     """Opens units of work on one in-memory database."""
 
     db: InMemoryDatabase = attrs.field(factory=InMemoryDatabase)
+    #: Who runs a fleet job (the threads of this process).
+    job_locks: InProcessJobLocks = attrs.field(factory=InProcessJobLocks)
 
     def __call__(self, *, read_only: bool = False) -> InMemoryUnitOfWork:
         return InMemoryUnitOfWork(self.db, read_only=read_only)

@@ -18,6 +18,7 @@ created and locked first, step by step). Exclusive holders touch only their acco
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Final, Self
 
@@ -32,6 +33,7 @@ from reporting_rollups.adapters.postgres.changes import PostgresChangeLog
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
+from reporting_rollups.adapters.postgres.job_locks import PostgresJobLocks
 from reporting_rollups.adapters.postgres.ledger import PostgresAppliedLedger
 from reporting_rollups.adapters.postgres.rollups import PostgresRollupStore
 from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
@@ -135,3 +137,8 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
     def capture(self) -> PostgresCapture:
         """Change capture on this database's `reporting_events`."""
         return PostgresCapture(self.database)
+
+    @functools.cached_property
+    def job_locks(self) -> PostgresJobLocks:
+        """Who runs a fleet job: advisory locks on this database."""
+        return PostgresJobLocks(self.database)

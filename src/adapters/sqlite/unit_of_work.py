@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Final, Self
 
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from reporting_rollups.adapters.job_locks import FileJobLocks, InProcessJobLocks
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.reports import SqlReportStore
@@ -99,6 +101,15 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory[SQLiteUnitOfWork]):
         database = SqlDatabase(sqlite_engine(url, busy_timeout_ms), sqlite_errors(url))
         database.prepare(migrate=migrate, reference_indexes=reference_indexes)
         return cls(database, SQLiteUnitOfWork)
+
+    @functools.cached_property
+    def job_locks(self) -> FileJobLocks | InProcessJobLocks:
+        """Who runs a fleet job: locks of files beside the database file (an in-memory
+        database: the threads of this process)."""
+        path = self.engine.url.database
+        if not path or path == ":memory:" or path.startswith("file:"):
+            return InProcessJobLocks()
+        return FileJobLocks(Path(path).expanduser().resolve())
 
     @property
     def capture(self) -> SQLiteCapture:
