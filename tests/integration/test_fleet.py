@@ -319,19 +319,36 @@ def cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def start_cli(db: str, *args: str) -> subprocess.Popen[str]:
+    """The CLI running `args` on `db`, in its own process."""
+    return subprocess.Popen(
+        [*CLI, "--db", db, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+DONE_ACCOUNTS = "SELECT count(*) FROM reporting_rollup_job_accounts"
+
+
+def wait_for_accounts(db: str, process: subprocess.Popen[str], accounts: int) -> None:
+    """Wait until jobs have finished `accounts` accounts, with `process` still running."""
+    wait_until(
+        lambda: count(db, DONE_ACCOUNTS) >= accounts or process.poll() is not None,
+        120,
+        f"{accounts} account(s) done",
+    )
+    assert process.poll() is None, process.communicate()
+
+
 def test_a_killed_fleet_rebuild_is_finished_by_the_same_command(db: str) -> None:
     with open_rollups(db) as rollups:
         populate(rollups, MANY)
         for account in MANY:
             tamper(rollups, account)
     args = ("rebuild", "--all", "--pause-ms", "150")
-    process = subprocess.Popen(
-        [*CLI, "--db", db, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    done = "SELECT count(*) FROM reporting_rollup_job_accounts"
+    process = start_cli(db, *args)
+    done = DONE_ACCOUNTS
     try:
-        wait_until(lambda: count(db, done) >= 2 or process.poll() is not None, 120, "accounts")
-        assert process.poll() is None, process.communicate()
+        wait_for_accounts(db, process, 2)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
     finally:
@@ -373,15 +390,9 @@ def test_an_interrupted_fleet_run_prints_the_resume_command(tmp_path: Path) -> N
     db = f"sqlite:///{tmp_path / 'rollups.db'}"
     with open_rollups(db) as rollups:
         populate(rollups, MANY)
-    process = subprocess.Popen(
-        [*CLI, "--db", db, "rebuild", "--all", "--pause-ms", "150"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    done = "SELECT count(*) FROM reporting_rollup_job_accounts"
+    process = start_cli(db, "rebuild", "--all", "--pause-ms", "150")
     try:
-        wait_until(lambda: count(db, done) >= 1 or process.poll() is not None, 120, "an account")
+        wait_for_accounts(db, process, 1)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
@@ -467,16 +478,9 @@ def test_a_second_runner_of_a_job_is_refused_until_the_first_is_gone(
         populate(rollups, MANY)
         for account in MANY:
             tamper(rollups, account)
-    first = subprocess.Popen(
-        [*CLI, "--db", db, "rebuild", "--all", "--pause-ms", "2000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    done = "SELECT count(*) FROM reporting_rollup_job_accounts"
+    first = start_cli(db, "rebuild", "--all", "--pause-ms", "2000")
     try:
-        wait_until(lambda: count(db, done) >= 1 or first.poll() is not None, 120, "an account")
-        assert first.poll() is None, first.communicate()
+        wait_for_accounts(db, first, 1)
         for args in (("rebuild", "--all"), ("rebuild", "--all", "--resume", "1")):
             refused = cli(db, *args)
             assert refused.returncode == 2, refused.stdout + refused.stderr
