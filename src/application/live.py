@@ -15,6 +15,7 @@ from reporting_rollups.application.ports import (
     UnitOfWorkFactory,
     applied_refs,
 )
+from reporting_rollups.application.report_arguments import check_id
 from reporting_rollups.application.retention import past_window
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
@@ -154,12 +155,16 @@ class LiveRollup:
             unsupported=unsupported,
         )
 
-    def retract(self, event_ids: Iterable[int]) -> RetractResult:
-        """Remove raw events and take their contributions back exactly once."""
+    def retract(self, event_ids: Iterable[int], *, account_id: int | None = None) -> RetractResult:
+        """Remove raw events and take their contributions back exactly once. With
+        `account_id`, only that account's events: an id stored under another account (or
+        none) is unknown, and the ids are never looked up across accounts."""
         requested = list(event_ids)
         for event_id in requested:
             if type(event_id) is not int or event_id <= 0:
                 raise InvalidEventError("id", event_id, event_id, "must be a positive integer")
+        if account_id is not None:
+            check_id("account_id", account_id)
         ids = sorted(set(requested))
         if not ids:
             return RetractResult(0, 0, 0)
@@ -167,8 +172,9 @@ class LiveRollup:
             # Lock the accounts first (the global lock order), then delete only rows of those
             # accounts: a row another transaction commits after `owners` read stays, as if this
             # retraction had come before its record (its account's zone is not locked here).
-            settings = uow.accounts.lock_shared(uow.events.owners(ids))
-            removed = uow.events.remove(ids, settings.keys())
+            owners = uow.events.owners(ids) if account_id is None else {account_id}
+            settings = uow.accounts.lock_shared(owners)
+            removed = uow.events.remove(ids, settings.keys(), unowned=account_id is None)
             unmarked = uow.ledger.unmark(
                 applied_refs((event.account_id, event.id) for event in removed)
             )

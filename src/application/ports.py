@@ -152,9 +152,11 @@ class EventStore(Protocol):
         included). No lock."""
         ...
 
-    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+    def remove(
+        self, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
+    ) -> list[Event]:
         """Delete the stored rows among `ids` whose account is one of `account_ids` (locked by
-        the caller) or NULL; return the events among them, sorted by id.
+        the caller) or, with `unowned`, NULL; return the events among them, sorted by id.
 
         A row of another account (committed after the caller read `owners`) stays: the
         retraction is ordered before its record.

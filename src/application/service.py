@@ -108,9 +108,11 @@ class Rollups:
         between transactions: a daemon's signal handler ends the pass after the current batch."""
         return self.syncer.run(stop)
 
-    def retract(self, event_ids: Iterable[int]) -> RetractResult:
-        """Remove raw events and take their contributions back exactly once."""
-        return self.live.retract(event_ids)
+    def retract(self, event_ids: Iterable[int], *, account_id: int | None = None) -> RetractResult:
+        """Remove raw events and take their contributions back exactly once. With
+        `account_id`, only that account's events (an id stored under another account is
+        unknown): the retraction then touches that one account only."""
+        return self.live.retract(event_ids, account_id=account_id)
 
     def set_timezone(
         self,

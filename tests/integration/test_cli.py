@@ -451,6 +451,17 @@ def test_retract_takes_events_out_of_the_rollups(db: str, tmp_path: Path) -> Non
     assert "0 mismatches" in ok(db, "verify", "-a", str(ACCOUNT)).stdout
 
 
+def test_retract_of_one_account(db: str, tmp_path: Path) -> None:
+    ingest_sample(db, tmp_path)
+    other = ok(db, "retract", "--account", str(ACCOUNT + 1), "1", "4")
+    assert "retracted 0 event(s), 0 taken out of the rollups, 2 unknown id(s)" in other.stdout
+    assert f"2 id(s) were not stored as events of account {ACCOUNT + 1}" in other.stderr
+    mine = ok(db, "retract", "-a", str(ACCOUNT), "1", "4")
+    assert "retracted 2 event(s), 2 taken out of the rollups, 0 unknown id(s)" in mine.stdout
+    assert "0 mismatches" in ok(db, "verify", "-a", str(ACCOUNT)).stdout
+    assert run(db, "retract", "--account", "0", "5").exit_code == EXIT_USAGE
+
+
 def test_retract_needs_integer_ids(db: str) -> None:
     result = run(db, "retract", "one")
     assert result.exit_code == EXIT_USAGE

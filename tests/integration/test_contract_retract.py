@@ -8,7 +8,7 @@ import pytest
 
 from reporting_rollups.application.live import RecordResult, RetractResult
 from reporting_rollups.application.service import Rollups
-from reporting_rollups.domain.errors import InvalidEventError
+from reporting_rollups.domain.errors import InvalidEventError, InvalidRangeError
 from tests.builders import event, row_map, utc
 from tests.reference import assert_rollups_match
 
@@ -188,3 +188,55 @@ def test_a_retraction_sums_rows_again_from_applied_events_only(backend: Rollups)
     assert backend.record([host]).rolled_up == 1
     assert_rollups_match(backend, 1, "UTC", [kept, host])
     assert backend.verify(1).mismatches == []
+
+
+# -- retract(ids, account_id=...): one account's events only ---------------------------------
+
+
+def test_retract_of_one_account_leaves_the_others_ids_alone(configured: Rollups) -> None:
+    configured.record(
+        [
+            event(1, "reply_time", value=5),
+            event(2, "reply_time", value=7, account_id=2),
+            event(3, "reply_time", value=9, account_id=3),  # no zone
+        ]
+    )
+    before = {account: configured.rows(account) for account in (1, 2)}
+    # ids 2 and 3 are of other accounts: unknown to account 1, not touched
+    assert configured.retract([1, 2, 3, 99], account_id=1) == RetractResult(1, 1, 3)
+    assert stored_ids(configured, [1, 2, 3]) == [2, 3]
+    assert configured.rows(1) == []
+    assert configured.rows(2) == before[2]
+    assert configured.retract([2], account_id=2) == RetractResult(1, 1, 0)
+    assert configured.retract([3], account_id=3) == RetractResult(1, 0, 0)  # no zone: no rows
+    assert stored_ids(configured, [1, 2, 3]) == []
+    assert configured.retract([1], account_id=1) == RetractResult(0, 0, 1)
+
+
+def test_retract_of_one_account_matches_the_reference(configured: Rollups) -> None:
+    events = [
+        event(
+            i, "first_response", value=float(i), at=utc(2026, 11, 18 + i % 3), account_id=1 + i % 2
+        )
+        for i in range(1, 41)
+    ]
+    configured.record(events)
+    doomed = [e.id for e in events if e.id % 3 == 0]
+    configured.retract(doomed, account_id=1)
+    kept = [e for e in events if not (e.id % 3 == 0 and e.account_id == 1)]
+    assert stored_ids(configured, list(range(1, 41))) == [e.id for e in kept]
+    assert_rollups_match(configured, 1, "UTC", kept)
+    assert_rollups_match(configured, 2, "America/New_York", kept)
+    assert configured.verify(1).clean
+    assert configured.verify(2).clean
+
+
+@pytest.mark.parametrize("bad", [0, -1, True, "1", 1.5])
+def test_a_bad_account_is_rejected_before_anything_changes(
+    configured: Rollups, bad: object
+) -> None:
+    configured.record([event(1)])
+    with pytest.raises(InvalidRangeError) as caught:
+        configured.retract([1], account_id=bad)  # type: ignore[arg-type]
+    assert "account_id" in str(caught.value)
+    assert stored_ids(configured, [1]) == [1]

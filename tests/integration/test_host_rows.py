@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from reporting_rollups.adapters import open_rollups
+from reporting_rollups.application.live import RetractResult
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import EventConflictError
 from reporting_rollups.domain.events import Event
@@ -329,3 +330,33 @@ def test_timestamps_python_cannot_hold_are_not_events_and_can_be_retracted(
         result = rollups.retract([901, 902, 903])
         assert (result.retracted, result.rolled_back) == (0, 0)
         assert rollups.rows(1) == []
+
+
+def test_a_retraction_of_one_account_leaves_rows_without_an_account(
+    backend: Rollups, host: Callable[..., None], backend_name: str, backend_url: str
+) -> None:
+    """A row without an account is no event of any account: `retract(ids, account_id=...)`
+    leaves it (unknown); a retraction without an account removes it."""
+    backend.set_timezone(1, ZONE)
+    host([raw(600, account_id=None), raw(601)])
+    backend.record([event(602)])
+    assert backend.retract([600, 601, 602], account_id=1) == RetractResult(2, 1, 1)
+    assert raw_ids(backend_name, backend_url, 1) == []
+    assert unowned_ids(backend_name, backend_url) == [600]
+    assert backend.retract([600]).retracted == 0  # not an event: removed, nothing to count
+    assert unowned_ids(backend_name, backend_url) == []
+    assert backend.rows(1) == []
+    assert backend.verify(1).clean
+
+
+def unowned_ids(backend_name: str, url: str) -> list[int]:
+    """The ids of the rows without an account."""
+    query = "SELECT id FROM reporting_events WHERE account_id IS NULL ORDER BY id"
+    if backend_name == "sqlite":
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"))
+        try:
+            return [row[0] for row in connection.execute(query)]
+        finally:
+            connection.close()
+    with psycopg.connect(url) as pg:
+        return [row[0] for row in pg.execute(query)]

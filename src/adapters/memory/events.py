@@ -73,7 +73,9 @@ class InMemoryEventStore(JournalledStore):
         known = self.db.event_accounts
         return {known[event_id] for event_id in ids if event_id in known}
 
-    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+    def remove(
+        self, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
+    ) -> list[Event]:  # every event here has an account: `unowned` selects nothing more
         accounts = set(account_ids)
         removed = [event for event in self._stored(ids) if event.account_id in accounts]
         by_account: dict[int, list[int]] = {}

@@ -99,8 +99,10 @@ class PostgresEventStore:
     def owners(self, ids: Collection[int]) -> set[int]:
         return queries.owners(self.session, ids)
 
-    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
-        return queries.remove(self.session, ids, account_ids)
+    def remove(
+        self, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
+    ) -> list[Event]:
+        return queries.remove(self.session, ids, account_ids, unowned=unowned)
 
     def span(self, account_id: int) -> TimeSpan | None:
         return queries.span(self.session, account_id)

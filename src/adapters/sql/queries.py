@@ -143,12 +143,19 @@ def owners(session: SqlSession, ids: Collection[int]) -> set[int]:
     return found
 
 
-def remove(session: SqlSession, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+def remove(
+    session: SqlSession, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
+) -> list[Event]:
     """`EventStore.remove`: rows locked in id order, then deleted (removers cannot deadlock);
     the marks of removed rows that were not events are dropped (they contributed nothing)."""
     e = reporting_events
     removed: list[Row[Any]] = []
-    of_locked_accounts = or_(e.c.account_id.is_(None), e.c.account_id.in_(sorted(set(account_ids))))
+    accounts = sorted(set(account_ids))
+    of_locked_accounts: ColumnElement[bool] = (
+        e.c.account_id == accounts[0] if len(accounts) == 1 else e.c.account_id.in_(accounts)
+    )
+    if unowned:
+        of_locked_accounts = or_(e.c.account_id.is_(None), of_locked_accounts)
     for condition in id_filters(session, e.c.id, ids):
         locked = (
             select(e.c.id).where(condition, of_locked_accounts).order_by(e.c.id).with_for_update()

@@ -96,9 +96,11 @@ class SQLiteEventStore:
     def owners(self, ids: Collection[int]) -> set[int]:
         return queries.owners(self.session, ids)
 
-    def remove(self, ids: Collection[int], account_ids: Collection[int]) -> list[Event]:
+    def remove(
+        self, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
+    ) -> list[Event]:
         with unlogged(self.session, "removing raw events"):
-            return queries.remove(self.session, ids, account_ids)
+            return queries.remove(self.session, ids, account_ids, unowned=unowned)
 
     def span(self, account_id: int) -> TimeSpan | None:
         return queries.span(self.session, account_id)
