@@ -95,6 +95,40 @@ def sessions_waiting_for_locks(url: str) -> int:
     return int(row[0])
 
 
+CITUS_URL_VARIABLE = "ROLLUPS_TEST_CITUS_URL"
+
+
+@pytest.fixture(scope="session")
+def citus_url() -> str:
+    """A database on a Citus coordinator for this session: ``ROLLUPS_TEST_CITUS_URL``, a
+    database of its own with the citus extension and the workers added (`citus-cluster mkdb`).
+    Its public tables are dropped first. Skips without the variable; fails when it is set and
+    the database is unreachable or has no citus extension."""
+    url = os.environ.get(CITUS_URL_VARIABLE)
+    if not url:
+        pytest.skip(f"no Citus coordinator: set {CITUS_URL_VARIABLE} to run the Citus tests")
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
+            found = connection.execute(
+                "SELECT extversion FROM pg_extension WHERE extname = 'citus'"
+            ).fetchone()
+            if found is None:
+                pytest.fail(f"{CITUS_URL_VARIABLE}: the database has no citus extension")
+            tables = [
+                row[0]
+                for row in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            ]
+            for table in tables:
+                connection.execute(
+                    sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table))
+                )
+    except psycopg.Error as error:
+        pytest.fail(f"{CITUS_URL_VARIABLE}: Citus not reachable: {error}")
+    return url
+
+
 @pytest.fixture(scope="session")
 def postgres_url(postgres_server_url: str) -> Iterator[str]:
     """URL of a fresh database for this test session, dropped afterwards."""

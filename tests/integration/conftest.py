@@ -1,6 +1,7 @@
 """Contract-suite fixtures: the same tests on every backend (memory, SQLite, PostgreSQL).
 
-- `backend_name`: "memory", "sqlite" or "postgres" (PostgreSQL params carry the `postgres` mark).
+- `backend_name`: "memory", "sqlite", "postgres" or "citus" (a Citus coordinator, with
+  ROLLUPS_TEST_CITUS_URL; skipped otherwise). Their params carry the `postgres` / `citus` mark.
 - `backend_url`: the URL of an empty database of that backend for this test (memory: a fresh
   "memory://" each time it is opened, so reopening does not keep data).
 - `backend`: a `Rollups` opened on `backend_url` with the fixed clock.
@@ -23,7 +24,12 @@ from reporting_rollups.application.service import Rollups
 from tests.conftest import fixed_clock, reset_postgres
 from tests.host_db import host_url  # noqa: F401 (a fixture: a database laid out like the host's)
 
-BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("citus", marks=pytest.mark.citus),
+]
 _VERSION_TABLES = {"alembic_version", "reporting_rollup_alembic_version"}
 
 
@@ -77,7 +83,7 @@ def backend_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Pat
         path = tmp_path / "rollups.db"
         copy_sqlite(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_url")
+    url: str = request.getfixturevalue("citus_url" if backend_name == "citus" else "postgres_url")
     reset_postgres(url)
     return url
 
