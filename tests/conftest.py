@@ -114,19 +114,26 @@ def citus_url() -> str:
             ).fetchone()
             if found is None:
                 pytest.fail(f"{CITUS_URL_VARIABLE}: the database has no citus extension")
-            tables = [
-                row[0]
-                for row in connection.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-                )
-            ]
-            for table in tables:
-                connection.execute(
-                    sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table))
-                )
     except psycopg.Error as error:
         pytest.fail(f"{CITUS_URL_VARIABLE}: Citus not reachable: {error}")
+    empty_database(url)
     return url
+
+
+def empty_database(url: str) -> None:
+    """Drop every table of the public schema (and so the library's schema) of a PostgreSQL or
+    Citus database, for a test that starts from nothing."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        tables = [
+            row[0]
+            for row in connection.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+            )
+        ]
+        for table in tables:
+            connection.execute(
+                sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(table))
+            )
 
 
 @pytest.fixture(scope="session")

@@ -22,17 +22,24 @@ def open_rollups(
     reference_indexes: bool = False,
     clock: Callable[[], datetime] | None = None,
     chunk_days: int = 31,
+    local_tables: bool = False,
 ) -> Rollups:
     """Open the rollups on a database: ``memory://``, ``sqlite:///path`` or ``postgresql://...``.
 
     With `migrate` (the default) the library's tables are created or upgraded on open. A new
     `reporting_events` gets only the indexes the library's queries use; `reference_indexes`
     adds the reference application's full set (for a database a reference-schema host will
-    share; without `migrate`, checks that they exist). `clock` replaces the system clock
-    (tests, replays). Use as a context manager, or call `close()`.
+    share; without `migrate`, checks that they exist). On a PostgreSQL database with the
+    Citus extension a fresh schema is created distributed by account (`adapters.postgres.citus`)
+    unless `local_tables`. `clock` replaces the system clock (tests, replays). Use as a context
+    manager, or call `close()`.
     """
     container = build_container(
-        url, migrate=migrate, reference_indexes=reference_indexes, chunk_days=chunk_days
+        url,
+        migrate=migrate,
+        reference_indexes=reference_indexes,
+        chunk_days=chunk_days,
+        local_tables=local_tables,
     )
     if clock is not None:
         container.clock.override(providers.Object(clock))

@@ -29,11 +29,11 @@ def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
     )
 
 
-def _postgres_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
+def _postgres_factory(url: str, migrate: bool, reference_indexes: bool, local_tables: bool) -> Any:
     from reporting_rollups.adapters.postgres import PostgresUnitOfWorkFactory
 
     return PostgresUnitOfWorkFactory.from_url(
-        url, migrate=migrate, reference_indexes=reference_indexes
+        url, migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
     )
 
 
@@ -55,7 +55,7 @@ def _job_locks(uow_factory: Any) -> Any:
 
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
-    chunk_days."""
+    local_tables, chunk_days."""
 
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
@@ -67,7 +67,11 @@ class ApplicationContainer(containers.DeclarativeContainer):
             _sqlite_factory, config.url, config.migrate, config.reference_indexes
         ),
         postgres=providers.Singleton(
-            _postgres_factory, config.url, config.migrate, config.reference_indexes
+            _postgres_factory,
+            config.url,
+            config.migrate,
+            config.reference_indexes,
+            config.local_tables,
         ),
     )
     live = providers.Factory(LiveRollup, uow_factory=uow_factory, clock=clock)
@@ -98,7 +102,12 @@ class ApplicationContainer(containers.DeclarativeContainer):
 
 
 def build_container(
-    url: str, *, migrate: bool = True, reference_indexes: bool = False, chunk_days: int = 31
+    url: str,
+    *,
+    migrate: bool = True,
+    reference_indexes: bool = False,
+    chunk_days: int = 31,
+    local_tables: bool = False,
 ) -> ApplicationContainer:
     """A container configured for the database at `url`."""
     parsed = DatabaseURL.parse(url)
@@ -109,6 +118,7 @@ def build_container(
             "backend": parsed.backend,
             "migrate": migrate,
             "reference_indexes": reference_indexes,
+            "local_tables": local_tables,
             "chunk_days": chunk_days,
         }
     )

@@ -185,7 +185,7 @@ def test_backfilled_events_are_not_rolled_up_again(backend: Rollups) -> None:
     assert row_map(backend.rows(1)) == {
         (date(2026, 11, 20), "account", 1, "reply_time"): (1, 3.0, 0.0)
     }
-    assert backend.retract([1]).rolled_back == 1
+    assert backend.retract([1], account_id=1).rolled_back == 1
     assert backend.rows(1) == []
 
 
@@ -198,7 +198,7 @@ def test_live_writes_after_a_backfill_keep_the_invariant(backend: Rollups) -> No
         event(22, "reply_time", value=9, at=utc(2026, 11, 10, 23)),
     ]
     backend.record(late)
-    backend.retract([4])
+    backend.retract([4], account_id=1)
     remaining = [e for e in NY_EVENTS[:5] + late if e.id != 4]
     assert_rollups_match(backend, 1, NY, remaining)
 

@@ -16,6 +16,7 @@ from reporting_rollups.application.live import RecordResult
 from reporting_rollups.application.ports import applied_ref
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import (
+    ConfigurationError,
     EventConflictError,
     InvalidEventError,
     RollupError,
@@ -178,7 +179,13 @@ def test_conflicting_redelivery_writes_nothing(configured: Rollups) -> None:
     ],
     ids=["name", "created_at", "account_id", "business", "user_id", "conversation_id"],
 )
-def test_every_field_takes_part_in_conflicts(configured: Rollups, changed: Event) -> None:
+def test_every_field_takes_part_in_conflicts(
+    configured: Rollups, changed: Event, backend_name: str
+) -> None:
+    if backend_name == "citus" and changed.account_id != 1:
+        pytest.skip(
+            "on Citus an id of another account is another event (see test_contract_retract)"
+        )
     configured.record([event(1, "first_response", value=10)])
     with pytest.raises(EventConflictError):
         configured.record([changed])
@@ -349,8 +356,9 @@ def test_an_exception_in_a_unit_of_work_rolls_back(backend: Rollups) -> None:
     assert backend.rows(1) == [(key, MetricContribution(1, 1.0, 0.0))]
 
 
-def test_event_store(backend: Rollups) -> None:
+def test_event_store(backend: Rollups, backend_name: str) -> None:
     events = [event(1, at=utc(2026, 11, 9)), event(2, account_id=2), event(3, at=utc(2026, 11, 5))]
+    by_id_alone = backend_name != "citus"  # on Citus ids are per account: no lookup by id alone
     with backend.uow_factory() as uow:
         assert uow.events.add(events[:2]) == [1, 2]
         assert uow.events.add(events) == [3]
@@ -362,8 +370,14 @@ def test_event_store(backend: Rollups) -> None:
         assert uow.events.span(1) == (utc(2026, 11, 5), utc(2026, 11, 9))
         assert uow.events.span(7) is None
         assert (uow.events.has_events(1), uow.events.has_events(7)) == (True, False)
-        assert uow.events.owners([1, 2, 3, 99]) == {1, 2}
-        assert uow.events.hold([2, 3, 99]) == {2, 3}
+        if by_id_alone:
+            assert uow.events.owners([1, 2, 3, 99]) == {1, 2}
+            assert uow.events.hold([2, 3, 99]) == {2, 3}
+        else:
+            with pytest.raises(ConfigurationError, match="give the account"):
+                uow.events.owners([1])
+            with pytest.raises(ConfigurationError, match="give the account"):
+                uow.events.hold([1])
         assert uow.events.remove([2, 3, 99], [1]) == [events[2]]  # 2 is another account's
         assert uow.events.get([3]) == []
         assert uow.events.span(1) == (utc(2026, 11, 9), utc(2026, 11, 9))

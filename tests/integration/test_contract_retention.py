@@ -83,7 +83,7 @@ def test_sealed_days_are_never_rebuilt(purged: tuple[Rollups, Any]) -> None:
 
 def test_a_retraction_of_a_purged_event_changes_nothing(purged: tuple[Rollups, Any]) -> None:
     rollups, before = purged
-    result = rollups.retract([10, 11, 23])
+    result = rollups.retract([10, 11, 23], account_id=1)
     assert (result.retracted, result.unknown) == (0, 3)
     assert row_map(rollups.rows(1)) == before
 
@@ -197,12 +197,12 @@ def test_a_delete_older_than_the_window_is_a_purge(backend: Rollups) -> None:
     before = row_map(backend.rows(1))
     backend.set_retention(14)
     assert backend.retention().default_days == 14
-    result = backend.retract([1])
+    result = backend.retract([1], account_id=1)
     assert (result.retracted, result.rolled_back, result.purged) == (1, 0, 1)
     assert row_map(backend.rows(1)) == before
     assert backend.verify(1).horizon == date(2026, 11, 9)
     assert backend.verify(1).clean
-    result = backend.retract([2])
+    result = backend.retract([2], account_id=1)
     assert (result.retracted, result.rolled_back, result.purged) == (1, 1, 0)
     assert {key[0] for key in row_map(backend.rows(1))} == {date(2026, 11, 1)}
 
@@ -214,8 +214,8 @@ def test_an_account_s_own_window_wins_over_the_default(backend: Rollups) -> None
     backend.set_retention(30)
     backend.set_retention(5, account_id=2)
     assert backend.retention().accounts == {2: 5}
-    assert backend.retract([1]).purged == 0  # 13 days old: inside the default 30
-    assert backend.retract([2]).purged == 1  # outside account 2's 5
+    assert backend.retract([1], account_id=1).purged == 0  # 13 days old: inside the default 30
+    assert backend.retract([2], account_id=2).purged == 1  # outside account 2's 5
     backend.set_retention(None, account_id=2)
     backend.set_retention(None)
     assert backend.retention().default_days is None

@@ -63,7 +63,7 @@ def test_none_clears_the_zone_and_the_rollups(backend: Rollups) -> None:
     assert backend.account(1) == AccountSettings(1, None, None, False, generation=2)
     assert backend.rows(1) == []
     assert backend.record([event(5)]).skipped == 1
-    assert backend.retract([1]).rolled_back == 0
+    assert backend.retract([1], account_id=1).rolled_back == 0
     assert backend.rows(1) == []
     backend.set_timezone(1, "UTC")
     assert_rollups_match(backend, 1, "UTC", [e for e in EVENTS if e.id != 1] + [event(5)])
@@ -235,7 +235,7 @@ def test_two_instances_on_one_database_see_each_others_writes(
     first.set_timezone(1, "UTC")
     second.record(EVENTS)
     assert first.rows(1) == second.rows(1) != []
-    first.retract([1])
+    first.retract([1], account_id=1)
     assert second.verify(1).mismatches == []
 
 

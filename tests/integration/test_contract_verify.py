@@ -48,7 +48,7 @@ def recorded(backend: Rollups) -> Rollups:
 
 def test_exact_rollups_verify_empty(recorded: Rollups) -> None:
     assert recorded.verify(1).mismatches == []
-    recorded.retract([1, 3])
+    recorded.retract([1, 3], account_id=1)
     assert recorded.verify(1).mismatches == []
     recorded.backfill(1)
     assert recorded.verify(1).mismatches == []

@@ -110,7 +110,7 @@ def test_a_batch_mixing_events_with_and_without_times(backend: Rollups) -> None:
 def test_a_retraction_of_an_event_with_times_takes_it_back(backend: Rollups) -> None:
     backend.set_timezone(1, "UTC")
     backend.record([timed(1), timed(2)])
-    assert backend.retract([1]).retracted == 1
+    assert backend.retract([1], account_id=1).retracted == 1
     assert [e.id for e in backend.events([1, 2])] == [2]
     assert backend.verify(1).clean
 

@@ -48,8 +48,20 @@ def migrate(
             ),
         ),
     ] = False,
+    local_tables: Annotated[
+        bool,
+        typer.Option(
+            "--local-tables",
+            help=(
+                "On a database with Citus, create a fresh schema's tables local (by default "
+                "they are distributed by account)."
+            ),
+        ),
+    ] = False,
 ) -> None:
-    """Create or upgrade the library's tables (a host's existing tables are never altered)."""
+    """Create or upgrade the library's tables (a host's existing tables are never altered).
+
+    On a database with the Citus extension a fresh schema is distributed by account."""
     state = state_of(ctx)
     where = escape(redact(state.url))
     if DatabaseURL.parse(state.url).backend == "memory":
@@ -58,8 +70,10 @@ def migrate(
     path = sqlite_file(state.url)
     fresh = path is not None and not path.exists()
     before: Schema = (None, set(), []) if fresh else _schema(state.url)
-    with open_rollups(state.url, migrate=True, reference_indexes=reference_indexes):
-        pass
+    with open_rollups(
+        state.url, migrate=True, reference_indexes=reference_indexes, local_tables=local_tables
+    ) as rollups:
+        distributed = bool(getattr(rollups.uow_factory, "distributed", False))
     (old, old_tables, old_missing), (new, new_tables, new_missing) = before, _schema(state.url)
     indexed = (
         sorted(set(old_missing) - set(new_missing)) if "reporting_events" in old_tables else []
@@ -73,6 +87,8 @@ def migrate(
         changes.append(f"created the index(es) {', '.join(indexed)}")
     if reference_indexes and "reporting_events" in created:
         changes.append("reporting_events with the reference application's indexes")
+    if distributed and created:
+        changes.append("the tables distributed by account (Citus)")
     state.out.print(
         f"{where}: schema "
         + (f"migrated from {old or 'nothing'} to revision {new}" if old != new else "up to date")

@@ -9,8 +9,13 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import insert
 
 from reporting_rollups.adapters.postgres.arrays import Int8Array
-from reporting_rollups.adapters.postgres.driver import fetch
-from reporting_rollups.adapters.postgres.statements import LOCK_ACCOUNTS, RELOCK_ACCOUNTS
+from reporting_rollups.adapters.postgres.driver import execute, fetch
+from reporting_rollups.adapters.postgres.statements import (
+    CREATE_ACCOUNT,
+    LOCK_ACCOUNT,
+    LOCK_ACCOUNTS,
+    RELOCK_ACCOUNTS,
+)
 from reporting_rollups.adapters.sql import queries
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.application.ports import AccountSettings
@@ -30,8 +35,11 @@ def _settings(rows: Sequence[tuple[Any, ...]]) -> dict[int, AccountSettings]:
 class PostgresAccountStore:
     """`reporting_rollup_accounts` on PostgreSQL; its rows are the account locks."""
 
-    def __init__(self, session: SqlSession) -> None:
+    def __init__(self, session: SqlSession, *, distributed: bool = False) -> None:
         self.session = session
+        #: a distributed database (Citus): one account per statement, so that each is routed
+        #: to its shard (a lock FOR SHARE over several shards is refused there)
+        self.distributed = distributed
 
     def get(self, account_id: int) -> AccountSettings:
         return queries.read_accounts(self.session, [account_id])[account_id]
@@ -58,6 +66,8 @@ class PostgresAccountStore:
         ids = sorted(set(account_ids))
         if not ids:
             return {}
+        if self.distributed:
+            return self._lock_each(ids, mode, doing)
         statement = LOCK_ACCOUNTS.format(mode=mode)
         params = {"ids": Int8Array(ids)}
         found = _settings(fetch(self.session, statement, params, doing=doing))
@@ -69,3 +79,14 @@ class PostgresAccountStore:
         return {
             account_id: found.get(account_id) or AccountSettings(account_id) for account_id in ids
         }
+
+    def _lock_each(self, ids: Sequence[int], mode: str, doing: str) -> dict[int, AccountSettings]:
+        """`_lock` one account at a time, in account order: create its row if missing, then
+        lock it (two single-shard statements each)."""
+        statement = LOCK_ACCOUNT.format(mode=mode)
+        found: dict[int, AccountSettings] = {}
+        for account_id in ids:
+            params = {"id": account_id}
+            execute(self.session, CREATE_ACCOUNT, params, doing=doing)
+            found.update(_settings(fetch(self.session, statement, params, doing=doing)))
+        return found

@@ -97,7 +97,7 @@ def postgres_aggregate_statement(dialect: Dialect) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def postgres_rebuild_statement(dialect: Dialect) -> str:
+def postgres_rebuild_statement(dialect: Dialect, *, changes: bool = True) -> str:
     """One PostgreSQL statement that rebuilds an account's days from its raw events (the days'
     old rows and members deleted beforehand), generated from the registry.
 
@@ -105,7 +105,8 @@ def postgres_rebuild_statement(dialect: Dialect) -> str:
     `start` and `end` (naive UTC bounds of the days), `starts` (the days' first instants,
     timestamp[]), `dates` (date[]) and `now`. Returns one row: the raw events in the range, the
     rollup rows written, and whether a captured change of the account is visible (the caller
-    applied them all before: one that is means a host commit in between, `ChangesArrived`).
+    applied them all before: one that is means a host commit in between, `ChangesArrived`);
+    without `changes` (a distributed database, which has no change capture) always false.
 
     One snapshot serves every step, so the events marked applied are exactly the events
     aggregated, whatever the host commits meanwhile. The caller holds the account's row FOR
@@ -119,6 +120,11 @@ def postgres_rebuild_statement(dialect: Dialect) -> str:
     groups, with no COUNT(DISTINCT) sort (`_postgres_aggregation`, which `verify` runs too).
     """
     ctes, totals = _postgres_aggregation(dialect)
+    arrived = (
+        "EXISTS (SELECT FROM reporting_rollup_changes WHERE account_id = %(account)s)"
+        if changes
+        else "false"
+    )
     return f"""
 WITH {ctes},
 marked AS (
@@ -151,6 +157,5 @@ inserted AS (
     ORDER BY idx, dimension_type, dimension_id, metric
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM inserted),
-       EXISTS (SELECT FROM reporting_rollup_changes WHERE account_id = %(account)s)
+SELECT (SELECT count(*) FROM ev), (SELECT count(*) FROM inserted), {arrived}
 """

@@ -4,7 +4,7 @@ checked and held in one statement, aggregations (`verify`) with the rebuild's ow
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from typing import Any
+from typing import Any, Final
 
 from reporting_rollups.adapters.postgres.aggregation import postgres_aggregate_statement
 from reporting_rollups.adapters.postgres.arrays import (
@@ -14,12 +14,19 @@ from reporting_rollups.adapters.postgres.arrays import (
     have_times,
 )
 from reporting_rollups.adapters.postgres.driver import fetch, fetch_one
-from reporting_rollups.adapters.postgres.statements import HOLD_EVENTS, INSERT_EVENTS, STORE_BATCH
+from reporting_rollups.adapters.postgres.statements import (
+    HOLD_ACCOUNT_EVENTS,
+    HOLD_EVENTS,
+    INSERT_ACCOUNT_EVENTS,
+    INSERT_EVENTS,
+    STORE_BATCH,
+)
 from reporting_rollups.adapters.sql import queries
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.rows import aggregated_rows, conflict
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.application.ports import AccountSettings, StoredBatch, TimeSpan
+from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 from reporting_rollups.domain.timezones import LocalDay
@@ -29,19 +36,54 @@ def _event_id(event: Event) -> int:
     return event.id
 
 
+#: Why a distributed database refuses a retraction by ids alone.
+ACCOUNT_NEEDED: Final = (
+    "on a distributed database (Citus) an event is identified by its account and id: give the "
+    "account (retract(ids, account_id=...), rollups retract --account ID)"
+)
+
+
+def by_account(events: Sequence[Event]) -> dict[int, list[Event]]:
+    """The events grouped by account, accounts in order."""
+    groups: dict[int, list[Event]] = {}
+    for event in events:
+        groups.setdefault(event.account_id, []).append(event)
+    return dict(sorted(groups.items()))
+
+
 class PostgresEventStore:
     """The raw `reporting_events` table on PostgreSQL."""
 
-    def __init__(self, session: SqlSession) -> None:
+    def __init__(self, session: SqlSession, *, distributed: bool = False) -> None:
         self.session = session
+        #: a distributed database (Citus): an event is identified by (account_id, id), and
+        #: every statement works on one account (`adapters.postgres.citus`)
+        self.distributed = distributed
 
     def add(self, events: Sequence[Event]) -> list[int]:
         if not events:
             return []
+        if self.distributed:
+            return sorted(
+                event_id
+                for group in by_account(events).values()
+                for event_id in self._add_of_account(group)
+            )
         ordered = sorted(events, key=_event_id)
         times = have_times(ordered)
         params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
         statement = INSERT_EVENTS[times]
+        (existing,) = fetch_one(self.session, statement, params, doing="storing raw events")
+        before = set(existing)
+        self.hold_checked([event for event in ordered if event.id in before])
+        return [event.id for event in ordered if event.id not in before]
+
+    def _add_of_account(self, events: Sequence[Event]) -> list[int]:
+        """`add` of one account's events (distributed: keyed by (account_id, id))."""
+        ordered = sorted(events, key=_event_id)
+        times = have_times(ordered)
+        params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
+        statement = INSERT_ACCOUNT_EVENTS[times]
         (existing,) = fetch_one(self.session, statement, params, doing="storing raw events")
         before = set(existing)
         self.hold_checked([event for event in ordered if event.id in before])
@@ -52,7 +94,10 @@ class PostgresEventStore:
         statement (`STORE_BATCH`); also return the events that were stored before (usually
         none: the caller holds them, `hold_checked`, before marking them). None (nothing
         written, the present account rows locked) when an account row is missing: the caller
-        then goes step by step."""
+        then goes step by step (always on a distributed database, whose shards take one
+        account per statement)."""
+        if self.distributed:
+            return None
         ordered = sorted(events, key=_event_id)
         accounts = sorted({event.account_id for event in ordered})
         times = have_times(ordered)
@@ -80,29 +125,55 @@ class PostgresEventStore:
         (`EventConflictError` for the first that differs)."""
         if not events:
             return set()
+        if self.distributed:
+            held: set[int] = set()
+            for account_id, group in by_account(events).items():
+                params = {**event_arrays(group), "account": account_id}
+                rows = fetch(self.session, HOLD_ACCOUNT_EVENTS, params, doing="holding raw events")
+                held |= self._checked(group, rows, account_id)
+            return held
         rows = fetch(self.session, HOLD_EVENTS, event_arrays(events), doing="holding raw events")
+        return self._checked(events, rows, None)
+
+    def _checked(
+        self, events: Sequence[Event], rows: Sequence[Any], account_id: int | None
+    ) -> set[int]:
+        """The held ids of rows (id, differs); `EventConflictError` for the first that
+        differs from its event."""
         differing = [int(event_id) for event_id, differs in rows if differs]
         if differing:
             event_id = min(differing)
             event = next(event for event in events if event.id == event_id)
-            error = conflict(queries.event_rows(self.session, [event_id])[0], event)
+            stored = queries.event_rows(self.session, [event_id], account_id=account_id)
+            error = conflict(stored[0], event)
             if error is not None:
                 raise error
         return {int(event_id) for event_id, _ in rows}
 
     def hold(self, ids: Collection[int]) -> set[int]:
+        if self.distributed:  # FOR SHARE over every shard: Citus refuses it
+            raise ConfigurationError(ACCOUNT_NEEDED)
         return queries.hold(self.session, ids)
 
     def get(self, ids: Collection[int]) -> list[Event]:
         return queries.get_events(self.session, ids)
 
     def owners(self, ids: Collection[int]) -> set[int]:
+        if self.distributed:
+            raise ConfigurationError(ACCOUNT_NEEDED)
         return queries.owners(self.session, ids)
 
     def remove(
         self, ids: Collection[int], account_ids: Collection[int], *, unowned: bool = True
     ) -> list[Event]:
-        return queries.remove(self.session, ids, account_ids, unowned=unowned)
+        if not self.distributed:
+            return queries.remove(self.session, ids, account_ids, unowned=unowned)
+        removed = [
+            event
+            for account_id in sorted(set(account_ids))
+            for event in queries.remove(self.session, ids, [account_id], unowned=False)
+        ]
+        return sorted(removed, key=_event_id)
 
     def span(self, account_id: int) -> TimeSpan | None:
         return queries.span(self.session, account_id)

@@ -42,13 +42,13 @@ _EVENT_DIFFERS: Final = (
 )
 
 
-def _insert_events(times: bool) -> str:
+def _insert_events(times: bool, key: str = "id") -> str:
     return f"""
 WITH u AS (SELECT * FROM {_event_arrays(times)}),
 inserted AS (
     {_event_insert(times)}
     FROM u
-    ON CONFLICT (id) DO NOTHING
+    ON CONFLICT ({key}) DO NOTHING
     RETURNING id
 )
 SELECT coalesce(array_agg(u.id), '{{}}') FROM u
@@ -59,6 +59,11 @@ WHERE NOT EXISTS (SELECT 1 FROM inserted WHERE inserted.id = u.id)
 #: Insert a batch's new events; return the ids that were stored before. By whether the batch
 #: has `TIME_FIELDS` values.
 INSERT_EVENTS: Final = {times: _insert_events(times) for times in (False, True)}
+#: The same for the events of one account on a distributed database, where an event is
+#: identified by (account_id, id) (`adapters.postgres.citus`).
+INSERT_ACCOUNT_EVENTS: Final = {
+    times: _insert_events(times, "account_id, id") for times in (False, True)
+}
 
 #: Mark events applied; return the ids that were marked before (usually none).
 MARK: Final = """
@@ -231,6 +236,29 @@ FROM reporting_events e
 JOIN {_event_arrays(False)} ON u.id = e.id
 ORDER BY e.id
 FOR SHARE OF e
+"""
+
+#: `HOLD_EVENTS` for the events of one account (`%(account)s`) on a distributed database.
+HOLD_ACCOUNT_EVENTS: Final = f"""
+SELECT e.id, {_EVENT_DIFFERS}
+FROM reporting_events e
+JOIN {_event_arrays(False)} ON u.id = e.id AND u.account_id = e.account_id
+WHERE e.account_id = %(account)s
+ORDER BY e.id
+FOR SHARE OF e
+"""
+
+#: Create one account's row if missing, then lock it (a distributed database: one shard each).
+CREATE_ACCOUNT: Final = """
+INSERT INTO reporting_rollup_accounts (account_id) VALUES (%(id)s)
+ON CONFLICT (account_id) DO NOTHING
+"""
+LOCK_ACCOUNT: Final = """
+SELECT account_id, reporting_timezone, rollup_timezone, read_path_enabled,
+       timezone_generation
+FROM reporting_rollup_accounts
+WHERE account_id = %(id)s
+FOR {mode}
 """
 
 RELOCK_ACCOUNTS: Final = """

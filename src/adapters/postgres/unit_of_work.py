@@ -30,6 +30,7 @@ from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_sta
 from reporting_rollups.adapters.postgres.arrays import DateArray, TimestampArray
 from reporting_rollups.adapters.postgres.capture import PostgresCapture
 from reporting_rollups.adapters.postgres.changes import PostgresChangeLog
+from reporting_rollups.adapters.postgres.citus import is_distributed
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
@@ -48,6 +49,7 @@ from reporting_rollups.application.ports import (
     ChangesArrived,
     RebuildStats,
     StoredBatch,
+    UnavailableCapture,
     store_stepwise,
     to_mark,
 )
@@ -61,13 +63,17 @@ READ_ONLY_BEGIN: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ 
 class PostgresUnitOfWork(SqlTransaction):
     """One PostgreSQL transaction over every store; rolled back unless `commit()` was called."""
 
-    def __init__(self, database: SqlDatabase, *, read_only: bool = False) -> None:
+    def __init__(
+        self, database: SqlDatabase, *, read_only: bool = False, distributed: bool = False
+    ) -> None:
         super().__init__(database, read_only=read_only)
         session = self.session
-        self.events: Final = PostgresEventStore(session)
+        #: a distributed database (`adapters.postgres.citus`): statements one account each
+        self.distributed: Final = distributed
+        self.events: Final = PostgresEventStore(session, distributed=distributed)
         self.ledger: Final = PostgresAppliedLedger(session)
         self.rollups: Final = PostgresRollupStore(session)
-        self.accounts: Final = PostgresAccountStore(session)
+        self.accounts: Final = PostgresAccountStore(session, distributed=distributed)
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = PostgresChangeLog(session)
         self.status: Final = SqlStatusStore(session)
@@ -77,6 +83,8 @@ class PostgresUnitOfWork(SqlTransaction):
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);
         events stored before are then held and checked in a second one, and marked."""
+        if self.distributed:
+            return self._store_by_account(events)
         first = self.events.store_new(events)
         if first is None:
             return store_stepwise(events, self.accounts, self.events, self.ledger)
@@ -86,6 +94,17 @@ class PostgresUnitOfWork(SqlTransaction):
         held = self.events.hold_checked(before)
         fresh = self.ledger.mark(to_mark(before, done.settings, held))
         return attrs.evolve(done, fresh=done.fresh | fresh)
+
+    def _store_by_account(self, events: Sequence[Event]) -> StoredBatch:
+        """`store_batch` on a distributed database: the steps of `store_stepwise`, each
+        statement on one account (the events stored before are held per account)."""
+        settings = self.accounts.lock_shared({event.account_id for event in events})
+        inserted = set(self.events.add(events))
+        present = inserted | self.events.hold_checked(
+            [event for event in events if event.id not in inserted]
+        )
+        fresh = self.ledger.mark(to_mark(events, settings, present))
+        return StoredBatch(settings, len(inserted), fresh)
 
     def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
         """The days' rows and members deleted, then one statement that aggregates, marks and
@@ -104,13 +123,23 @@ class PostgresUnitOfWork(SqlTransaction):
             "dates": dates,
             "now": session.now(),
         }
-        statement = postgres_rebuild_statement(session.dialect)
+        # No change capture on a distributed database (and Citus fails to plan that check
+        # beside the statement's writing CTEs).
+        statement = postgres_rebuild_statement(session.dialect, changes=not self.distributed)
         events, rows, arrived = fetch_one(
             session, statement, params, doing="rebuilding rollup days"
         )
         if arrived:
             raise ChangesArrived(account_id)
         return RebuildStats(int(events), int(rows))
+
+
+#: Why change capture is refused on a distributed database.
+CAPTURE_NOT_DISTRIBUTED: Final = (
+    "change capture is not supported on a distributed database (Citus): its triggers would run "
+    "on the workers, in their own transactions. Follow the host's writes with `rollups sync "
+    "--scan` (Rollups.scan) instead"
+)
 
 
 class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
@@ -125,17 +154,31 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         reference_indexes: bool = False,
         pool_size: int = 5,
         max_overflow: int = 10,
+        local_tables: bool = False,
     ) -> Self:
         """Open ``postgresql://...``: create or upgrade the schema (`migrate`), or check that it
-        is current. Raises `StorageError` when the server cannot be reached."""
+        is current. On a database with Citus a fresh schema is created distributed unless
+        `local_tables`. Raises `StorageError` when the server cannot be reached."""
         engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         database = SqlDatabase(engine, postgres_errors(url), READ_ONLY_BEGIN)
-        database.prepare(migrate=migrate, reference_indexes=reference_indexes)
-        return cls(database, PostgresUnitOfWork)
+        database.prepare(
+            migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
+        )
+        with database.errors("reading how the tables are distributed"), engine.connect() as c:
+            distributed = is_distributed(c)
+        factory = cls(database, functools.partial(PostgresUnitOfWork, distributed=distributed))
+        factory.distributed = distributed
+        return factory
+
+    #: whether the tables are distributed (Citus: `adapters.postgres.citus`)
+    distributed: bool = False
 
     @property
-    def capture(self) -> PostgresCapture:
-        """Change capture on this database's `reporting_events`."""
+    def capture(self) -> PostgresCapture | UnavailableCapture:
+        """Change capture on this database's `reporting_events` (refused on a distributed
+        one: its triggers would fire on the workers, in their own transactions)."""
+        if self.distributed:
+            return UnavailableCapture(CAPTURE_NOT_DISTRIBUTED)
         return PostgresCapture(self.database)
 
     @functools.cached_property

@@ -29,23 +29,26 @@ class SqlDatabase:
             self.engine, self.errors, read_only=read_only, read_only_begin=self.read_only_begin
         )
 
-    def migrate(self) -> None:
-        """Create or upgrade the library's schema (idempotent)."""
+    def migrate(self, *, local_tables: bool = False) -> None:
+        """Create or upgrade the library's schema (idempotent); `local_tables`: never distribute
+        a fresh schema (Citus)."""
         with self.errors("migrating the schema"):
-            migrations.upgrade(self.engine)
+            migrations.upgrade(self.engine, local_tables=local_tables)
 
     def check_schema(self) -> None:
         """`StorageError` unless the schema is current ("run `rollups migrate`")."""
         with self.errors("checking the schema"):
             migrations.require_current(self.engine)
 
-    def prepare(self, *, migrate: bool, reference_indexes: bool = False) -> None:
+    def prepare(
+        self, *, migrate: bool, reference_indexes: bool = False, local_tables: bool = False
+    ) -> None:
         """Migrate, or check the schema; with `reference_indexes`, create (`migrate`) or
         require the reference application's `reporting_events` indexes. On failure release
         the engine and raise."""
         try:
             if migrate:
-                self.migrate()
+                self.migrate(local_tables=local_tables)
             else:
                 self.check_schema()
             if reference_indexes and migrate:

@@ -39,12 +39,14 @@ MIGRATION_LOCK_KEY: Final = zlib.crc32(b"reporting_rollup_migrations")
 _ADVICE: Final = "run `rollups migrate` (or open with migrate=True)"
 
 
-def alembic_config(connection: Connection | None = None) -> Config:
-    """An Alembic configuration for the shipped migrations, optionally bound to a connection."""
+def alembic_config(connection: Connection | None = None, *, local_tables: bool = False) -> Config:
+    """An Alembic configuration for the shipped migrations, optionally bound to a connection;
+    `local_tables`: migration 0007 leaves a fresh schema local on Citus."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
     if connection is not None:
         config.attributes["connection"] = connection
+    config.attributes["local_tables"] = local_tables
     return config
 
 
@@ -87,15 +89,16 @@ def _newer_schema(engine: Engine, revision: str) -> StorageError:
     )
 
 
-def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the library's schema, in one transaction."""
+def upgrade(engine: Engine, revision: str = "head", *, local_tables: bool = False) -> None:
+    """Create or upgrade the library's schema, in one transaction (`local_tables`: on Citus,
+    a fresh schema's tables stay local)."""
     with engine.connect() as connection, connection.begin():
         lock_migrations(connection)
         current = current_revision(connection)
         if current is not None and current not in known_revisions():
             raise _newer_schema(engine, current)
         try:
-            command.upgrade(alembic_config(connection), revision)
+            command.upgrade(alembic_config(connection, local_tables=local_tables), revision)
         except CommandError as error:
             raise StorageError(f"{_where(engine)}: migration failed: {error}") from error
 

@@ -93,12 +93,16 @@ def id_filters(
 # --- raw events ----------------------------------------------------------------------------------
 
 
-def event_rows(session: SqlSession, ids: Collection[int], *, times: bool = False) -> list[Row[Any]]:
-    """The stored raw rows among `ids` (`event_columns`, with `times` or not), sorted by id."""
+def event_rows(
+    session: SqlSession, ids: Collection[int], *, times: bool = False, account_id: int | None = None
+) -> list[Row[Any]]:
+    """The stored raw rows among `ids` (`event_columns`, with `times` or not; of `account_id`
+    only when given), sorted by id."""
     e = reporting_events
     rows: list[Row[Any]] = []
+    of_account = [] if account_id is None else [e.c.account_id == account_id]
     for condition in id_filters(session, e.c.id, ids):
-        query = select(*event_columns(times=times)).where(condition)
+        query = select(*event_columns(times=times)).where(condition, *of_account)
         rows.extend(session.rows(query, doing="reading raw events"))
     rows.sort(key=lambda row: int(row.id))
     return rows
@@ -160,7 +164,9 @@ def remove(
         locked = (
             select(e.c.id).where(condition, of_locked_accounts).order_by(e.c.id).with_for_update()
         )
-        statement = delete(e).where(e.c.id.in_(locked)).returning(*event_columns())
+        statement = (
+            delete(e).where(e.c.id.in_(locked), of_locked_accounts).returning(*event_columns())
+        )
         removed.extend(session.rows(statement, doing="removing raw events"))
     removed.sort(key=lambda row: int(row.id))
     events = events_of(removed)

@@ -18,6 +18,11 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from reporting_rollups.adapters.postgres.citus import (
+    check_distributed_host_events,
+    created_host_tables,
+    distribution,
+)
 from reporting_rollups.adapters.sql.tables import LIBRARY_EVENT_INDEXES, REFERENCE_EVENT_INDEXES
 from reporting_rollups.domain.errors import StorageError
 
@@ -93,6 +98,9 @@ def _unique_keys(inspector: sa.Inspector, table: str) -> set[frozenset[str]]:
 def _check_host_events(inspector: sa.Inspector) -> None:
     _check_host_table(inspector, "reporting_events", _EVENT_COLUMNS)
     keys = _unique_keys(inspector, "reporting_events")
+    if distribution(op.get_bind(), "reporting_events") is not None:
+        check_distributed_host_events(op.get_bind(), keys)
+        return
     if frozenset({"id"}) in keys:
         return
     found = (
@@ -200,17 +208,21 @@ def _create_library_tables(existing: set[str]) -> None:
 
 
 def upgrade() -> None:
-    """Create what is missing; check (never alter) the host's tables."""
+    """Create what is missing; check (never alter) the host's tables. The shared tables it
+    creates are noted for migration 0007 (`created_host_tables`), which may distribute them."""
     inspector = sa.inspect(op.get_bind())
     existing = set(inspector.get_table_names())
+    created = created_host_tables(op.get_context())
     if "reporting_events" in existing:
         _check_host_events(inspector)
     else:
         _create_reporting_events()
+        created.add("reporting_events")
     if "reporting_events_rollups" in existing:
         _check_host_rollups(inspector)
     else:
         _create_reporting_events_rollups()
+        created.add("reporting_events_rollups")
     _create_library_tables(existing)
 
 
