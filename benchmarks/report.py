@@ -30,6 +30,7 @@ SUITE_ORDER = {
     "capture": 6,
     "sync": 7,
     "fleet": 8,
+    "citus": 9,
 }
 HEADERS = (
     "benchmark",
@@ -133,7 +134,7 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
     ordered = sorted(
         results,
         key=lambda r: (
-            SUITE_ORDER.get(r.suite, 9),
+            SUITE_ORDER.get(r.suite, 10),
             ADAPTER_ORDER.get(r.adapter, 9),
             r.role != "library",
             r.order,
