@@ -106,7 +106,8 @@ def postgres_rebuild_statement(dialect: Dialect, *, changes: bool = True) -> str
     timestamp[]), `dates` (date[]) and `now`. Returns one row: the raw events in the range, the
     rollup rows written, and whether a captured change of the account is visible (the caller
     applied them all before: one that is means a host commit in between, `ChangesArrived`);
-    without `changes` (a distributed database, which has no change capture) always false.
+    without `changes` (a distributed database, which has no change capture, and whose planner
+    fails on that check beside writing CTEs) always false.
 
     One snapshot serves every step, so the events marked applied are exactly the events
     aggregated, whatever the host commits meanwhile. The caller holds the account's row FOR

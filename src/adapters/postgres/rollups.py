@@ -3,11 +3,19 @@ upsert per batch in key order (the one order of every writer: no deadlocks)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import itertools
+from collections.abc import Mapping, Sequence
 from datetime import date
+from operator import attrgetter
 from typing import Any
 
-from reporting_rollups.adapters.postgres.arrays import Float8Array, Int8Array, key_arrays
+from reporting_rollups.adapters.postgres.arrays import (
+    Float8Array,
+    Int8Array,
+    TypedArray,
+    key_arrays,
+)
+from reporting_rollups.adapters.postgres.citus_functions import MEMBERS, UPSERT
 from reporting_rollups.adapters.postgres.driver import execute, fetch, fetch_dicts
 from reporting_rollups.adapters.postgres.statements import (
     DELETE_EMPTY_MEMBERS,
@@ -26,8 +34,11 @@ from reporting_rollups.domain.projection import Member
 class PostgresRollupStore:
     """`reporting_events_rollups` and `reporting_rollup_members` on PostgreSQL."""
 
-    def __init__(self, session: SqlSession) -> None:
+    def __init__(self, session: SqlSession, *, distributed: bool = False) -> None:
         self.session = session
+        #: a distributed database: each account's rows through its routed function
+        #: (`citus_functions`)
+        self.distributed = distributed
 
     def add(self, deltas: Mapping[RollupKey, MetricContribution]) -> None:
         if not deltas:
@@ -41,7 +52,10 @@ class PostgresRollupStore:
             "sum_value_business_hours": Float8Array(sum_business),
             "now": self.session.now(),
         }
-        execute(self.session, UPSERT_ROLLUPS, params, doing="adding to rollup rows")
+        if self.distributed:
+            self._by_account(UPSERT.call, keys, params, "adding to rollup rows")
+        else:
+            execute(self.session, UPSERT_ROLLUPS, params, doing="adding to rollup rows")
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
         shrinking = [key for key, n in zip(keys, count, strict=True) if n < 0]
         if shrinking:
@@ -52,6 +66,23 @@ class PostgresRollupStore:
                 doing="adding to rollup rows",
             )
             check_counts(emptied)
+
+    def _by_account(
+        self, call: str, keys: Sequence[RollupKey], params: Mapping[str, Any], doing: str
+    ) -> list[tuple[Any, ...]]:
+        """`call` (a routed function of `citus_functions`) once per account of `keys` (sorted),
+        with the slices of the arrays in `params` that hold its rows; the rows it returned."""
+        rows: list[tuple[Any, ...]] = []
+        start = 0
+        for account_id, group in itertools.groupby(keys, key=attrgetter("account_id")):
+            end = start + len(list(group))
+            sliced = {
+                name: type(value)(value[start:end]) if isinstance(value, TypedArray) else value
+                for name, value in params.items()
+            }
+            rows += fetch(self.session, call, {**sliced, "account": account_id}, doing=doing)
+            start = end
+        return rows
 
     def set_sums(self, sums: Mapping[RollupKey, Sums]) -> None:
         queries.set_sums(self.session, sums)
@@ -67,7 +98,10 @@ class PostgresRollupStore:
             "member_id": Int8Array(member_ids),
             "occurrences": Int8Array([wanted[member] for member in members]),
         }
-        rows = fetch(self.session, UPSERT_MEMBERS, params, doing="updating distinct members")
+        if self.distributed:
+            rows = self._by_account(MEMBERS.call, keys, params, "updating distinct members")
+        else:
+            rows = fetch(self.session, UPSERT_MEMBERS, params, doing="updating distinct members")
         changes, emptied = member_transitions(wanted, rows)
         if emptied:
             params = {

@@ -31,6 +31,11 @@ from reporting_rollups.adapters.postgres.arrays import DateArray, TimestampArray
 from reporting_rollups.adapters.postgres.capture import PostgresCapture
 from reporting_rollups.adapters.postgres.changes import PostgresChangeLog
 from reporting_rollups.adapters.postgres.citus import is_distributed
+from reporting_rollups.adapters.postgres.citus_functions import (
+    REBUILD,
+    ensure_functions,
+    require_functions,
+)
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
@@ -41,6 +46,7 @@ from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.adapters.sql.jobs import SqlJobStore
+from reporting_rollups.adapters.sql.migrate import lock_migrations
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
@@ -72,7 +78,7 @@ class PostgresUnitOfWork(SqlTransaction):
         self.distributed: Final = distributed
         self.events: Final = PostgresEventStore(session, distributed=distributed)
         self.ledger: Final = PostgresAppliedLedger(session)
-        self.rollups: Final = PostgresRollupStore(session)
+        self.rollups: Final = PostgresRollupStore(session, distributed=distributed)
         self.accounts: Final = PostgresAccountStore(session, distributed=distributed)
         self.reports: Final = SqlReportStore(session)
         self.changes: Final = PostgresChangeLog(session)
@@ -83,8 +89,6 @@ class PostgresUnitOfWork(SqlTransaction):
     def store_batch(self, events: Sequence[Event]) -> StoredBatch:
         """In one round trip when every account row exists (`PostgresEventStore.store_new`);
         events stored before are then held and checked in a second one, and marked."""
-        if self.distributed:
-            return self._store_by_account(events)
         first = self.events.store_new(events)
         if first is None:
             return store_stepwise(events, self.accounts, self.events, self.ledger)
@@ -95,17 +99,6 @@ class PostgresUnitOfWork(SqlTransaction):
         fresh = self.ledger.mark(to_mark(before, done.settings, held))
         return attrs.evolve(done, fresh=done.fresh | fresh)
 
-    def _store_by_account(self, events: Sequence[Event]) -> StoredBatch:
-        """`store_batch` on a distributed database: the steps of `store_stepwise`, each
-        statement on one account (the events stored before are held per account)."""
-        settings = self.accounts.lock_shared({event.account_id for event in events})
-        inserted = set(self.events.add(events))
-        present = inserted | self.events.hold_checked(
-            [event for event in events if event.id not in inserted]
-        )
-        fresh = self.ledger.mark(to_mark(events, settings, present))
-        return StoredBatch(settings, len(inserted), fresh)
-
     def rebuild_days(self, account_id: int, days: Sequence[LocalDay]) -> RebuildStats:
         """The days' rows and members deleted, then one statement that aggregates, marks and
         writes (`postgres_rebuild_statement`)."""
@@ -113,8 +106,6 @@ class PostgresUnitOfWork(SqlTransaction):
             return RebuildStats(0, 0)
         session = self.session
         dates = DateArray([day.date for day in days])
-        params = {"account": account_id, "dates": dates}
-        execute(session, DELETE_DAYS, params, doing="rebuilding rollup days")
         params = {
             "account": account_id,
             "start": naive_utc(days[0].start),
@@ -123,15 +114,39 @@ class PostgresUnitOfWork(SqlTransaction):
             "dates": dates,
             "now": session.now(),
         }
-        # No change capture on a distributed database (and Citus fails to plan that check
-        # beside the statement's writing CTEs).
-        statement = postgres_rebuild_statement(session.dialect, changes=not self.distributed)
+        if self.distributed:  # both statements in the routed function, on the account's shard
+            statement = REBUILD.call
+        else:
+            execute(session, DELETE_DAYS, params, doing="rebuilding rollup days")
+            statement = postgres_rebuild_statement(session.dialect)
         events, rows, arrived = fetch_one(
             session, statement, params, doing="rebuilding rollup days"
         )
         if arrived:
             raise ChangesArrived(account_id)
         return RebuildStats(int(events), int(rows))
+
+
+def _prepare_distributed(database: SqlDatabase, *, migrate: bool) -> bool:
+    """Whether the tables are distributed (Citus); if so, create the routed functions this
+    version lacks (`migrate`, under the migration lock) or require them."""
+    try:
+        with (
+            database.errors("preparing the distributed functions"),
+            database.engine.connect() as connection,
+            connection.begin(),
+        ):
+            if not is_distributed(connection):
+                return False
+            if migrate:
+                lock_migrations(connection)
+                ensure_functions(connection)
+            else:
+                require_functions(connection)
+        return True
+    except BaseException:
+        database.close()
+        raise
 
 
 #: Why change capture is refused on a distributed database.
@@ -164,8 +179,7 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         database.prepare(
             migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
         )
-        with database.errors("reading how the tables are distributed"), engine.connect() as c:
-            distributed = is_distributed(c)
+        distributed = _prepare_distributed(database, migrate=migrate)
         factory = cls(database, functools.partial(PostgresUnitOfWork, distributed=distributed))
         factory.distributed = distributed
         return factory
