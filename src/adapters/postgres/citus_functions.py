@@ -155,10 +155,15 @@ def _store_body() -> str:
     v_inserted bigint[] := '{{}}';
     v_fresh bigint[] := '{{}}';
 BEGIN
-    INSERT INTO reporting_rollup_accounts (account_id) VALUES (p_account)
-    ON CONFLICT (account_id) DO NOTHING;
     SELECT a.reporting_timezone, a.rollup_timezone, a.read_path_enabled, a.timezone_generation
     INTO s FROM reporting_rollup_accounts a WHERE a.account_id = p_account FOR SHARE;
+    IF NOT FOUND THEN  -- the account's first event: create its row (or wait for who does)
+        INSERT INTO reporting_rollup_accounts (account_id) VALUES (p_account)
+        ON CONFLICT (account_id) DO NOTHING;
+        SELECT a.reporting_timezone, a.rollup_timezone, a.read_path_enabled,
+               a.timezone_generation
+        INTO s FROM reporting_rollup_accounts a WHERE a.account_id = p_account FOR SHARE;
+    END IF;
     IF cardinality(p_id) <= {ROW_BY_ROW} THEN
         FOR i IN 1 .. coalesce(cardinality(p_id), 0) LOOP
             v_id := NULL;
