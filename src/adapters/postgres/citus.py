@@ -28,10 +28,15 @@ COLOCATED_TABLES: Final = (
     "reporting_rollup_changes",
     "reporting_rollup_sync_state",
     "reporting_rollup_retention",
-    "reporting_rollup_retention_windows",
 )
-#: The library's small shared tables: reference tables (a copy on every node).
-REFERENCE_TABLES: Final = ("reporting_rollup_jobs", "reporting_rollup_job_accounts")
+#: The library's small shared tables: reference tables (a copy on every node). The retention
+#: windows are one: a retraction reads its account's window and the default (account 0)
+#: together, which on a distributed table would be two shards.
+REFERENCE_TABLES: Final = (
+    "reporting_rollup_retention_windows",
+    "reporting_rollup_jobs",
+    "reporting_rollup_job_accounts",
+)
 #: The distribution column.
 DISTRIBUTION_COLUMN: Final = "account_id"
 

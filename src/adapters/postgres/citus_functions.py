@@ -28,6 +28,7 @@ from reporting_rollups.adapters.postgres.aggregation import postgres_rebuild_sta
 from reporting_rollups.adapters.postgres.arrays import EVENT_ARRAYS
 from reporting_rollups.adapters.postgres.statements import (
     DELETE_DAYS,
+    MARK,
     UPSERT_MEMBERS,
     UPSERT_ROLLUPS,
 )
@@ -107,7 +108,9 @@ def _wrapped(base: str, statement: str, returns: str = "void") -> RoutedFunction
     body = _SCALAR_PARAMETER.sub(lambda match: f"p_{match[1]}", body)
     if returns == "void":
         body = f"BEGIN\n{body};\nEND"
-    else:
+    elif body.startswith("WITH"):  # a query already (its writing CTEs must stay top-level)
+        body = f"BEGIN\nRETURN QUERY {body};\nEND"
+    else:  # INSERT ... RETURNING
         body = f"BEGIN\nRETURN QUERY WITH written AS (\n{body}\n) SELECT * FROM written;\nEND"
     return RoutedFunction(base, tuple(arguments), returns, "plpgsql", body)
 
@@ -274,7 +277,9 @@ REBUILD: Final = attrs.evolve(
     ),
     returns="TABLE (o_events bigint, o_rows bigint, o_arrived boolean)",
 )
-FUNCTIONS: Final[Sequence[RoutedFunction]] = (STORE, UPSERT, MEMBERS, REBUILD)
+#: `MARK` of one account's events: the ids that were marked before.
+MARKS: Final = _wrapped("reporting_rollup_mark", MARK, "TABLE (o_before bigint[])")
+FUNCTIONS: Final[Sequence[RoutedFunction]] = (STORE, UPSERT, MEMBERS, REBUILD, MARKS)
 
 
 def _names(connection: Connection, query: str) -> set[str]:
@@ -332,6 +337,7 @@ def require_functions(connection: Connection) -> None:
 
 __all__ = [
     "FUNCTIONS",
+    "MARKS",
     "MEMBERS",
     "REBUILD",
     "STORE",

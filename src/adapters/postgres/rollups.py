@@ -4,7 +4,7 @@ upsert per batch in key order (the one order of every writer: no deadlocks)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import date
 from operator import attrgetter
 from typing import Any
@@ -18,6 +18,8 @@ from reporting_rollups.adapters.postgres.arrays import (
 from reporting_rollups.adapters.postgres.citus_functions import MEMBERS, UPSERT
 from reporting_rollups.adapters.postgres.driver import execute, fetch, fetch_dicts
 from reporting_rollups.adapters.postgres.statements import (
+    DELETE_EMPTY_ACCOUNT_MEMBERS,
+    DELETE_EMPTY_ACCOUNT_ROLLUPS,
     DELETE_EMPTY_MEMBERS,
     DELETE_EMPTY_ROLLUPS,
     UPSERT_MEMBERS,
@@ -59,13 +61,28 @@ class PostgresRollupStore:
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
         shrinking = [key for key, n in zip(keys, count, strict=True) if n < 0]
         if shrinking:
-            emptied = fetch_dicts(
-                self.session,
-                DELETE_EMPTY_ROLLUPS,
-                key_arrays(shrinking),
-                doing="adding to rollup rows",
-            )
+            emptied: list[dict[str, Any]] = []
+            for account_id, statement, keys_of in self._statements(
+                shrinking, DELETE_EMPTY_ROLLUPS, DELETE_EMPTY_ACCOUNT_ROLLUPS
+            ):
+                emptied += fetch_dicts(
+                    self.session,
+                    statement,
+                    {**key_arrays(keys_of), "account": account_id},
+                    doing="adding to rollup rows",
+                )
             check_counts(emptied)
+
+    def _statements(
+        self, keys: Sequence[RollupKey], plain: str, per_account: str
+    ) -> Iterator[tuple[int | None, str, list[RollupKey]]]:
+        """(account, statement, its keys): `plain` over every key, or on a distributed
+        database `per_account` for each account's keys (sorted keys: grouped by account)."""
+        if not self.distributed:
+            yield None, plain, list(keys)
+            return
+        for account_id, group in itertools.groupby(keys, key=attrgetter("account_id")):
+            yield account_id, per_account, list(group)
 
     def _by_account(
         self, call: str, keys: Sequence[RollupKey], params: Mapping[str, Any], doing: str
@@ -104,11 +121,20 @@ class PostgresRollupStore:
             rows = fetch(self.session, UPSERT_MEMBERS, params, doing="updating distinct members")
         changes, emptied = member_transitions(wanted, rows)
         if emptied:
-            params = {
-                **key_arrays([key for key, _ in emptied]),
-                "member_id": Int8Array([member_id for _, member_id in emptied]),
-            }
-            execute(self.session, DELETE_EMPTY_MEMBERS, params, doing="updating distinct members")
+            ordered = sorted(emptied)
+            keys_only = [key for key, _ in ordered]
+            start = 0
+            for account_id, statement, keys_of in self._statements(
+                keys_only, DELETE_EMPTY_MEMBERS, DELETE_EMPTY_ACCOUNT_MEMBERS
+            ):
+                end = start + len(keys_of)
+                params = {
+                    **key_arrays(keys_of),
+                    "member_id": Int8Array([member_id for _, member_id in ordered[start:end]]),
+                    "account": account_id,
+                }
+                execute(self.session, statement, params, doing="updating distinct members")
+                start = end
         return changes
 
     def rows(

@@ -104,6 +104,10 @@ WHERE m.account_id = u.account_id AND m."date" = u.day AND m.dimension_type = u.
   AND m.dimension_id = u.dimension_id AND m.metric = u.metric AND m.member_id = u.member_id
   AND m.occurrences = 0
 """
+#: The same for one account's members (`%(account)s`), routed to its shard on Citus.
+DELETE_EMPTY_ACCOUNT_MEMBERS: Final = DELETE_EMPTY_MEMBERS.replace(
+    "AND m.occurrences = 0", "AND m.occurrences = 0 AND m.account_id = %(account)s"
+)
 
 #: Additive upsert on index_rollup_unique_key.
 UPSERT_ROLLUPS: Final = """
@@ -136,6 +140,10 @@ WHERE r.account_id = u.account_id AND r."date" = u.day AND r.dimension_type = u.
   AND r.dimension_id = u.dimension_id AND r.metric = u.metric AND r."count" <= 0
 RETURNING r.id, r.account_id, r."date", r.dimension_type, r.dimension_id, r.metric, r."count"
 """
+#: The same for one account's rows (`%(account)s`), routed to its shard on Citus.
+DELETE_EMPTY_ACCOUNT_ROLLUPS: Final = DELETE_EMPTY_ROLLUPS.replace(
+    'r."count" <= 0', 'r."count" <= 0 AND r.account_id = %(account)s'
+)
 
 #: Before a rebuild: delete the days' rollup rows and members.
 DELETE_DAYS: Final = """

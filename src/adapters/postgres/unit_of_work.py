@@ -77,7 +77,7 @@ class PostgresUnitOfWork(SqlTransaction):
         #: a distributed database (`adapters.postgres.citus`): statements one account each
         self.distributed: Final = distributed
         self.events: Final = PostgresEventStore(session, distributed=distributed)
-        self.ledger: Final = PostgresAppliedLedger(session)
+        self.ledger: Final = PostgresAppliedLedger(session, distributed=distributed)
         self.rollups: Final = PostgresRollupStore(session, distributed=distributed)
         self.accounts: Final = PostgresAccountStore(session, distributed=distributed)
         self.reports: Final = SqlReportStore(session)

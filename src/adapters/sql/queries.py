@@ -79,11 +79,13 @@ InsertOf = Callable[[Table], postgresql.Insert | sqlite.Insert]
 def id_filters(
     session: SqlSession, target: Any, ids: Collection[int]
 ) -> Iterator[ColumnElement[bool]]:
-    """Conditions `target IN ids` (sorted): one `= ANY(array)` on PostgreSQL; lists chunked to
-    the driver's limit on bound values elsewhere."""
+    """Conditions `target IN ids` (sorted): one `= ANY(array)` on PostgreSQL (one id: `=`);
+    lists chunked to the driver's limit on bound values elsewhere."""
     ordered = sorted(set(ids))
     if session.dialect.name == "postgresql":
-        if ordered:
+        if len(ordered) == 1:  # an equality: what Citus routes to one shard
+            yield target == ordered[0]
+        elif ordered:
             yield target == any_(bindparam(None, ordered, type_=postgresql.ARRAY(BigInteger)))
         return
     for start in range(0, len(ordered), IN_CHUNK):
