@@ -10,7 +10,7 @@ that every batch is one account's (a batch spanning accounts is a distributed tr
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -18,6 +18,7 @@ import pytest
 from psycopg import sql
 
 import workload
+from bench_record import _rounds
 from conftest import Sizes, describe
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
@@ -55,17 +56,19 @@ def _open(url: str, layout: str) -> Rollups:
     return rollups
 
 
-def _rounds(benchmark: Any, batches: list[Any], target: Callable[[Any], object]) -> None:
-    queue = iter(batches)
-
-    def setup() -> tuple[tuple[Any, ...], dict[str, Any]]:
-        return (next(queue),), {}
-
-    benchmark.pedantic(target, setup=setup, rounds=len(batches), iterations=1, warmup_rounds=0)
-
-
-def _compare(layout: str, bench: str, minimum: float) -> list[dict[str, Any]]:
-    return [] if layout == "local" else [{"baseline": f"{bench} local", "min": minimum}]
+def _describe(
+    benchmark: Any, layout: str, bench: str, events: int, sizes: Sizes, minimum: float
+) -> None:
+    """`describe` a measurement of `layout`; the distributed one against the local one."""
+    compare = [] if layout == "local" else [{"baseline": f"{bench} local", "min": minimum}]
+    describe(
+        benchmark,
+        bench=f"{bench} {layout}",
+        adapter="citus",
+        events=events,
+        mode=sizes.mode,
+        compare=compare,
+    )
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -88,14 +91,7 @@ def test_citus_record_single(benchmark: Any, layout: str, sizes: Sizes, citus_ur
         _rounds(benchmark, batches, record_each)
     finally:
         rollups.close()
-    describe(
-        benchmark,
-        bench=f"record 1/call {layout}",
-        adapter="citus",
-        events=count,
-        mode=sizes.mode,
-        compare=_compare(layout, "record 1/call", 0.7),
-    )
+    _describe(benchmark, layout, "record 1/call", count, sizes, 0.7)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -112,14 +108,7 @@ def test_citus_record_batch(benchmark: Any, layout: str, sizes: Sizes, citus_url
         _rounds(benchmark, batches, rollups.record)
     finally:
         rollups.close()
-    describe(
-        benchmark,
-        bench=f"record {size}/batch {layout}",
-        adapter="citus",
-        events=size,
-        mode=sizes.mode,
-        compare=_compare(layout, f"record {size}/batch", 0.9),
-    )
+    _describe(benchmark, layout, f"record {size}/batch", size, sizes, 0.9)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -140,11 +129,4 @@ def test_citus_backfill(benchmark: Any, layout: str, sizes: Sizes, citus_url: st
         benchmark.pedantic(backfill, rounds=sizes.backfill_rounds, iterations=1, warmup_rounds=0)
     finally:
         rollups.close()
-    describe(
-        benchmark,
-        bench=f"backfill {layout}",
-        adapter="citus",
-        events=count,
-        mode=sizes.mode,
-        compare=_compare(layout, "backfill", 0.8),
-    )
+    _describe(benchmark, layout, "backfill", count, sizes, 0.8)

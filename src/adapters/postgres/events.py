@@ -3,7 +3,7 @@ checked and held in one statement, aggregations (`verify`) with the rebuild's ow
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 from reporting_rollups.adapters.postgres.aggregation import postgres_aggregate_statement
@@ -70,22 +70,19 @@ class PostgresEventStore:
                 for group in by_account(events).values()
                 for event_id in self._add_of_account(group)
             )
-        ordered = sorted(events, key=_event_id)
-        times = have_times(ordered)
-        params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
-        statement = INSERT_EVENTS[times]
-        (existing,) = fetch_one(self.session, statement, params, doing="storing raw events")
-        before = set(existing)
-        self.hold_checked([event for event in ordered if event.id in before])
-        return [event.id for event in ordered if event.id not in before]
+        return self._insert(events, INSERT_EVENTS)
 
     def _add_of_account(self, events: Sequence[Event]) -> list[int]:
         """`add` of one account's events (distributed: keyed by (account_id, id))."""
+        return self._insert(events, INSERT_ACCOUNT_EVENTS)
+
+    def _insert(self, events: Sequence[Event], statements: Mapping[bool, str]) -> list[int]:
+        """Insert with `statements` (by whether the events have times); hold and check the
+        events stored before; the ids inserted."""
         ordered = sorted(events, key=_event_id)
         times = have_times(ordered)
         params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
-        statement = INSERT_ACCOUNT_EVENTS[times]
-        (existing,) = fetch_one(self.session, statement, params, doing="storing raw events")
+        (existing,) = fetch_one(self.session, statements[times], params, doing="storing raw events")
         before = set(existing)
         self.hold_checked([event for event in ordered if event.id in before])
         return [event.id for event in ordered if event.id not in before]
