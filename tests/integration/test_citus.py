@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.cli import EXIT_OK, EXIT_USAGE, app
 from reporting_rollups.adapters.postgres.citus import COLOCATED_TABLES, REFERENCE_TABLES
+from reporting_rollups.adapters.postgres.citus_functions import FUNCTIONS
 from reporting_rollups.domain.errors import ConfigurationError, EventConflictError, StorageError
 from tests.builders import event
 from tests.conftest import empty_database, fixed_clock
@@ -175,3 +176,22 @@ def test_a_hosts_table_distributed_by_another_column_is_refused(citus: str) -> N
     with pytest.raises(StorageError, match="distributed by inbox_id"):
         open_rollups(citus, clock=fixed_clock)
     assert "reporting_rollup_accounts" not in placement(citus)
+
+
+def test_the_routed_functions_are_created_by_migrate_and_required_without_it(citus: str) -> None:
+    with open_rollups(citus, clock=fixed_clock):
+        pass
+    names = [function.name for function in FUNCTIONS]
+    delegated = rows(
+        citus,
+        "SELECT p.proname FROM pg_proc p JOIN pg_dist_object o ON o.objid = p.oid "
+        "WHERE o.classid = 'pg_proc'::regclass AND o.distribution_argument_index = 0 "
+        "AND o.force_delegation",
+    )
+    assert set(names) <= {name for (name,) in delegated}
+    rows(citus, f"DROP FUNCTION {FUNCTIONS[0].name}")
+    with pytest.raises(StorageError, match="run `rollups migrate`"):
+        open_rollups(citus, clock=fixed_clock, migrate=False)
+    with open_rollups(citus, clock=fixed_clock) as rollups:  # migrate creates it again
+        rollups.set_timezone(1, "UTC")
+        assert rollups.record([event(1)]).rolled_up == 1
