@@ -20,6 +20,7 @@ from reporting_rollups.adapters.postgres.citus_functions import FUNCTIONS
 from reporting_rollups.domain.errors import ConfigurationError, EventConflictError, StorageError
 from tests.builders import event
 from tests.conftest import empty_database, fixed_clock
+from tests.integration.test_postgres_stress import run_stress
 
 pytestmark = pytest.mark.citus
 
@@ -195,3 +196,10 @@ def test_the_routed_functions_are_created_by_migrate_and_required_without_it(cit
     with open_rollups(citus, clock=fixed_clock) as rollups:  # migrate creates it again
         rollups.set_timezone(1, "UTC")
         assert rollups.record([event(1)]).rolled_up == 1
+
+
+@pytest.mark.slow
+def test_racing_writers_stay_exact_on_a_distributed_database(citus: str) -> None:
+    """The stochastic stress run of `test_postgres_stress.py` (racing recorders, redelivery,
+    retractions, rebuilds and zone flips in separate processes), in distributed mode."""
+    run_stress(citus)

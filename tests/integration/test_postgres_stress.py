@@ -28,6 +28,11 @@ ROLES = ("recorder", "redeliverer", "retracter", "rebuilder", "flipper")
 def test_postgres_racing_record_retract_redelivery_rebuild_and_zone_flips_stay_exact(
     database_url: str,
 ) -> None:
+    run_stress(database_url)
+
+
+def run_stress(database_url: str) -> None:
+    """The stress run on the database at `database_url` (migrated here), then its checks."""
     scenario = workers.StressScenario()
     with open_rollups(database_url, clock=workers.fixed_clock) as rollups:
         for account_id, zone in (scenario.steady, scenario.flipped):
@@ -82,7 +87,7 @@ def test_postgres_racing_record_retract_redelivery_rebuild_and_zone_flips_stay_e
         # Every id a retracter did not take back last is stored, and a legitimate record of a
         # retracted id folds it again.
         events = scenario.events()
-        rollups.retract(list(events))
+        workers.retract_by_account(rollups, events, list(events))
         assert rollups.rows(scenario.steady[0]) == []
         assert rollups.record(list(events.values())).rolled_up == len(
             [e for e in events.values() if e.name in workers.SUPPORTED_NAMES]
