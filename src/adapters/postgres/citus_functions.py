@@ -5,12 +5,15 @@ local shard, inside the caller's transaction. A batch of one account then touche
 commits without two-phase commit; a batch spanning accounts calls once per account (one
 distributed transaction).
 
-The functions are generated from the statements of `adapters.postgres.statements` (each array
-parameter ``%(name)b::type[]`` becomes an argument ``p_name type[]``, ``%(now)s`` the argument
-``p_now``), plus the store of a batch written out in PL/pgSQL. Their names carry a hash of their
-definition: a definition changed by a new version of the library is a new function, created when
-the schema is prepared (`ensure_functions`, under the migration lock), never one replaced under
-running callers.
+The functions (PL/pgSQL: Citus cannot plan a parameterised SQL function) are generated from the
+statements of `adapters.postgres.statements` and the rebuild statement: each array parameter
+``%(name)b::type[]`` becomes an argument ``p_name type[]``, each other ``%(name)s`` (the times)
+``p_name timestamp``, and ``%(account)s`` the distribution argument ``p_account``; the store of a
+batch is written out. Their names carry a hash of their definition: a definition changed by a
+new version of the library is a new function, created when the schema is prepared
+(`ensure_functions`, under the migration lock), never one replaced under running callers. The
+plain-PostgreSQL check that every hot statement is routable: `tests/integration/
+test_distributed_routing.py`.
 """
 
 from __future__ import annotations
