@@ -142,6 +142,27 @@ def parse_times(
     }
 
 
+def event_of(
+    event_id: int, name: str, account_id: int, created_at: datetime, parsed: Mapping[str, Any]
+) -> Event:
+    """The `Event` of parsed values: the required ones, and the optional fields by name in
+    `parsed` (`INTEGER_FIELDS`, `NUMBER_FIELDS`, `TIME_FIELDS`; missing ones are None)."""
+    return Event(
+        id=event_id,
+        name=name,
+        account_id=account_id,
+        created_at=created_at,
+        value=parsed.get("value"),
+        value_in_business_hours=parsed.get("value_in_business_hours"),
+        user_id=parsed.get("user_id"),
+        inbox_id=parsed.get("inbox_id"),
+        conversation_id=parsed.get("conversation_id"),
+        updated_at=parsed.get("updated_at"),
+        event_start_time=parsed.get("event_start_time"),
+        event_end_time=parsed.get("event_end_time"),
+    )
+
+
 def event_from_mapping(row: Mapping[Any, object], *, assume_utc: bool = False) -> Event:
     """The event a `reporting_events` row describes (keys: column names; others are ignored).
 
@@ -171,20 +192,9 @@ def event_from_mapping(row: Mapping[Any, object], *, assume_utc: bool = False) -
             "id" if event_id is None else "account_id", None, given_id, "is required"
         )
     try:
-        return Event(
-            id=event_id,
-            name=cast(str, row.get("name")),  # `Event` checks that it is a string
-            account_id=account_id,
-            created_at=created_at,
-            value=numbers["value"],
-            value_in_business_hours=numbers["value_in_business_hours"],
-            user_id=ints["user_id"],
-            inbox_id=ints["inbox_id"],
-            conversation_id=ints["conversation_id"],
-            updated_at=times["updated_at"],
-            event_start_time=times["event_start_time"],
-            event_end_time=times["event_end_time"],
-        )
+        # `Event` checks that the name is a string
+        name = cast(str, row.get("name"))
+        return event_of(event_id, name, account_id, created_at, {**ints, **numbers, **times})
     except InvalidEventError as error:
         given = row.get(error.field, error.value)  # as the row has it, not as parsed
         raise InvalidEventError(error.field, given, error.event_id, error.reason) from None
@@ -197,6 +207,7 @@ __all__ = [
     "NUMBER_FIELDS",
     "REQUIRED_FIELDS",
     "event_from_mapping",
+    "event_of",
     "is_blank",
     "parse_instant",
     "parse_integer",

@@ -25,6 +25,7 @@ from reporting_rollups.domain.event_mapping import (
     MAX_DIGITS,
     NUMBER_FIELDS,
     REQUIRED_FIELDS,
+    event_of,
     is_blank,
     parse_instant,
     parse_integer,
@@ -114,20 +115,7 @@ def event_from_record(
     if event_id is None or account_id is None:  # pragma: no cover - required, checked above
         raise EventFileError(source, line, "id" if event_id is None else "account_id", "missing")
     try:
-        return Event(
-            id=event_id,
-            name=name,
-            account_id=account_id,
-            created_at=created_at,
-            value=floats["value"],
-            value_in_business_hours=floats["value_in_business_hours"],
-            user_id=ints["user_id"],
-            inbox_id=ints["inbox_id"],
-            conversation_id=ints["conversation_id"],
-            updated_at=times["updated_at"],
-            event_start_time=times["event_start_time"],
-            event_end_time=times["event_end_time"],
-        )
+        return event_of(event_id, name, account_id, created_at, {**ints, **floats, **times})
     except InvalidEventError as error:
         given = record.get(error.field, error.value)  # the file's text, not the parsed value
         reason = f"{error.reason} (got {show(given)})"
