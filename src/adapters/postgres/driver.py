@@ -17,12 +17,14 @@ from reporting_rollups.domain.errors import StorageError
 def fetch(
     session: SqlSession, statement: str, params: Mapping[str, Any], *, doing: str
 ) -> list[tuple[Any, ...]]:
-    """Every row of a statement, as tuples."""
+    """Every row of a statement, as tuples (none for a statement that returns no rows)."""
 
     def work(connection: Any) -> list[tuple[Any, ...]]:
         cursor = connection.cursor()
         try:
             cursor.execute(statement, params)
+            if cursor.description is None:
+                return []
             return [tuple(row) for row in cursor.fetchall()]
         finally:
             cursor.close()
@@ -33,12 +35,15 @@ def fetch(
 def fetch_dicts(
     session: SqlSession, statement: str, params: Mapping[str, Any], *, doing: str
 ) -> list[dict[str, Any]]:
-    """Every row of a statement, as {column: value}."""
+    """Every row of a statement, as {column: value} (none for a statement that returns no
+    rows)."""
 
     def work(connection: Any) -> list[dict[str, Any]]:
         cursor = connection.cursor()
         try:
             cursor.execute(statement, params)
+            if cursor.description is None:
+                return []
             names = [column[0] for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
         finally:

@@ -4,7 +4,7 @@ upsert per batch in key order (the one order of every writer: no deadlocks)."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from operator import attrgetter
 from typing import Any
@@ -16,7 +16,7 @@ from reporting_rollups.adapters.postgres.arrays import (
     key_arrays,
 )
 from reporting_rollups.adapters.postgres.citus_functions import MEMBERS, UPSERT
-from reporting_rollups.adapters.postgres.driver import execute, fetch, fetch_dicts
+from reporting_rollups.adapters.postgres.driver import fetch, fetch_dicts
 from reporting_rollups.adapters.postgres.statements import (
     DELETE_EMPTY_ACCOUNT_MEMBERS,
     DELETE_EMPTY_ACCOUNT_ROLLUPS,
@@ -54,42 +54,35 @@ class PostgresRollupStore:
             "sum_value_business_hours": Float8Array(sum_business),
             "now": self.session.now(),
         }
-        if self.distributed:
-            self._by_account(UPSERT.call, keys, params, "adding to rollup rows")
-        else:
-            execute(self.session, UPSERT_ROLLUPS, params, doing="adding to rollup rows")
+        self._run(UPSERT_ROLLUPS, UPSERT.call, keys, params, "adding to rollup rows")
         # Only rows that received a negative count can have reached 0 (stored counts are > 0).
         shrinking = [key for key, n in zip(keys, count, strict=True) if n < 0]
         if shrinking:
-            emptied: list[dict[str, Any]] = []
-            for account_id, statement, keys_of in self._statements(
-                shrinking, DELETE_EMPTY_ROLLUPS, DELETE_EMPTY_ACCOUNT_ROLLUPS
-            ):
-                emptied += fetch_dicts(
-                    self.session,
-                    statement,
-                    {**key_arrays(keys_of), "account": account_id},
-                    doing="adding to rollup rows",
-                )
+            emptied = self._run(
+                DELETE_EMPTY_ROLLUPS,
+                DELETE_EMPTY_ACCOUNT_ROLLUPS,
+                shrinking,
+                key_arrays(shrinking),
+                "adding to rollup rows",
+                read=fetch_dicts,
+            )
             check_counts(emptied)
 
-    def _statements(
-        self, keys: Sequence[RollupKey], plain: str, per_account: str
-    ) -> Iterator[tuple[int | None, str, list[RollupKey]]]:
-        """(account, statement, its keys): `plain` over every key, or on a distributed
-        database `per_account` for each account's keys (sorted keys: grouped by account)."""
+    def _run(
+        self,
+        statement: str,
+        routed: str,
+        keys: Sequence[RollupKey],
+        params: Mapping[str, Any],
+        doing: str,
+        read: Callable[..., list[Any]] = fetch,
+    ) -> list[Any]:
+        """`statement` with `params` (arrays in the order of `keys`, sorted), its rows read by
+        `read`; on a distributed database `routed` instead, once per account of `keys`, with
+        the slices of the arrays that hold its rows and `account`."""
         if not self.distributed:
-            yield None, plain, list(keys)
-            return
-        for account_id, group in itertools.groupby(keys, key=attrgetter("account_id")):
-            yield account_id, per_account, list(group)
-
-    def _by_account(
-        self, call: str, keys: Sequence[RollupKey], params: Mapping[str, Any], doing: str
-    ) -> list[tuple[Any, ...]]:
-        """`call` (a routed function of `citus_functions`) once per account of `keys` (sorted),
-        with the slices of the arrays in `params` that hold its rows; the rows it returned."""
-        rows: list[tuple[Any, ...]] = []
+            return read(self.session, statement, params, doing=doing)
+        rows: list[Any] = []
         start = 0
         for account_id, group in itertools.groupby(keys, key=attrgetter("account_id")):
             end = start + len(list(group))
@@ -97,7 +90,7 @@ class PostgresRollupStore:
                 name: type(value)(value[start:end]) if isinstance(value, TypedArray) else value
                 for name, value in params.items()
             }
-            rows += fetch(self.session, call, {**sliced, "account": account_id}, doing=doing)
+            rows += read(self.session, routed, {**sliced, "account": account_id}, doing=doing)
             start = end
         return rows
 
@@ -115,26 +108,22 @@ class PostgresRollupStore:
             "member_id": Int8Array(member_ids),
             "occurrences": Int8Array([wanted[member] for member in members]),
         }
-        if self.distributed:
-            rows = self._by_account(MEMBERS.call, keys, params, "updating distinct members")
-        else:
-            rows = fetch(self.session, UPSERT_MEMBERS, params, doing="updating distinct members")
+        rows = self._run(UPSERT_MEMBERS, MEMBERS.call, keys, params, "updating distinct members")
         changes, emptied = member_transitions(wanted, rows)
         if emptied:
             ordered = sorted(emptied)
-            keys_only = [key for key, _ in ordered]
-            start = 0
-            for account_id, statement, keys_of in self._statements(
-                keys_only, DELETE_EMPTY_MEMBERS, DELETE_EMPTY_ACCOUNT_MEMBERS
-            ):
-                end = start + len(keys_of)
-                params = {
-                    **key_arrays(keys_of),
-                    "member_id": Int8Array([member_id for _, member_id in ordered[start:end]]),
-                    "account": account_id,
-                }
-                execute(self.session, statement, params, doing="updating distinct members")
-                start = end
+            keys_of = [key for key, _ in ordered]
+            params = {
+                **key_arrays(keys_of),
+                "member_id": Int8Array([member_id for _, member_id in ordered]),
+            }
+            self._run(
+                DELETE_EMPTY_MEMBERS,
+                DELETE_EMPTY_ACCOUNT_MEMBERS,
+                keys_of,
+                params,
+                "updating distinct members",
+            )
         return changes
 
     def rows(
