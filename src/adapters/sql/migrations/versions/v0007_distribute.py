@@ -37,12 +37,9 @@ down_revision: str | Sequence[str] | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Tables whose primary key is (id) and becomes (account_id, id) before they are distributed.
-_ID_KEYED: Sequence[str] = (
-    "reporting_events",
-    "reporting_events_rollups",
-    "reporting_rollup_changes",
-)
+#: Colocated tables whose primary key is (id) and becomes (account_id, id) before they are
+#: distributed (`reporting_events` is keyed by `_distribute_events`).
+_ID_KEYED: Sequence[str] = ("reporting_events_rollups", "reporting_rollup_changes")
 
 
 def _key_by_account(bind: Connection, table: str) -> None:
