@@ -7,6 +7,7 @@
 - `backend`: a `Rollups` opened on `backend_url` with the fixed clock.
 - `open_backend(**options)`: open another `Rollups` on `backend_url` (e.g. with `chunk_days`).
 - `reset_backend()`: empty the database behind `backend` (between hypothesis examples).
+- `db`: an empty SQLite or PostgreSQL database URL, for end-to-end tests (CLI, processes).
 """
 
 from __future__ import annotations
@@ -65,6 +66,24 @@ def reset_sqlite(path: Path) -> None:
                     connection.execute(f'DELETE FROM "{name}"')
     finally:
         connection.close()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """For end-to-end tests of the SQL backends: an empty database URL, a fresh SQLite file or
+    the session's PostgreSQL database reset."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'rollups.db'}"
+        return
+    url: str = request.getfixturevalue("postgres_url")
+    reset_postgres(url)
+    yield url
+    reset_postgres(url)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,7 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from reporting_rollups.adapters.event_files import EventFormat, parse_events
 from reporting_rollups.adapters.sql.backends import engine_for_url
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
-from tests.conftest import reset_postgres
 
 PARIS = "Europe/Paris"
 ACCOUNT = 7
@@ -123,23 +122,6 @@ ACCOUNT_ROWS = {
     ("2025-03-31", "bot_resolutions_count"): (1, 0.0, 0.0),
 }
 RANGE = ("--since", "2025-03-29", "--until", "2025-03-31")
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL: a fresh SQLite file, or the session's PostgreSQL database reset."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'rollups.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    reset_postgres(url)
-    yield url
-    reset_postgres(url)
 
 
 def run(db: str, *args: str, stdin: str | None = None) -> Result:

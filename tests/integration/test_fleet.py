@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -291,17 +290,6 @@ def test_postgres_jobs_run_accounts_at_once(postgres_url: str) -> None:
 
 CLI = (sys.executable, "-m", "reporting_rollups.adapters.cli")
 MANY = tuple(range(1, 9))
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'rollups.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    reset_postgres(url)
-    yield url
-    reset_postgres(url)
 
 
 def count(db: str, query: str) -> int:

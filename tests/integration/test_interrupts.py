@@ -30,7 +30,7 @@ from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map, utc
-from tests.conftest import fixed_clock, reset_postgres
+from tests.conftest import fixed_clock
 from tests.integration.workers import wait_until
 
 PARIS = "Europe/Paris"
@@ -38,20 +38,6 @@ ACCOUNTS = (7, 8)
 NAMES = ("conversation_resolved", "first_response", "reply_time", "conversation_bot_handoff")
 MODULE = (sys.executable, "-m", "reporting_rollups.adapters.cli")
 SIGNALS = [pytest.param(signal.SIGINT, id="SIGINT"), pytest.param(signal.SIGTERM, id="SIGTERM")]
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)],
-)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database URL: a fresh SQLite file, or the session's PostgreSQL database reset."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'rollups.db'}"
-        return
-    url: str = request.getfixturevalue("postgres_url")
-    reset_postgres(url)
-    yield url
-    reset_postgres(url)
 
 
 def make_events(count: int, *, per_day: int, first_day: date) -> list[Event]:
