@@ -49,6 +49,10 @@ def _capture(uow_factory: Any) -> Any:
     return uow_factory.capture
 
 
+def _one_call(uow_factory: Any) -> Any:
+    return getattr(uow_factory, "one_call", None)
+
+
 def _job_locks(uow_factory: Any) -> Any:
     return uow_factory.job_locks
 
@@ -74,7 +78,12 @@ class ApplicationContainer(containers.DeclarativeContainer):
             config.local_tables,
         ),
     )
-    live = providers.Factory(LiveRollup, uow_factory=uow_factory, clock=clock)
+    live = providers.Factory(
+        LiveRollup,
+        uow_factory=uow_factory,
+        clock=clock,
+        one_call=providers.Factory(_one_call, uow_factory),
+    )
     backfill = providers.Factory(
         Backfill, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days
     )

@@ -10,6 +10,7 @@ import attrs
 from reporting_rollups.application.ports import (
     AccountSettings,
     Clock,
+    OneCallRecorder,
     Sums,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -133,14 +134,23 @@ class LiveRollup:
 
     uow_factory: UnitOfWorkFactory
     clock: Clock  #: "today", for retention windows
+    #: records a few new events of one account in one call, where the backend can
+    one_call: OneCallRecorder | None = None
+    #: each account's zone as last seen: the guess `one_call` folds in (checked under the lock)
+    _zones: dict[int, str | None] = attrs.field(factory=dict, init=False, eq=False)
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store the events and fold those not yet applied, in one transaction."""
         batch, repeats = unique_events(events)
         if not batch:
             return RecordResult(0, repeats, 0, 0)
+        quick = self._record_in_one_call(batch, repeats)
+        if quick is not None:
+            return quick
         with self.uow_factory() as uow:
             done = uow.store_batch(batch)
+            for account_id, settings in done.settings.items():
+                self._zones[account_id] = settings.timezone
             zones = zones_of(done.settings)
             fresh = done.fresh
             to_fold = [event for event in batch if event.id in fresh]
@@ -152,6 +162,34 @@ class LiveRollup:
             duplicates=repeats + len(batch) - done.stored,
             rolled_up=len(to_fold) - unsupported,
             skipped=sum(1 for event in batch if event.account_id not in zones),
+            unsupported=unsupported,
+        )
+
+    def _record_in_one_call(self, batch: list[Event], repeats: int) -> RecordResult | None:
+        """`record` of a few events of one zoned account through `one_call`, projected in the
+        zone the account last had; None when that is not how they can be recorded (no such
+        backend, too many events or accounts, no zone known, the zone changed, an event stored
+        or applied before): the caller then records them in a unit of work."""
+        one_call = self.one_call
+        if one_call is None or len(batch) > one_call.max_events:
+            return None
+        account_id = batch[0].account_id
+        zone = self._zones.get(account_id)
+        if zone is None or any(event.account_id != account_id for event in batch):
+            return None
+        projection = project(batch, {account_id: parse_timezone(zone)}, 1)
+        outcome = one_call.record_new(
+            batch, zone, projection.nonzero_deltas(), projection.nonzero_members()
+        )
+        self._zones[account_id] = outcome.timezone
+        if not outcome.recorded:
+            return None
+        unsupported = sum(1 for event in batch if not rules_for(event.name))
+        return RecordResult(
+            stored=len(batch),
+            duplicates=repeats,
+            rolled_up=len(batch) - unsupported,
+            skipped=0,
             unsupported=unsupported,
         )
 

@@ -589,6 +589,39 @@ class UnitOfWorkFactory(Protocol):
 
 
 @attrs.frozen
+class OneCallOutcome:
+    """What `OneCallRecorder.record_new` did."""
+
+    recorded: bool  #: everything written and committed; False: nothing written
+    timezone: str | None  #: the account's reporting zone as the call found it
+
+
+class OneCallRecorder(Protocol):
+    """Records a few new events of one account in one call to the database, in a transaction
+    of its own, when the caller's guess of the account's zone holds: the path of one event
+    per call on a server a round trip away (a distributed database). Either everything of
+    `record()` is written (raw rows, applied marks, members, rollup deltas) or nothing is, and
+    the caller records the events the usual way, which tells what is different (the zone, an
+    event stored or applied before)."""
+
+    #: the most events one call takes
+    max_events: int
+
+    def record_new(
+        self,
+        events: Sequence[Event],
+        timezone: str,
+        deltas: Mapping[RollupKey, MetricContribution],
+        members: Mapping[Member, int],
+    ) -> OneCallOutcome:
+        """Record `events` (one account's, sorted by id, none stored or applied before) with
+        the rollup `deltas` and member occurrence deltas (positive) their projection in
+        `timezone` gives, if the account's zone is `timezone`; each member that appears in
+        storage adds one to the count of its key's row."""
+        ...
+
+
+@attrs.frozen
 class CaptureStatus:
     """Change capture on `reporting_events`: which of its triggers are present, and how many
     captured changes wait in the change log."""

@@ -25,7 +25,8 @@ from sqlalchemy import event as sqlalchemy_event
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.postgres.citus import REFERENCE_TABLES
-from reporting_rollups.adapters.postgres.citus_functions import FUNCTIONS
+from reporting_rollups.adapters.postgres.citus_functions import FUNCTIONS, RECORD
+from reporting_rollups.adapters.postgres.one_call import PostgresOneCall
 from reporting_rollups.adapters.postgres.unit_of_work import PostgresUnitOfWork
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.metrics import DimensionType
@@ -64,20 +65,31 @@ def problem(statement: str) -> str | None:
     return None
 
 
-@pytest.fixture
-def distributed(database_url: str) -> Iterator[Rollups]:
-    """`Rollups` whose PostgreSQL adapter runs in distributed mode on a plain database."""
+def open_as_distributed(database_url: str) -> Rollups:
+    """`Rollups` whose PostgreSQL adapter runs in distributed mode on a plain database (its
+    one-call recorder included); the database is made to look distributed enough (again)."""
     open_rollups(database_url, clock=fixed_clock).close()
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(
-            "CREATE UNIQUE INDEX reporting_events_account_id ON reporting_events (account_id, id)"
+            "CREATE UNIQUE INDEX IF NOT EXISTS reporting_events_account_id "
+            "ON reporting_events (account_id, id)"
         )
         for function in FUNCTIONS:
-            connection.execute(function.definition)  # type: ignore[arg-type]
+            definition = function.definition.replace("CREATE", "CREATE OR REPLACE", 1)
+            connection.execute(definition)  # type: ignore[arg-type]
     rollups = open_rollups(database_url, clock=fixed_clock)
     factory: Any = rollups.uow_factory
     factory._unit_of_work = functools.partial(PostgresUnitOfWork, distributed=True)
     factory.distributed = True
+    # The container wired the live path when the factory was not distributed yet.
+    object.__setattr__(rollups.live, "one_call", PostgresOneCall(factory.database))
+    return rollups
+
+
+@pytest.fixture
+def distributed(database_url: str) -> Iterator[Rollups]:
+    """`open_as_distributed`, account 1 in UTC."""
+    rollups = open_as_distributed(database_url)
     rollups.set_timezone(1, "UTC", rebuild=False)
     yield rollups
     rollups.close()
@@ -125,6 +137,18 @@ def test_a_batch_of_one_account_is_routed(distributed: Rollups, sent: list[str])
         if row.key.dimension_type is DimensionType.ACCOUNT and row.key.date.day == 19
     ]
     assert handoffs[0].value.count == 7
+
+
+def test_one_event_per_call_is_one_routed_call(distributed: Rollups, sent: list[str]) -> None:
+    """Once the account's zone is known, a one-event `record()` is one call of the routed
+    `RECORD`, autocommitted: no BEGIN, no COMMIT, no other statement."""
+    distributed.record([event(1, "reply_time", value=3.0, user_id=2, inbox_id=3)])
+    sent.clear()
+    result = distributed.record([event(2, "conversation_bot_handoff", conversation_id=4)])
+    assert result.rolled_up == 1
+    assert [" ".join(s.split())[:40] for s in sent] == [RECORD.call[:40]]
+    assert_routable(sent)
+    assert distributed.verify(1).clean
 
 
 def test_events_sent_again_are_held_and_marked_on_one_shard(

@@ -35,6 +35,7 @@ from reporting_rollups.adapters.postgres.statements import (
     UPSERT_MEMBERS,
     UPSERT_ROLLUPS,
 )
+from reporting_rollups.adapters.sql.capture import MARK_LIBRARY_ORIGIN
 from reporting_rollups.adapters.sql.tables import EVENT_COLUMNS
 from reporting_rollups.domain.errors import StorageError
 
@@ -132,24 +133,30 @@ _EVENT_ARGUMENTS: Final = tuple(
 ROW_BY_ROW: Final = 32
 
 
-def _store_body() -> str:
+def _event_row() -> tuple[str, str]:
+    """(columns, values) of the INSERT of the function's `i`-th event (`p_<field>[i]`)."""
     names = [name for name, _ in _EVENT_ARGUMENTS]
-    arrays = ", ".join(f"p_{name}" for name in names)
-    columns = ", ".join(["account_id", *names])
-    values = ", ".join(
-        [
-            "p_account",
-            *(
-                "coalesce(u.updated_at, p_now)" if name == "updated_at" else f"u.{name}"
-                for name in names
-            ),
-        ]
-    )
     row = ", ".join(
         [
             "p_account",
             *(
                 "coalesce(p_updated_at[i], p_now)" if name == "updated_at" else f"p_{name}[i]"
+                for name in names
+            ),
+        ]
+    )
+    return ", ".join(["account_id", *names]), row
+
+
+def _store_body() -> str:
+    names = [name for name, _ in _EVENT_ARGUMENTS]
+    arrays = ", ".join(f"p_{name}" for name in names)
+    columns, row = _event_row()
+    values = ", ".join(
+        [
+            "p_account",
+            *(
+                "coalesce(u.updated_at, p_now)" if name == "updated_at" else f"u.{name}"
                 for name in names
             ),
         ]
@@ -282,7 +289,113 @@ REBUILD: Final = attrs.evolve(
 )
 #: `MARK` of one account's events: the ids that were marked before.
 MARKS: Final = _wrapped("reporting_rollup_mark", MARK, "TABLE (o_before bigint[])")
-FUNCTIONS: Final[Sequence[RoutedFunction]] = (STORE, UPSERT, MEMBERS, REBUILD, MARKS)
+
+#: The SQLSTATE `RECORD` raises when the events cannot all be recorded as new (one was stored
+#: or marked before, or a member's count is not what a new event can leave): it wrote nothing,
+#: and the caller records them the usual way, which tells what happened.
+NOT_ALL_NEW: Final = "RR001"
+
+
+def _record_body() -> str:
+    columns, row = _event_row()
+    key = "p_date[k], p_dimension_type[k], p_dimension_id[k], p_metric[k]"
+    return f"""DECLARE
+    v_zone text;
+    i integer;
+    k integer;
+    v_id bigint;
+    v_after integer;
+    v_distinct integer[];
+BEGIN
+    SELECT a.reporting_timezone INTO v_zone
+    FROM reporting_rollup_accounts a WHERE a.account_id = p_account FOR SHARE;
+    IF NOT FOUND OR v_zone IS DISTINCT FROM p_zone THEN
+        RETURN QUERY SELECT false, v_zone;
+        RETURN;
+    END IF;
+    PERFORM {MARK_LIBRARY_ORIGIN};
+    FOR i IN 1 .. coalesce(cardinality(p_id), 0) LOOP
+        v_id := NULL;
+        INSERT INTO reporting_events ({columns}) VALUES ({row})
+        ON CONFLICT (account_id, id) DO NOTHING
+        RETURNING reporting_events.id INTO v_id;
+        IF v_id IS NULL THEN
+            RAISE EXCEPTION 'event % was stored before', p_id[i] USING ERRCODE = '{NOT_ALL_NEW}';
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. coalesce(cardinality(p_id), 0) LOOP
+        INSERT INTO reporting_rollup_applied_events (account_id, event_id)
+        VALUES (p_account, p_id[i])
+        ON CONFLICT (account_id, event_id) DO NOTHING;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'event % was applied before', p_id[i] USING ERRCODE = '{NOT_ALL_NEW}';
+        END IF;
+    END LOOP;
+    v_distinct := array_fill(0, ARRAY[coalesce(cardinality(p_date), 0)]);
+    FOR i IN 1 .. coalesce(cardinality(p_member_id), 0) LOOP
+        k := p_member_row[i];
+        INSERT INTO reporting_rollup_members AS m
+            (account_id, "date", dimension_type, dimension_id, metric, member_id, occurrences)
+        VALUES (p_account, {key}, p_member_id[i], p_occurrences[i])
+        ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric, member_id)
+        DO UPDATE SET occurrences = m.occurrences + EXCLUDED.occurrences
+        RETURNING m.occurrences INTO v_after;
+        IF v_after <= 0 THEN
+            RAISE EXCEPTION 'member % has % occurrences', p_member_id[i], v_after
+                USING ERRCODE = '{NOT_ALL_NEW}';
+        END IF;
+        IF v_after - p_occurrences[i] <= 0 THEN  -- it appeared: one more distinct member
+            v_distinct[k] := v_distinct[k] + 1;
+        END IF;
+    END LOOP;
+    FOR k IN 1 .. coalesce(cardinality(p_date), 0) LOOP
+        IF p_count[k] + v_distinct[k] <> 0 THEN
+            INSERT INTO reporting_events_rollups AS r
+                (account_id, "date", dimension_type, dimension_id, metric, "count", sum_value,
+                 sum_value_business_hours, created_at, updated_at)
+            VALUES (p_account, {key}, p_count[k] + v_distinct[k], p_sum_value[k],
+                    p_sum_value_business_hours[k], p_now, p_now)
+            ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric) DO UPDATE SET
+                "count" = r."count" + EXCLUDED."count",
+                sum_value = r.sum_value + EXCLUDED.sum_value,
+                sum_value_business_hours =
+                    r.sum_value_business_hours + EXCLUDED.sum_value_business_hours,
+                updated_at = EXCLUDED.updated_at;
+        END IF;
+    END LOOP;
+    RETURN QUERY SELECT true, v_zone;
+END"""
+
+
+#: Record a few new events of one account in one call, as `record()` would: lock the account
+#: row FOR SHARE; unless its zone is `p_zone` (the zone the caller folded in), return (false,
+#: the zone) having written nothing. Else insert the events and mark them applied (raising
+#: `NOT_ALL_NEW` for any stored or marked before), add the members' occurrences (each member
+#: that appears adds one to the count of its row, `p_member_row`: an index into the rollup
+#: arrays, which hold every member's key) and the rollup deltas; return (true, the zone). The
+#: locks are taken in `LOCK_ORDER`: the caller sorts events by id and keys and members by key.
+RECORD: Final = RoutedFunction(
+    "reporting_rollup_record",
+    (
+        *_EVENT_ARGUMENTS,
+        ("now", "timestamp"),
+        ("zone", "text"),
+        ("date", "date[]"),
+        ("dimension_type", "text[]"),
+        ("dimension_id", "bigint[]"),
+        ("metric", "text[]"),
+        ("count", "bigint[]"),
+        ("sum_value", "float8[]"),
+        ("sum_value_business_hours", "float8[]"),
+        ("member_row", "integer[]"),
+        ("member_id", "bigint[]"),
+        ("occurrences", "integer[]"),
+    ),
+    "TABLE (o_recorded boolean, o_zone text)",
+    "plpgsql",
+    _record_body(),
+)
+FUNCTIONS: Final[Sequence[RoutedFunction]] = (STORE, UPSERT, MEMBERS, REBUILD, MARKS, RECORD)
 
 
 def _names(connection: Connection, query: str) -> set[str]:
@@ -342,7 +455,9 @@ __all__ = [
     "FUNCTIONS",
     "MARKS",
     "MEMBERS",
+    "NOT_ALL_NEW",
     "REBUILD",
+    "RECORD",
     "STORE",
     "UPSERT",
     "RoutedFunction",

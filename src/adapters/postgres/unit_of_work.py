@@ -41,6 +41,7 @@ from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
 from reporting_rollups.adapters.postgres.job_locks import PostgresJobLocks
 from reporting_rollups.adapters.postgres.ledger import PostgresAppliedLedger
+from reporting_rollups.adapters.postgres.one_call import PostgresOneCall
 from reporting_rollups.adapters.postgres.rollups import PostgresRollupStore
 from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
@@ -194,6 +195,12 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         if self.distributed:
             return UnavailableCapture(CAPTURE_NOT_DISTRIBUTED)
         return PostgresCapture(self.database)
+
+    @functools.cached_property
+    def one_call(self) -> PostgresOneCall | None:
+        """`record()` of one account's few new events in one call, on a distributed database
+        (where each statement of a unit of work is a round trip to a worker)."""
+        return PostgresOneCall(self.database) if self.distributed else None
 
     @functools.cached_property
     def job_locks(self) -> PostgresJobLocks:
