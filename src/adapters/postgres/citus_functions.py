@@ -254,20 +254,26 @@ END"""
     return attrs.evolve(function, body=loop)
 
 
-#: `UPSERT_ROLLUPS` of one account's rows.
-UPSERT: Final = _row_by_row(
-    _wrapped("reporting_rollup_upsert", UPSERT_ROLLUPS),
-    """INSERT INTO reporting_events_rollups AS r
+def _rollup_row(i: str, count: str) -> str:
+    """The additive upsert of rollup row `i` of the function's key and delta arrays, adding
+    `count` (an expression) to its count."""
+    key = f"p_date[{i}], p_dimension_type[{i}], p_dimension_id[{i}], p_metric[{i}]"
+    return f"""INSERT INTO reporting_events_rollups AS r
                 (account_id, "date", dimension_type, dimension_id, metric, "count", sum_value,
                  sum_value_business_hours, created_at, updated_at)
-            VALUES (p_account, p_date[i], p_dimension_type[i], p_dimension_id[i], p_metric[i],
-                    p_count[i], p_sum_value[i], p_sum_value_business_hours[i], p_now, p_now)
+            VALUES (p_account, {key},
+                    {count}, p_sum_value[{i}], p_sum_value_business_hours[{i}], p_now, p_now)
             ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric) DO UPDATE SET
                 "count" = r."count" + EXCLUDED."count",
                 sum_value = r.sum_value + EXCLUDED.sum_value,
                 sum_value_business_hours =
                     r.sum_value_business_hours + EXCLUDED.sum_value_business_hours,
-                updated_at = EXCLUDED.updated_at""",
+                updated_at = EXCLUDED.updated_at"""
+
+
+#: `UPSERT_ROLLUPS` of one account's rows.
+UPSERT: Final = _row_by_row(
+    _wrapped("reporting_rollup_upsert", UPSERT_ROLLUPS), _rollup_row("i", "p_count[i]")
 )
 #: `UPSERT_MEMBERS` of one account's members (the rows it wrote).
 MEMBERS: Final = _wrapped(
@@ -350,17 +356,7 @@ BEGIN
     END LOOP;
     FOR k IN 1 .. coalesce(cardinality(p_date), 0) LOOP
         IF p_count[k] + v_distinct[k] <> 0 THEN
-            INSERT INTO reporting_events_rollups AS r
-                (account_id, "date", dimension_type, dimension_id, metric, "count", sum_value,
-                 sum_value_business_hours, created_at, updated_at)
-            VALUES (p_account, {key}, p_count[k] + v_distinct[k], p_sum_value[k],
-                    p_sum_value_business_hours[k], p_now, p_now)
-            ON CONFLICT (account_id, "date", dimension_type, dimension_id, metric) DO UPDATE SET
-                "count" = r."count" + EXCLUDED."count",
-                sum_value = r.sum_value + EXCLUDED.sum_value,
-                sum_value_business_hours =
-                    r.sum_value_business_hours + EXCLUDED.sum_value_business_hours,
-                updated_at = EXCLUDED.updated_at;
+            {_rollup_row("k", "p_count[k] + v_distinct[k]")};
         END IF;
     END LOOP;
     RETURN QUERY SELECT true, v_zone;
