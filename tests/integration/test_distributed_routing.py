@@ -82,7 +82,7 @@ def open_as_distributed(database_url: str) -> Rollups:
     factory._unit_of_work = functools.partial(PostgresUnitOfWork, distributed=True)
     factory.distributed = True
     # The container wired the live path when the factory was not distributed yet.
-    object.__setattr__(rollups.live, "one_call", PostgresOneCall(factory.database))
+    object.__setattr__(rollups.live, "one_call", PostgresOneCall(factory.database, RECORD))
     return rollups
 
 

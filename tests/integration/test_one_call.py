@@ -1,6 +1,6 @@
-"""`record()` of a few events of one account in one call (`OneCallRecorder`: the routed function
-`citus_functions.RECORD`, autocommitted), on a distributed database. Run on plain PostgreSQL
-with the adapter in distributed mode (CI) and on a Citus coordinator (`citus`).
+"""`record()` of a few events of one account in one call (`OneCallRecorder`: a server-side
+function, autocommitted): on plain PostgreSQL (`PLAIN_RECORD`), on plain PostgreSQL with the
+adapter in distributed mode (`RECORD`; both in CI) and on a Citus coordinator (`citus`).
 
 Whatever the path, the result is `record()`'s: the rows equal an in-memory reference that
 recorded the same events, and `verify` is clean. Each way the call cannot record the events
@@ -32,21 +32,29 @@ ACCOUNT = 1
 ZONE = "Asia/Tokyo"
 
 
-@pytest.fixture(params=["forced", pytest.param("citus", marks=pytest.mark.citus)])
+@pytest.fixture(params=["plain", "forced", pytest.param("citus", marks=pytest.mark.citus)])
 def url(request: pytest.FixtureRequest) -> str:
-    """A database whose adapter runs distributed: plain PostgreSQL forced into distributed mode
-    (`open_as_distributed`), or a Citus coordinator's (its tables dropped first)."""
+    """A database and how the adapter runs on it: plain PostgreSQL, plain PostgreSQL forced
+    into distributed mode (`open_as_distributed`; the URL marked with a fragment), or a Citus
+    coordinator's (its tables dropped first)."""
     if request.param == "citus":
         citus: str = request.getfixturevalue("citus_url")
         empty_database(citus)
         return citus
-    forced: str = request.getfixturevalue("database_url")
-    open_as_distributed(forced).close()
-    return forced
+    database: str = request.getfixturevalue("database_url")
+    if request.param == "plain":
+        return database
+    open_as_distributed(database).close()
+    return database + _FORCED
+
+
+#: Marks a URL whose database the adapter runs in distributed mode (libpq ignores no fragment,
+#: so it is taken off before use).
+_FORCED = "#forced"
 
 
 def _is_citus(url: str) -> bool:
-    with psycopg.connect(url) as connection:
+    with psycopg.connect(url.removesuffix(_FORCED)) as connection:
         return bool(
             connection.execute(
                 "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"
@@ -55,13 +63,17 @@ def _is_citus(url: str) -> bool:
 
 
 def _open(url: str) -> Rollups:
-    rollups = open_rollups(url, clock=fixed_clock) if _is_citus(url) else open_as_distributed(url)
+    if url.endswith(_FORCED):
+        rollups = open_as_distributed(url.removesuffix(_FORCED))
+    else:
+        rollups = open_rollups(url, clock=fixed_clock)
     assert rollups.live.one_call is not None
     return rollups
 
 
 def _waiting(url: str) -> int:
     """Sessions waiting for a row lock (on Citus: on a worker, as the coordinator sees it)."""
+    url = url.removesuffix(_FORCED)
     if not _is_citus(url):
         return sessions_waiting_for_locks(url)
     with psycopg.connect(url, autocommit=True) as connection:
@@ -181,7 +193,7 @@ def test_an_event_applied_before_writes_nothing_in_the_call(
     outcomes = Outcomes(rollups, monkeypatch)
     events = _mixed(1, 2)
     rollups.record(events[:1])
-    with psycopg.connect(url, autocommit=True) as connection:
+    with psycopg.connect(url.removesuffix(_FORCED), autocommit=True) as connection:
         connection.execute(
             "INSERT INTO reporting_rollup_applied_events (account_id, event_id) VALUES (%s, 2)",
             (ACCOUNT,),
@@ -189,7 +201,7 @@ def test_an_event_applied_before_writes_nothing_in_the_call(
     result = rollups.record(events[1:])
     assert outcomes.seen == [False]
     assert (result.stored, result.rolled_up) == (1, 0)
-    with psycopg.connect(url) as connection:
+    with psycopg.connect(url.removesuffix(_FORCED)) as connection:
         (rows,) = connection.execute(
             "SELECT count(*) FROM reporting_events WHERE id = 2"
         ).fetchone()
@@ -227,7 +239,7 @@ def test_a_host_committing_the_same_row_while_the_call_waits(
     events = _mixed(1, 2)
     rollups.record(events[:1])
     late = events[1]
-    host = psycopg.connect(url)
+    host = psycopg.connect(url.removesuffix(_FORCED))
     try:
         host.execute(
             "INSERT INTO reporting_events (id, name, account_id, created_at, value, "

@@ -302,7 +302,7 @@ MARKS: Final = _wrapped("reporting_rollup_mark", MARK, "TABLE (o_before bigint[]
 NOT_ALL_NEW: Final = "RR001"
 
 
-def _record_body() -> str:
+def _record_body(identity: str) -> str:
     columns, row = _event_row()
     key = "p_date[k], p_dimension_type[k], p_dimension_id[k], p_metric[k]"
     return f"""DECLARE
@@ -323,7 +323,7 @@ BEGIN
     FOR i IN 1 .. coalesce(cardinality(p_id), 0) LOOP
         v_id := NULL;
         INSERT INTO reporting_events ({columns}) VALUES ({row})
-        ON CONFLICT (account_id, id) DO NOTHING
+        ON CONFLICT ({identity}) DO NOTHING
         RETURNING reporting_events.id INTO v_id;
         IF v_id IS NULL THEN
             RAISE EXCEPTION 'event % was stored before', p_id[i] USING ERRCODE = '{NOT_ALL_NEW}';
@@ -370,26 +370,37 @@ END"""
 #: that appears adds one to the count of its row, `p_member_row`: an index into the rollup
 #: arrays, which hold every member's key) and the rollup deltas; return (true, the zone). The
 #: locks are taken in `LOCK_ORDER`: the caller sorts events by id and keys and members by key.
+#: An event is (account_id, id) here, as on a distributed database; `PLAIN_RECORD` is the same
+#: for plain PostgreSQL (an id alone), created there undistributed.
+_RECORD_ARGUMENTS: Final = (
+    *_EVENT_ARGUMENTS,
+    ("now", "timestamp"),
+    ("zone", "text"),
+    ("date", "date[]"),
+    ("dimension_type", "text[]"),
+    ("dimension_id", "bigint[]"),
+    ("metric", "text[]"),
+    ("count", "bigint[]"),
+    ("sum_value", "float8[]"),
+    ("sum_value_business_hours", "float8[]"),
+    ("member_row", "integer[]"),
+    ("member_id", "bigint[]"),
+    ("occurrences", "integer[]"),
+)
+_RECORD_RETURNS: Final = "TABLE (o_recorded boolean, o_zone text)"
 RECORD: Final = RoutedFunction(
     "reporting_rollup_record",
-    (
-        *_EVENT_ARGUMENTS,
-        ("now", "timestamp"),
-        ("zone", "text"),
-        ("date", "date[]"),
-        ("dimension_type", "text[]"),
-        ("dimension_id", "bigint[]"),
-        ("metric", "text[]"),
-        ("count", "bigint[]"),
-        ("sum_value", "float8[]"),
-        ("sum_value_business_hours", "float8[]"),
-        ("member_row", "integer[]"),
-        ("member_id", "bigint[]"),
-        ("occurrences", "integer[]"),
-    ),
-    "TABLE (o_recorded boolean, o_zone text)",
+    _RECORD_ARGUMENTS,
+    _RECORD_RETURNS,
     "plpgsql",
-    _record_body(),
+    _record_body("account_id, id"),
+)
+PLAIN_RECORD: Final = RoutedFunction(
+    "reporting_rollup_record_plain",
+    _RECORD_ARGUMENTS,
+    _RECORD_RETURNS,
+    "plpgsql",
+    _record_body("id"),
 )
 FUNCTIONS: Final[Sequence[RoutedFunction]] = (STORE, UPSERT, MEMBERS, REBUILD, MARKS, RECORD)
 
@@ -416,6 +427,18 @@ def missing_functions(connection: Connection) -> list[RoutedFunction]:
     beside `reporting_events`."""
     routed = _names(connection, _ROUTED)
     return [function for function in FUNCTIONS if function.name not in routed]
+
+
+def is_defined(connection: Connection, function: RoutedFunction) -> bool:
+    """Whether the database has `function` (this version's: its name holds the hash)."""
+    return function.name in _names(connection, _DEFINED)
+
+
+def ensure_defined(connection: Connection, function: RoutedFunction) -> None:
+    """Create `function`, undistributed, unless the database has it (in the caller's
+    transaction, which holds the migration lock)."""
+    if not is_defined(connection, function):
+        connection.execute(text(function.definition))
 
 
 def ensure_functions(connection: Connection) -> None:
@@ -452,12 +475,15 @@ __all__ = [
     "MARKS",
     "MEMBERS",
     "NOT_ALL_NEW",
+    "PLAIN_RECORD",
     "REBUILD",
     "RECORD",
     "STORE",
     "UPSERT",
     "RoutedFunction",
+    "ensure_defined",
     "ensure_functions",
+    "is_defined",
     "missing_functions",
     "require_functions",
 ]

@@ -1,8 +1,8 @@
-"""`OneCallRecorder` on a distributed PostgreSQL database: `record()` of a few new events of one
-account as one call of the routed function `citus_functions.RECORD`, outside any explicit
-transaction. Citus delegates the call to the worker holding the account's shard, which runs it
-in a transaction of its own and commits it there: one round trip from the coordinator to one
-worker, against one per statement plus one for the commit in a unit of work.
+"""`OneCallRecorder` on PostgreSQL: `record()` of a few new events of one account as one call of
+a server-side function (`citus_functions.RECORD`, or `PLAIN_RECORD` on a plain database),
+outside any explicit transaction: one round trip, against BEGIN, a statement per step and COMMIT
+in a unit of work. On a distributed database Citus delegates the call to the worker holding the
+account's shard, which runs it in a transaction of its own and commits it there.
 """
 
 from __future__ import annotations
@@ -19,7 +19,11 @@ from reporting_rollups.adapters.postgres.arrays import (
     event_arrays,
     key_arrays,
 )
-from reporting_rollups.adapters.postgres.citus_functions import NOT_ALL_NEW, RECORD, ROW_BY_ROW
+from reporting_rollups.adapters.postgres.citus_functions import (
+    NOT_ALL_NEW,
+    ROW_BY_ROW,
+    RoutedFunction,
+)
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
 from reporting_rollups.application.ports import OneCallOutcome
@@ -31,13 +35,15 @@ _NO_CONTRIBUTION: Final = MetricContribution(0, 0.0, 0.0)
 
 
 class PostgresOneCall:
-    """Records one account's few new events with one autocommitted call of `RECORD`."""
+    """Records one account's few new events with one autocommitted call of `function`
+    (`RECORD` on a distributed database, `PLAIN_RECORD` on a plain one)."""
 
     #: the function writes row by row (Citus's fast path), as the store does up to this size
     max_events: int = ROW_BY_ROW
 
-    def __init__(self, database: SqlDatabase) -> None:
+    def __init__(self, database: SqlDatabase, function: RoutedFunction) -> None:
         self.database = database
+        self.call = function.call
 
     def record_new(
         self,
@@ -54,7 +60,7 @@ class PostgresOneCall:
             try:
                 with self.database.errors("recording events"):
                     try:
-                        row = connection.execute(RECORD.call, params).fetchone()
+                        row = connection.execute(self.call, params).fetchone()
                     except psycopg.Error as error:
                         if error.sqlstate != NOT_ALL_NEW:
                             raise

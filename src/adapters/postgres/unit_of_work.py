@@ -2,7 +2,8 @@
 
 `record` costs BEGIN, one statement that locks the accounts, stores the raw events and marks
 them applied (`STORE_BATCH`), the members upsert (only for handoffs), the rollup upsert and
-COMMIT. A backfill chunk is a delete and one rebuild statement (`postgres_rebuild_statement`).
+COMMIT; a few new events of one account whose zone was seen, one call (`one_call`). A
+backfill chunk is a delete and one rebuild statement (`postgres_rebuild_statement`).
 
 Locking. Each account has a row in `reporting_rollup_accounts`:
 - live writers and retractions take it FOR SHARE (`lock_shared`): many run at once;
@@ -32,8 +33,13 @@ from reporting_rollups.adapters.postgres.capture import PostgresCapture
 from reporting_rollups.adapters.postgres.changes import PostgresChangeLog
 from reporting_rollups.adapters.postgres.citus import is_distributed
 from reporting_rollups.adapters.postgres.citus_functions import (
+    PLAIN_RECORD,
     REBUILD,
+    RECORD,
+    RoutedFunction,
+    ensure_defined,
     ensure_functions,
+    is_defined,
     require_functions,
 )
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
@@ -150,6 +156,26 @@ def _prepare_distributed(database: SqlDatabase, *, migrate: bool) -> bool:
         raise
 
 
+def _prepare_plain_record(database: SqlDatabase, *, migrate: bool) -> RoutedFunction | None:
+    """`PLAIN_RECORD`, created if missing (`migrate`, under the migration lock); without
+    `migrate`, only if the database has it (else `record()` takes its unit of work)."""
+    try:
+        with (
+            database.errors("preparing the record function"),
+            database.engine.connect() as connection,
+            connection.begin(),
+        ):
+            if migrate:
+                lock_migrations(connection)
+                ensure_defined(connection, PLAIN_RECORD)
+            elif not is_defined(connection, PLAIN_RECORD):
+                return None
+        return PLAIN_RECORD
+    except BaseException:
+        database.close()
+        raise
+
+
 #: Why change capture is refused on a distributed database.
 CAPTURE_NOT_DISTRIBUTED: Final = (
     "change capture is not supported on a distributed database (Citus): its triggers would run "
@@ -183,10 +209,15 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         distributed = _prepare_distributed(database, migrate=migrate)
         factory = cls(database, functools.partial(PostgresUnitOfWork, distributed=distributed))
         factory.distributed = distributed
+        factory.record_function = (
+            RECORD if distributed else _prepare_plain_record(database, migrate=migrate)
+        )
         return factory
 
     #: whether the tables are distributed (Citus: `adapters.postgres.citus`)
     distributed: bool = False
+    #: the function that records a few events in one call (`one_call`), if the database has it
+    record_function: RoutedFunction | None = None
 
     @property
     def capture(self) -> PostgresCapture | UnavailableCapture:
@@ -198,9 +229,11 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
 
     @functools.cached_property
     def one_call(self) -> PostgresOneCall | None:
-        """`record()` of one account's few new events in one call, on a distributed database
-        (where each statement of a unit of work is a round trip to a worker)."""
-        return PostgresOneCall(self.database) if self.distributed else None
+        """`record()` of one account's few new events in one call of `record_function`
+        instead of a unit of work's BEGIN, statements and COMMIT (each a round trip; on a
+        distributed database, to a worker)."""
+        function = self.record_function
+        return None if function is None else PostgresOneCall(self.database, function)
 
     @functools.cached_property
     def job_locks(self) -> PostgresJobLocks:
