@@ -282,3 +282,24 @@ def test_an_account_without_a_zone_is_recorded_the_usual_way(
             assert rollups.record([e]).skipped == 1
         assert outcomes.seen == []
         assert rollups.rows(ACCOUNT) == []
+
+
+def test_without_migrate_the_function_is_used_only_where_it_exists(database_url: str) -> None:
+    """Opened with `migrate=False`, plain PostgreSQL records in one call where a migration
+    created the function, and through the unit of work where it is missing."""
+    open_rollups(database_url, clock=fixed_clock).close()
+    with open_rollups(database_url, clock=fixed_clock, migrate=False) as rollups:
+        assert rollups.live.one_call is not None
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(
+            "DO $$ DECLARE f regprocedure; BEGIN FOR f IN SELECT oid::regprocedure FROM pg_proc "
+            "WHERE proname LIKE 'reporting\\_rollup\\_record\\_plain\\_%' "
+            "LOOP EXECUTE 'DROP FUNCTION ' || f; END LOOP; END $$"
+        )
+    with open_rollups(database_url, clock=fixed_clock, migrate=False) as rollups:
+        assert rollups.live.one_call is None
+        rollups.set_timezone(ACCOUNT, ZONE, rebuild=False)
+        events = _mixed(1, 3)
+        for e in events:
+            assert rollups.record([e]).stored == 1
+        _same_as_reference(rollups, events)
