@@ -21,7 +21,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 import psycopg
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 
 from reporting_rollups.adapters.sql.tables import (
     metadata,
@@ -62,17 +62,36 @@ _RAW_COLUMNS: Final = (
 )
 
 
+#: The binary COPY types of `_RAW_COLUMNS`.
+_RAW_TYPES: Final = [
+    "int8",
+    "text",
+    "int4",
+    "timestamp",
+    "float8",
+    "float8",
+    "int4",
+    "int4",
+    "int4",
+    "timestamp",
+]
+
+
 def now_naive() -> datetime:
     """The current instant as naive UTC (how the tables store times)."""
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def create_tables(sqlalchemy_url: str) -> None:
+def create_tables(sqlalchemy_url: str, *, primary_key_only: bool = False) -> None:
     """Create `reporting_events` and `reporting_events_rollups` as `adapters.sql.tables` has
-    them."""
+    them; with `primary_key_only`, `reporting_events` without its other indexes."""
     engine = create_engine(sqlalchemy_url)
     try:
         metadata.create_all(engine, tables=[reporting_events, reporting_events_rollups])
+        if primary_key_only:
+            with engine.begin() as connection:
+                for index in reporting_events.indexes:
+                    connection.execute(text(f"DROP INDEX {index.name}"))
     finally:
         engine.dispose()
 
@@ -225,19 +244,42 @@ class PostgresLimit:
 
     def write(self, events: Sequence[Event]) -> None:
         """Merge and upsert one batch, in one transaction."""
-        rows = sorted_rows(merge(events, self.zones))
         stamp = now_naive()
         with self.connection.cursor() as cursor:
-            with cursor.copy("COPY rollup_batch FROM STDIN (FORMAT BINARY)") as copy:
-                copy.set_types(["int4", "date", "text", "int8", "text", "int8", "float8", "float8"])
-                for row in rows:
-                    copy.write_row(row)
-            cursor.execute(self._upsert, (stamp, stamp))
+            self._upsert_rollups(cursor, events, stamp)
         self.connection.commit()
+
+    def _upsert_rollups(self, cursor: Any, events: Sequence[Event], stamp: datetime) -> None:
+        rows = sorted_rows(merge(events, self.zones))
+        with cursor.copy("COPY rollup_batch FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int4", "date", "text", "int8", "text", "int8", "float8", "float8"])
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(self._upsert, (stamp, stamp))
 
     def close(self) -> None:
         """Close the connection."""
         self.connection.close()
+
+
+class PostgresLimitWithRaw(PostgresLimit):
+    """The floor of "store the raw events and roll them up" (`limit_with_raw`): in one
+    transaction, a binary COPY of the raw rows into a `reporting_events` that has only its
+    primary key (`create_tables(primary_key_only=True)`), then the limit's COPY-merge upsert. No
+    exactly-once bookkeeping, no duplicate check (a re-sent id would fail the COPY)."""
+
+    def write(self, events: Sequence[Event]) -> None:
+        """Store and upsert one batch, in one transaction."""
+        stamp = now_naive()
+        with self.connection.cursor() as cursor:
+            with cursor.copy(
+                f"COPY reporting_events ({_RAW_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(_RAW_TYPES)
+                for event in events:
+                    copy.write_row(_raw_params(event, stamp))
+            self._upsert_rollups(cursor, events, stamp)
+        self.connection.commit()
 
 
 def postgres_load_raw(url: str, rows: Iterable[Row]) -> int:
@@ -248,20 +290,7 @@ def postgres_load_raw(url: str, rows: Iterable[Row]) -> int:
         with connection.cursor() as cursor:
             statement = f"COPY reporting_events ({_RAW_COLUMNS}) FROM STDIN (FORMAT BINARY)"
             with cursor.copy(statement) as copy:
-                copy.set_types(
-                    [
-                        "int8",
-                        "text",
-                        "int4",
-                        "timestamp",
-                        "float8",
-                        "float8",
-                        "int4",
-                        "int4",
-                        "int4",
-                        "timestamp",
-                    ]
-                )
+                copy.set_types(_RAW_TYPES)
                 for row in rows:
                     copy.write_row((*row, stamp))
                     count += 1
