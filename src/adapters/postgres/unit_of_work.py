@@ -134,43 +134,32 @@ class PostgresUnitOfWork(SqlTransaction):
         return RebuildStats(int(events), int(rows))
 
 
-def _prepare_distributed(database: SqlDatabase, *, migrate: bool) -> bool:
-    """Whether the tables are distributed (Citus); if so, create the routed functions this
-    version lacks (`migrate`, under the migration lock) or require them."""
+def _prepare_functions(
+    database: SqlDatabase, *, migrate: bool
+) -> tuple[bool, RoutedFunction | None]:
+    """Whether the tables are distributed (Citus), and the function that records a few events
+    in one call. Distributed: the routed functions this version lacks are created (`migrate`,
+    under the migration lock) or required; the function is `RECORD`. Plain: `PLAIN_RECORD`,
+    created if missing (`migrate`, under the lock); without `migrate`, only if the database has
+    it (else None: `record()` takes its unit of work)."""
     try:
         with (
-            database.errors("preparing the distributed functions"),
+            database.errors("preparing the server-side functions"),
             database.engine.connect() as connection,
             connection.begin(),
         ):
-            if not is_distributed(connection):
-                return False
+            distributed = is_distributed(connection)
             if migrate:
                 lock_migrations(connection)
-                ensure_functions(connection)
-            else:
+                if distributed:
+                    ensure_functions(connection)
+                else:
+                    ensure_defined(connection, PLAIN_RECORD)
+            elif distributed:
                 require_functions(connection)
-        return True
-    except BaseException:
-        database.close()
-        raise
-
-
-def _prepare_plain_record(database: SqlDatabase, *, migrate: bool) -> RoutedFunction | None:
-    """`PLAIN_RECORD`, created if missing (`migrate`, under the migration lock); without
-    `migrate`, only if the database has it (else `record()` takes its unit of work)."""
-    try:
-        with (
-            database.errors("preparing the record function"),
-            database.engine.connect() as connection,
-            connection.begin(),
-        ):
-            if migrate:
-                lock_migrations(connection)
-                ensure_defined(connection, PLAIN_RECORD)
             elif not is_defined(connection, PLAIN_RECORD):
-                return None
-        return PLAIN_RECORD
+                return False, None
+        return distributed, RECORD if distributed else PLAIN_RECORD
     except BaseException:
         database.close()
         raise
@@ -206,12 +195,10 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         database.prepare(
             migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
         )
-        distributed = _prepare_distributed(database, migrate=migrate)
+        distributed, record_function = _prepare_functions(database, migrate=migrate)
         factory = cls(database, functools.partial(PostgresUnitOfWork, distributed=distributed))
         factory.distributed = distributed
-        factory.record_function = (
-            RECORD if distributed else _prepare_plain_record(database, migrate=migrate)
-        )
+        factory.record_function = record_function
         return factory
 
     #: whether the tables are distributed (Citus: `adapters.postgres.citus`)
