@@ -149,8 +149,9 @@ class LiveRollup:
             return quick
         with self.uow_factory() as uow:
             done = uow.store_batch(batch)
-            for account_id, settings in done.settings.items():
-                self._zones[account_id] = settings.timezone
+            if self.one_call is not None:
+                for account_id, settings in done.settings.items():
+                    self._zones[account_id] = settings.timezone
             zones = zones_of(done.settings)
             fresh = done.fresh
             to_fold = [event for event in batch if event.id in fresh]
