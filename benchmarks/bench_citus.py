@@ -18,11 +18,10 @@ import pytest
 from psycopg import sql
 
 import workload
-from bench_record import _rounds
+from bench_record import _record_each, _rounds
 from conftest import Sizes, describe
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
-from reporting_rollups.domain.events import Event
 
 LAYOUTS = ("local", "distributed")
 ACCOUNT = (workload.ACCOUNTS[0],)
@@ -83,12 +82,7 @@ def test_citus_record_single(benchmark: Any, layout: str, sizes: Sizes, citus_ur
             workload.events(count, "live", first_id=MEASURED_IDS + n * count, accounts=ACCOUNT)
             for n in range(sizes.rounds)
         ]
-
-        def record_each(events: list[Event]) -> None:
-            for event in events:
-                rollups.record([event])
-
-        _rounds(benchmark, batches, record_each)
+        _record_each(benchmark, rollups, batches)
     finally:
         rollups.close()
     _describe(benchmark, layout, "record 1/call", count, sizes, 0.7)

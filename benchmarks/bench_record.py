@@ -32,6 +32,7 @@ from conftest import (
     sqlalchemy_url,
     sqlite_path,
 )
+from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 
 SHAPES = ("live", "spread")
@@ -47,6 +48,16 @@ def _rounds(benchmark: Any, batches: Sequence[Any], target: Callable[[Any], obje
         return (next(queue),), {}
 
     benchmark.pedantic(target, setup=setup, rounds=len(batches), iterations=1, warmup_rounds=0)
+
+
+def _record_each(benchmark: Any, rollups: Rollups, batches: Sequence[list[Event]]) -> None:
+    """Time rounds of `record()` with one event per call, one round per batch."""
+
+    def record_each(events: list[Event]) -> None:
+        for event in events:
+            rollups.record([event])
+
+    _rounds(benchmark, batches, record_each)
 
 
 def _reference(adapter: str, url: str) -> PostgresReference | SQLiteReference:
@@ -177,12 +188,7 @@ def test_record_single(
         for event in workload.events(20, "live"):
             rollups.record([event])
         batches = workload.batches(sizes.rounds, sizes.single, "live", first_id=MEASURED_IDS)
-
-        def record_each(events: list[Event]) -> None:
-            for event in events:
-                rollups.record([event])
-
-        _rounds(benchmark, batches, record_each)
+        _record_each(benchmark, rollups, batches)
     finally:
         rollups.close()
     compare = []
