@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 
@@ -32,57 +33,49 @@ ACCOUNT = 1
 ZONE = "Asia/Tokyo"
 
 
+@attrs.frozen
+class Target:
+    """A database and how the adapter runs on it: "plain", "forced" (plain PostgreSQL in
+    distributed mode, `open_as_distributed`) or "citus"."""
+
+    url: str
+    mode: str
+
+    def open(self) -> Rollups:
+        """The library on it, with its one-call recorder."""
+        if self.mode == "forced":
+            rollups = open_as_distributed(self.url)
+        else:
+            rollups = open_rollups(self.url, clock=fixed_clock)
+        assert rollups.live.one_call is not None
+        return rollups
+
+    def waiting(self) -> int:
+        """Sessions waiting for a row lock (on Citus: on a worker, as the coordinator sees
+        it)."""
+        if self.mode != "citus":
+            return sessions_waiting_for_locks(self.url)
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            return int(connection.execute("SELECT count(*) FROM citus_lock_waits").fetchone()[0])  # type: ignore[index]
+
+
 @pytest.fixture(params=["plain", "forced", pytest.param("citus", marks=pytest.mark.citus)])
-def url(request: pytest.FixtureRequest) -> str:
-    """A database and how the adapter runs on it: plain PostgreSQL, plain PostgreSQL forced
-    into distributed mode (`open_as_distributed`; the URL marked with a fragment), or a Citus
-    coordinator's (its tables dropped first)."""
+def target(request: pytest.FixtureRequest) -> Target:
+    """Plain PostgreSQL, plain PostgreSQL forced into distributed mode, or a Citus
+    coordinator's database (its tables dropped first)."""
     if request.param == "citus":
         citus: str = request.getfixturevalue("citus_url")
         empty_database(citus)
-        return citus
+        return Target(citus, "citus")
     database: str = request.getfixturevalue("database_url")
-    if request.param == "plain":
-        return database
-    open_as_distributed(database).close()
-    return database + _FORCED
-
-
-#: Marks a URL whose database the adapter runs in distributed mode (libpq ignores no fragment,
-#: so it is taken off before use).
-_FORCED = "#forced"
-
-
-def _is_citus(url: str) -> bool:
-    with psycopg.connect(url.removesuffix(_FORCED)) as connection:
-        return bool(
-            connection.execute(
-                "SELECT count(*) FROM pg_extension WHERE extname = 'citus'"
-            ).fetchone()[0]  # type: ignore[index]
-        )
-
-
-def _open(url: str) -> Rollups:
-    if url.endswith(_FORCED):
-        rollups = open_as_distributed(url.removesuffix(_FORCED))
-    else:
-        rollups = open_rollups(url, clock=fixed_clock)
-    assert rollups.live.one_call is not None
-    return rollups
-
-
-def _waiting(url: str) -> int:
-    """Sessions waiting for a row lock (on Citus: on a worker, as the coordinator sees it)."""
-    url = url.removesuffix(_FORCED)
-    if not _is_citus(url):
-        return sessions_waiting_for_locks(url)
-    with psycopg.connect(url, autocommit=True) as connection:
-        return int(connection.execute("SELECT count(*) FROM citus_lock_waits").fetchone()[0])  # type: ignore[index]
+    if request.param == "forced":
+        open_as_distributed(database).close()
+    return Target(database, request.param)
 
 
 @pytest.fixture
-def rollups(url: str) -> Iterator[Rollups]:
-    with _open(url) as opened:
+def rollups(target: Target) -> Iterator[Rollups]:
+    with target.open() as opened:
         opened.set_timezone(ACCOUNT, ZONE, rebuild=False)
         yield opened
 
@@ -186,14 +179,14 @@ def test_an_event_sent_again_falls_back_and_is_a_duplicate(
 
 
 def test_an_event_applied_before_writes_nothing_in_the_call(
-    rollups: Rollups, url: str, monkeypatch: pytest.MonkeyPatch
+    rollups: Rollups, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A mark without a raw row (the raw row purged): the call inserts the row, finds the mark,
     and rolls back; the unit of work stores the row and does not fold it again."""
     outcomes = Outcomes(rollups, monkeypatch)
     events = _mixed(1, 2)
     rollups.record(events[:1])
-    with psycopg.connect(url.removesuffix(_FORCED), autocommit=True) as connection:
+    with psycopg.connect(target.url, autocommit=True) as connection:
         connection.execute(
             "INSERT INTO reporting_rollup_applied_events (account_id, event_id) VALUES (%s, 2)",
             (ACCOUNT,),
@@ -201,7 +194,7 @@ def test_an_event_applied_before_writes_nothing_in_the_call(
     result = rollups.record(events[1:])
     assert outcomes.seen == [False]
     assert (result.stored, result.rolled_up) == (1, 0)
-    with psycopg.connect(url.removesuffix(_FORCED)) as connection:
+    with psycopg.connect(target.url) as connection:
         (rows,) = connection.execute(
             "SELECT count(*) FROM reporting_events WHERE id = 2"
         ).fetchone()
@@ -212,7 +205,7 @@ def test_an_event_applied_before_writes_nothing_in_the_call(
 
 
 def test_a_zone_changed_by_another_process_is_seen_under_the_lock(
-    rollups: Rollups, url: str, monkeypatch: pytest.MonkeyPatch
+    rollups: Rollups, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another process changes the zone after this one last saw it: the call finds another
     zone under the account's lock and writes nothing; the events are folded in the new one,
@@ -220,7 +213,7 @@ def test_a_zone_changed_by_another_process_is_seen_under_the_lock(
     outcomes = Outcomes(rollups, monkeypatch)
     events = _mixed(1, 4)
     rollups.record(events[:1])
-    with _open(url) as other:
+    with target.open() as other:
         other.set_timezone(ACCOUNT, "America/New_York")
     rollups.record(events[1:2])
     rollups.record(events[2:3])
@@ -230,7 +223,7 @@ def test_a_zone_changed_by_another_process_is_seen_under_the_lock(
 
 
 def test_a_host_committing_the_same_row_while_the_call_waits(
-    rollups: Rollups, url: str, monkeypatch: pytest.MonkeyPatch
+    rollups: Rollups, target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A host transaction holds a just-inserted raw row of the event the call inserts: the call
     waits for it; when the host commits, the call finds the row stored and rolls back, and the
@@ -239,7 +232,7 @@ def test_a_host_committing_the_same_row_while_the_call_waits(
     events = _mixed(1, 2)
     rollups.record(events[:1])
     late = events[1]
-    host = psycopg.connect(url.removesuffix(_FORCED))
+    host = psycopg.connect(target.url)
     try:
         host.execute(
             "INSERT INTO reporting_events (id, name, account_id, created_at, value, "
@@ -260,9 +253,9 @@ def test_a_host_committing_the_same_row_while_the_call_waits(
         writer = threading.Thread(target=lambda: done.append(rollups.record([late])))
         writer.start()
         deadline = time.monotonic() + 10
-        while not _waiting(url) and time.monotonic() < deadline:
+        while not target.waiting() and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert _waiting(url), "the call never waited for the host's row"
+        assert target.waiting(), "the call never waited for the host's row"
         host.commit()
         writer.join(10)
     finally:
@@ -274,9 +267,9 @@ def test_a_host_committing_the_same_row_while_the_call_waits(
 
 
 def test_an_account_without_a_zone_is_recorded_the_usual_way(
-    url: str, monkeypatch: pytest.MonkeyPatch
+    target: Target, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with _open(url) as rollups:
+    with target.open() as rollups:
         outcomes = Outcomes(rollups, monkeypatch)
         for e in _mixed(1, 3):
             assert rollups.record([e]).skipped == 1
