@@ -51,6 +51,7 @@ class Sizes:
     reports: tuple[int, int]  #: raw events in the database: (small, large)
     projection: int  #: events per round of the pure projection
     ingest: tuple[int, int]  #: events in the file given to `rollups ingest`: (small, large)
+    huge: int = 1_000_000  #: events of the one huge `record()` whose memory is measured
 
 
 QUICK = Sizes(
@@ -65,6 +66,7 @@ QUICK = Sizes(
     reports=(2_000, 20_000),
     projection=5_000,
     ingest=(2_000, 20_000),
+    huge=30_000,
 )
 FULL = Sizes(
     mode="full",

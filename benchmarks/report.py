@@ -27,6 +27,7 @@ SUITE_ORDER = {
     "verify": 3,
     "reports": 4,
     "ingest": 5,
+    "memory": 5,
     "capture": 6,
     "sync": 7,
     "fleet": 8,
@@ -162,6 +163,8 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
             lag += f" max {extra['lag_max_s']:.2f}s"
             ok = None if target is None else extra["lag_p99_s"] < float(target)
             lines.append(("", lag, "" if target is None else f"p99 < {target}s", _met(ok)))
+        if "beyond_input" in result.extra:
+            lines.append(_beyond_input(result.extra))
         for comparison in result.compare:
             baseline = index.get((result.adapter, comparison["baseline"]))
             if baseline is None:
@@ -185,6 +188,18 @@ def rows(results: list[Result]) -> list[tuple[str, ...]]:
         for n, line in enumerate(lines):
             table.append((base if n == 0 else ("",) * len(base)) + line)
     return table
+
+
+def _beyond_input(extra: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The line of a memory measurement: peak beyond the input, against its limit."""
+    beyond, limit = extra["beyond_input"], extra.get("max_beyond_input")
+    text = (
+        f"{beyond / 2**20:.0f} MB beyond the input ({extra['input_bytes'] / 2**20:.0f} MB), "
+        f"record {extra['record_seconds']:.1f}s"
+    )
+    if limit is None:
+        return ("", text, "", "")
+    return ("", text, f"≤ {limit / 2**20:.0f} MB", _met(beyond <= limit))
 
 
 def _target(comparison: dict[str, Any]) -> str:

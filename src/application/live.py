@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -21,9 +22,16 @@ from reporting_rollups.application.retention import past_window
 from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
-from reporting_rollups.domain.projection import project
+from reporting_rollups.domain.projection import Projection, project
 from reporting_rollups.domain.registry import RULES, Payload, rules_for
 from reporting_rollups.domain.timezones import local_day, parse_timezone
+
+#: A `record()` of more events than this stores and folds them in steps of this many, in its one
+#: transaction: what it holds beyond the events then grows with the rollup rows and members they
+#: touch, not with their number.
+STEP_EVENTS: Final = 20_000
+
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -118,14 +126,34 @@ def fold(
 ) -> Mapping[RollupKey, MetricContribution]:
     """Add (sign=1) or take back (sign=-1) the contributions of events, members included;
     return the deltas added to the rollup rows."""
-    projection = project(events, zones, sign)
+    return apply(uow, project(events, zones, sign))
+
+
+def apply(
+    uow: UnitOfWork, projection: Projection, step: int = STEP_EVENTS
+) -> Mapping[RollupKey, MetricContribution]:
+    """Add a projection's members (more than `step`: that many at a time, in key order), then
+    its deltas with the distinct counts the members changed; return the deltas added to the
+    rollup rows."""
     members = projection.nonzero_members()
-    if members:
+    if len(members) > step:
+        for part in _steps(sorted(members), step):
+            changes = uow.rollups.add_members({member: members[member] for member in part})
+            projection.add_distinct_counts(changes)
+    elif members:
         projection.add_distinct_counts(uow.rollups.add_members(members))
     deltas = projection.nonzero_deltas()
     if deltas:
         uow.rollups.add(deltas)
     return deltas
+
+
+def _steps(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    return (items[start : start + size] for start in range(0, len(items), size))
+
+
+def _by_account(event: Event) -> tuple[int, int]:
+    return event.account_id, event.id
 
 
 @attrs.frozen
@@ -136,6 +164,8 @@ class LiveRollup:
     clock: Clock  #: "today", for retention windows
     #: records a few new events of one account in one call, where the backend can
     one_call: OneCallRecorder | None = None
+    #: a larger batch is recorded in steps of this many events (`STEP_EVENTS`)
+    step_events: int = STEP_EVENTS
     #: each account's zone as last seen: the guess `one_call` folds in (checked under the lock)
     _zones: dict[int, str | None] = attrs.field(factory=dict, init=False, eq=False)
 
@@ -144,14 +174,14 @@ class LiveRollup:
         batch, repeats = unique_events(events)
         if not batch:
             return RecordResult(0, repeats, 0, 0)
+        if len(batch) > self.step_events:
+            return self._record_in_steps(batch, repeats)
         quick = self._record_in_one_call(batch, repeats)
         if quick is not None:
             return quick
         with self.uow_factory() as uow:
             done = uow.store_batch(batch)
-            if self.one_call is not None:
-                for account_id, settings in done.settings.items():
-                    self._zones[account_id] = settings.timezone
+            self._remember_zones(done.settings)
             zones = zones_of(done.settings)
             fresh = done.fresh
             to_fold = [event for event in batch if event.id in fresh]
@@ -165,6 +195,51 @@ class LiveRollup:
             skipped=sum(1 for event in batch if event.account_id not in zones),
             unsupported=unsupported,
         )
+
+    def _record_in_steps(self, batch: list[Event], repeats: int) -> RecordResult:
+        """`record` of a large batch (sorted by id) in one transaction, `step_events` events
+        at a time, in the lock order: every account of the batch locked, the raw events
+        inserted in id order (those stored before held), then the marks in (account, id)
+        order, the events each step marks projected at once; then the members and deltas of
+        the whole projection."""
+        with self.uow_factory() as uow:
+            settings = uow.accounts.lock_shared({event.account_id for event in batch})
+            self._remember_zones(settings)
+            zones = zones_of(settings)
+            stored, gone = 0, set[int]()
+            for step in _steps(batch, self.step_events):
+                inserted = uow.events.add(step)
+                stored += len(inserted)
+                if len(inserted) < len(step):
+                    new = set(inserted)
+                    kept = [event for event in step if event.id not in new]
+                    held = uow.events.hold(kept)
+                    gone.update(event.id for event in kept if event.id not in held)
+            zoned = sorted(
+                (e for e in batch if e.account_id in zones and e.id not in gone), key=_by_account
+            )
+            projection, folded, unsupported = Projection(), 0, 0
+            for step in _steps(zoned, self.step_events):
+                fresh = uow.ledger.mark(applied_refs((e.account_id, e.id) for e in step))
+                to_fold = [event for event in step if event.id in fresh]
+                projection.add_all(to_fold, zones)
+                folded += len(to_fold)
+                unsupported += sum(1 for event in to_fold if not rules_for(event.name))
+            apply(uow, projection, self.step_events)
+            uow.commit()
+        return RecordResult(
+            stored=stored,
+            duplicates=repeats + len(batch) - stored,
+            rolled_up=folded - unsupported,
+            skipped=sum(1 for event in batch if event.account_id not in zones),
+            unsupported=unsupported,
+        )
+
+    def _remember_zones(self, settings: Mapping[int, AccountSettings]) -> None:
+        """Keep the accounts' zones as guesses for `one_call`, where there is one."""
+        if self.one_call is not None:
+            for account_id, account in settings.items():
+                self._zones[account_id] = account.timezone
 
     def _record_in_one_call(self, batch: list[Event], repeats: int) -> RecordResult | None:
         """`record` of a few events of one zoned account through `one_call`, projected in the

@@ -134,9 +134,9 @@ class EventStore(Protocol):
         """
         ...
 
-    def hold(self, ids: Collection[int]) -> set[int]:
-        """Of `ids` (events already stored, not by this unit of work), the ones still stored,
-        locked against `remove` until the transaction ends.
+    def hold(self, events: Sequence[Event]) -> set[int]:
+        """Of `events` (stored before, not by this unit of work, with the same content), the
+        ids of those still stored, locked against `remove` until the transaction ends.
 
         Only events this unit of work inserted, or held, may be marked applied: an event that a
         concurrent retraction deleted must not be folded.
@@ -553,7 +553,7 @@ def store_stepwise(
     already stored, and mark those of both kinds that `to_mark` selects."""
     settings = accounts.lock_shared({event.account_id for event in events})
     inserted = set(store.add(events))
-    kept = [event.id for event in events if event.id not in inserted]
+    kept = [event for event in events if event.id not in inserted]
     present = inserted | (store.hold(kept) if kept else set())
     fresh = ledger.mark(to_mark(events, settings, present))
     return StoredBatch(settings, len(inserted), fresh)

@@ -64,10 +64,10 @@ class InMemoryEventStore(JournalledStore):
             return event
         return attrs.evolve(event, updated_at=self.db.written[event.id])
 
-    def hold(self, ids: Collection[int]) -> set[int]:
+    def hold(self, events: Sequence[Event]) -> set[int]:
         # Units of work are serialised: what is stored stays stored until this one ends.
         known = self.db.event_accounts
-        return {event_id for event_id in ids if event_id in known}
+        return {event.id for event in events if event.id in known}
 
     def owners(self, ids: Collection[int]) -> set[int]:
         known = self.db.event_accounts

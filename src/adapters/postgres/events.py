@@ -84,13 +84,13 @@ class PostgresEventStore:
         params: dict[str, Any] = {**event_arrays(ordered, times=times), "now": self.session.now()}
         (existing,) = fetch_one(self.session, statements[times], params, doing="storing raw events")
         before = set(existing)
-        self.hold_checked([event for event in ordered if event.id in before])
+        self.hold([event for event in ordered if event.id in before])
         return [event.id for event in ordered if event.id not in before]
 
     def store_new(self, events: Sequence[Event]) -> tuple[StoredBatch, list[Event]] | None:
         """Lock the accounts, insert the new events and mark those of zoned accounts, in one
         statement (`STORE_BATCH`); also return the events that were stored before (usually
-        none: the caller holds them, `hold_checked`, before marking them). None (nothing
+        none: the caller holds them, `hold`, before marking them). None (nothing
         written, the present account rows locked) when an account row is missing: the caller
         then goes step by step. On a distributed database: one call of the routed function
         `citus_functions.STORE` per account (never None)."""
@@ -137,9 +137,9 @@ class PostgresEventStore:
             before += [event for event in ordered if event.id in kept]
         return StoredBatch(settings, stored, fresh), before
 
-    def hold_checked(self, events: Sequence[Event]) -> set[int]:
-        """`hold` for events sent again, in one statement that also checks their content
-        (`EventConflictError` for the first that differs)."""
+    def hold(self, events: Sequence[Event]) -> set[int]:
+        """In one statement that also checks their content (`EventConflictError` for the first
+        that differs); on a distributed database, one per account."""
         if not events:
             return set()
         if self.distributed:
@@ -166,11 +166,6 @@ class PostgresEventStore:
             if error is not None:
                 raise error
         return {int(event_id) for event_id, _ in rows}
-
-    def hold(self, ids: Collection[int]) -> set[int]:
-        if self.distributed:  # FOR SHARE over every shard: Citus refuses it
-            raise ConfigurationError(ACCOUNT_NEEDED)
-        return queries.hold(self.session, ids)
 
     def get(self, ids: Collection[int]) -> list[Event]:
         return queries.get_events(self.session, ids)

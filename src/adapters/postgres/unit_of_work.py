@@ -102,7 +102,7 @@ class PostgresUnitOfWork(SqlTransaction):
         done, before = first
         if not before:
             return done
-        held = self.events.hold_checked(before)
+        held = self.events.hold(before)
         fresh = self.ledger.mark(to_mark(before, done.settings, held))
         return attrs.evolve(done, fresh=done.fresh | fresh)
 

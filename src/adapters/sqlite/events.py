@@ -87,8 +87,8 @@ class SQLiteEventStore:
         queries.check_conflicts(self.session, [e for e in ordered if e.id not in fresh])
         return sorted(stored)
 
-    def hold(self, ids: Collection[int]) -> set[int]:
-        return queries.hold(self.session, ids)
+    def hold(self, events: Sequence[Event]) -> set[int]:
+        return queries.hold(self.session, [event.id for event in events])
 
     def get(self, ids: Collection[int]) -> list[Event]:
         return queries.get_events(self.session, ids)
