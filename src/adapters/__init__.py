@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from dependency_injector import providers
 
 from reporting_rollups.adapters.container import ApplicationContainer, build_container
+from reporting_rollups.application.live import STEP_EVENTS
 from reporting_rollups.application.service import Rollups
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ def open_rollups(
     clock: Callable[[], datetime] | None = None,
     chunk_days: int = 31,
     local_tables: bool = False,
+    step_events: int = STEP_EVENTS,
 ) -> Rollups:
     """Open the rollups on a database: ``memory://``, ``sqlite:///path`` or ``postgresql://...``.
 
@@ -31,7 +33,9 @@ def open_rollups(
     adds the reference application's full set (for a database a reference-schema host will
     share; without `migrate`, checks that they exist). On a PostgreSQL database with the
     Citus extension a fresh schema is created distributed by account (`adapters.postgres.citus`)
-    unless `local_tables`. `clock` replaces the system clock (tests, replays). Use as a context
+    unless `local_tables`. `clock` replaces the system clock (tests, replays). A `record()` of
+    more than `step_events` events takes that many at a time in its one transaction (memory
+    then grows with the rollup rows and members it touches, not its events). Use as a context
     manager, or call `close()`.
     """
     container = build_container(
@@ -40,6 +44,7 @@ def open_rollups(
         reference_indexes=reference_indexes,
         chunk_days=chunk_days,
         local_tables=local_tables,
+        step_events=step_events,
     )
     if clock is not None:
         container.clock.override(providers.Object(clock))

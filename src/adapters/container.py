@@ -14,7 +14,7 @@ from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
 from reporting_rollups.adapters.urls import DatabaseURL
 from reporting_rollups.application.backfill import Backfill
-from reporting_rollups.application.live import LiveRollup
+from reporting_rollups.application.live import STEP_EVENTS, LiveRollup
 from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.settings import AccountSettingsService
@@ -59,7 +59,7 @@ def _job_locks(uow_factory: Any) -> Any:
 
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
-    local_tables, chunk_days."""
+    local_tables, chunk_days, step_events."""
 
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
@@ -83,6 +83,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         uow_factory=uow_factory,
         clock=clock,
         one_call=providers.Factory(_one_call, uow_factory),
+        step_events=config.step_events,
     )
     backfill = providers.Factory(
         Backfill, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days
@@ -117,6 +118,7 @@ def build_container(
     reference_indexes: bool = False,
     chunk_days: int = 31,
     local_tables: bool = False,
+    step_events: int = STEP_EVENTS,
 ) -> ApplicationContainer:
     """A container configured for the database at `url`."""
     parsed = DatabaseURL.parse(url)
@@ -129,6 +131,7 @@ def build_container(
             "reference_indexes": reference_indexes,
             "local_tables": local_tables,
             "chunk_days": chunk_days,
+            "step_events": step_events,
         }
     )
     return container

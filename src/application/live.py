@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Final, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -16,10 +16,15 @@ from reporting_rollups.application.ports import (
     UnitOfWork,
     UnitOfWorkFactory,
     applied_refs,
+    iter_chunks,
 )
 from reporting_rollups.application.report_arguments import check_id
 from reporting_rollups.application.retention import past_window
-from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
+from reporting_rollups.domain.errors import (
+    ConfigurationError,
+    EventConflictError,
+    InvalidEventError,
+)
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 from reporting_rollups.domain.projection import Projection, project
@@ -30,8 +35,6 @@ from reporting_rollups.domain.timezones import local_day, parse_timezone
 #: transaction: what it holds beyond the events then grows with the rollup rows and members they
 #: touch, not with their number.
 STEP_EVENTS: Final = 20_000
-
-T = TypeVar("T")
 
 
 @attrs.frozen
@@ -137,7 +140,7 @@ def apply(
     rollup rows."""
     members = projection.nonzero_members()
     if len(members) > step:
-        for part in _steps(sorted(members), step):
+        for part in iter_chunks(sorted(members), step):
             changes = uow.rollups.add_members({member: members[member] for member in part})
             projection.add_distinct_counts(changes)
     elif members:
@@ -146,10 +149,6 @@ def apply(
     if deltas:
         uow.rollups.add(deltas)
     return deltas
-
-
-def _steps(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    return (items[start : start + size] for start in range(0, len(items), size))
 
 
 def _by_account(event: Event) -> tuple[int, int]:
@@ -168,6 +167,12 @@ class LiveRollup:
     step_events: int = STEP_EVENTS
     #: each account's zone as last seen: the guess `one_call` folds in (checked under the lock)
     _zones: dict[int, str | None] = attrs.field(factory=dict, init=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        if type(self.step_events) is not int or self.step_events < 1:
+            raise ConfigurationError(
+                f"step_events must be a positive integer, not {self.step_events!r}"
+            )
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store the events and fold those not yet applied, in one transaction."""
@@ -207,7 +212,7 @@ class LiveRollup:
             self._remember_zones(settings)
             zones = zones_of(settings)
             stored, gone = 0, set[int]()
-            for step in _steps(batch, self.step_events):
+            for step in iter_chunks(batch, self.step_events):
                 inserted = uow.events.add(step)
                 stored += len(inserted)
                 if len(inserted) < len(step):
@@ -219,7 +224,7 @@ class LiveRollup:
                 (e for e in batch if e.account_id in zones and e.id not in gone), key=_by_account
             )
             projection, folded, unsupported = Projection(), 0, 0
-            for step in _steps(zoned, self.step_events):
+            for step in iter_chunks(zoned, self.step_events):
                 fresh = uow.ledger.mark(applied_refs((e.account_id, e.id) for e in step))
                 to_fold = [event for event in step if event.id in fresh]
                 projection.add_all(to_fold, zones)

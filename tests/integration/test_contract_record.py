@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from reporting_rollups.application.live import RecordResult
@@ -316,6 +317,49 @@ def test_many_batches_match_the_reference(configured: Rollups) -> None:
         configured.record(events[start : start + 23])
     assert_rollups_match(configured, 1, "UTC", events)
     assert_rollups_match(configured, 2, "America/New_York", events)
+
+
+def test_a_large_batch_is_recorded_in_steps_with_the_same_outcome(configured: Rollups) -> None:
+    """A batch larger than `LiveRollup.step_events` (here 3) is stored, marked and its members
+    added step by step in one transaction: the counts and rows are those of one step, with
+    events stored before (applied or not), repeats, an account without a zone, an unknown
+    name and the handoffs of one conversation spread over several steps."""
+    stepwise = attrs.evolve(configured, live=attrs.evolve(configured.live, step_events=3))
+    host_write(configured, [event(2, "reply_time", value=5)])  # stored, not applied
+    configured.record([event(4, "first_response", value=1, account_id=2)])  # applied
+    handoffs = [
+        event(n, "conversation_bot_handoff", conversation_id=9, inbox_id=1 + n % 2)
+        for n in range(10, 18)
+    ]
+    batch = [
+        event(1, "reply_time", value=2, user_id=3),
+        event(2, "reply_time", value=5),
+        event(3, "first_response", value=7, account_id=3),
+        event(4, "first_response", value=1, account_id=2),
+        event(5, "no_such_event"),
+        event(6, "conversation_resolved", value=9, account_id=2, at=utc(2026, 11, 21, 3)),
+        *handoffs,
+        event(1, "reply_time", value=2, user_id=3),
+    ]
+    result = stepwise.record(batch)
+    assert result == RecordResult(stored=12, duplicates=3, rolled_up=11, skipped=1, unsupported=1)
+    assert stepwise.record(batch) == RecordResult(0, 15, 0, 1)
+    present = list({e.id: e for e in batch}.values())
+    assert_rollups_match(configured, 1, "UTC", present)
+    assert_rollups_match(configured, 2, "America/New_York", present)
+    assert configured.rows(3) == []
+    assert row_map(configured.rows(1))[DAY, "account", 1, "bot_handoffs_count"] == (1, 0.0, 0.0)
+    assert len(stored(configured, range(1, 18))) == 14
+
+
+def test_a_conflict_in_a_later_step_writes_nothing(configured: Rollups) -> None:
+    stepwise = attrs.evolve(configured, live=attrs.evolve(configured.live, step_events=2))
+    configured.record([event(7, value=1)])
+    before = everything(configured)
+    batch = [event(n, value=n) for n in range(1, 7)] + [event(7, value=2)]
+    with pytest.raises(EventConflictError):
+        stepwise.record(batch)
+    assert everything(configured) == before
 
 
 # --- units of work and stores --------------------------------------------------------------

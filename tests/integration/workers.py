@@ -26,6 +26,7 @@ import attrs
 import psycopg
 
 from reporting_rollups.adapters import open_rollups
+from reporting_rollups.application.live import STEP_EVENTS
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.metrics import MetricContribution, RollupKey
 
@@ -629,7 +630,11 @@ def run_stress_role(
             at = int(cursor.value)
             return [at + offset for offset in offsets if at + offset in events]
 
-        with open_rollups(url, migrate=False, clock=fixed_clock, chunk_days=1) as rollups:
+        # The redeliverer's batches of three take the steps of a large batch (`step_events`).
+        steps = 1 if role == "redeliverer" else STEP_EVENTS
+        with open_rollups(
+            url, migrate=False, clock=fixed_clock, chunk_days=1, step_events=steps
+        ) as rollups:
             barrier.wait(timeout=120)
             if role == "recorder":
                 for _ in range(scenario.rounds):

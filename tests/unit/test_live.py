@@ -7,10 +7,15 @@ from datetime import date
 
 import pytest
 
+from reporting_rollups.adapters import open_rollups
 from reporting_rollups.adapters.memory import InMemoryDatabase
 from reporting_rollups.application.live import RecordResult
 from reporting_rollups.application.service import Rollups
-from reporting_rollups.domain.errors import EventConflictError, InvalidEventError
+from reporting_rollups.domain.errors import (
+    ConfigurationError,
+    EventConflictError,
+    InvalidEventError,
+)
 from tests.builders import event, row_map
 
 DAY = date(2026, 11, 20)
@@ -122,3 +127,11 @@ def test_retract_does_not_leave_negative_or_zero_rows(
     assert configured.rows(1) == []
     assert db.members.get(1, {}) == {}
     assert all(value.count > 0 for rows in db.rollups.values() for value in rows.values())
+
+
+@pytest.mark.parametrize("steps", [0, -3, 2.5, "10", True])
+def test_step_events_must_be_a_positive_integer(steps: object) -> None:
+    with pytest.raises(
+        ConfigurationError, match=f"step_events must be a positive integer, not {steps!r}"
+    ):
+        open_rollups("memory://", step_events=steps)  # type: ignore[arg-type]
