@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from conftest import Databases, Sizes, describe, require_adapter
+from reporting_rollups.application.live import STEP_EVENTS
 
 #: Most memory beyond the input one `record()` of the huge batch may hold (SQL adapters).
 MAX_BEYOND_INPUT = 300 * 2**20
@@ -29,14 +30,15 @@ _CHILD = """
 import gc, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import workload
-from conftest import configure, open_library
+from conftest import configure
+from reporting_rollups import open_rollups
 
 def status(field):
     with open("/proc/self/status") as lines:
         return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field))
 
-url, count = sys.argv[2], int(sys.argv[3])
-rollups = open_library(url)
+url, count, steps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+rollups = open_rollups(url, clock=lambda: workload.NOW, step_events=steps)
 configure(rollups)
 rollups.record(workload.events(100, "spread"))
 start = status("VmRSS:")
@@ -55,9 +57,9 @@ print(json.dumps({"seconds": seconds, "input": before - start, "beyond": peak - 
 """
 
 
-def _measure(url: str, count: int) -> dict[str, float]:
+def _measure(url: str, count: int, steps: int) -> dict[str, float]:
     completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(Path(__file__).parent), url, str(count)],
+        [sys.executable, "-c", _CHILD, str(Path(__file__).parent), url, str(count), str(steps)],
         capture_output=True,
         text=True,
         check=False,
@@ -68,27 +70,39 @@ def _measure(url: str, count: int) -> dict[str, float]:
     return figures
 
 
+@pytest.mark.parametrize("in_steps", [False, True], ids=["one_step", "steps"])
 @pytest.mark.parametrize("adapter", ["memory", "sqlite", "postgres"])
 def test_record_huge_batch_memory(
-    benchmark: Any, adapter: str, sizes: Sizes, databases: Databases, request: pytest.FixtureRequest
+    benchmark: Any,
+    adapter: str,
+    in_steps: bool,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
 ) -> None:
-    """Peak memory beyond the input of one `record()` of `sizes.huge` events, 30 days."""
+    """Peak memory beyond the input of one `record()` of `sizes.huge` events, 30 days: in
+    steps of `STEP_EVENTS` (the default), and as a baseline in one step (`step_events` larger
+    than the batch: each store one statement of every event)."""
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("the peak RSS is reset and read through /proc (Linux only)")
     require_adapter(adapter)
     url = databases.url(adapter, request)
+    steps = STEP_EVENTS if in_steps else sizes.huge
     runs: list[dict[str, float]] = []
-    benchmark.pedantic(lambda: runs.append(_measure(url, sizes.huge)), rounds=1, iterations=1)
+    benchmark.pedantic(
+        lambda: runs.append(_measure(url, sizes.huge, steps)), rounds=1, iterations=1
+    )
     figures = runs[-1]
     describe(
         benchmark,
-        bench=f"record {sizes.huge:,} in one call, spread",
+        bench=f"record {sizes.huge:,} in one call, spread, {'steps' if in_steps else 'one step'}",
         adapter=adapter,
         events=sizes.huge,
         mode=sizes.mode,
+        role="library" if in_steps else "baseline",
         record_seconds=figures["seconds"],
         input_bytes=figures["input"],
         beyond_input=figures["beyond"],
-        max_beyond_input=None if adapter == "memory" else MAX_BEYOND_INPUT,
+        max_beyond_input=None if adapter == "memory" or not in_steps else MAX_BEYOND_INPUT,
         throughput=False,  # a round also starts a process and builds the events
     )
