@@ -22,6 +22,7 @@ import pytest
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
+from reporting_rollups.testing import memory_rollups
 from tests.conftest import fixed_clock, reset_postgres
 from tests.host_db import host_url  # noqa: F401 (a fixture: a database laid out like the host's)
 
@@ -114,7 +115,12 @@ def open_backend(backend_url: str) -> Iterator[Callable[..., Rollups]]:
 
     def opener(**options: Any) -> Rollups:
         options.setdefault("clock", fixed_clock)
-        rollups = open_rollups(backend_url, **options)
+        # memory: through the testing kit, so that the contract suite verifies the fake hosts use
+        rollups = (
+            memory_rollups(**options)
+            if backend_url == "memory://"
+            else open_rollups(backend_url, **options)
+        )
         opened.append(rollups)
         return rollups
 

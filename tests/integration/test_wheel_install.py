@@ -1,6 +1,7 @@
 """The built wheel, installed into a fresh virtualenv beside a host project that has packages of
 its own named `domain`, `application` and `adapters` (common in layered apps): the host's
-packages and reporting_rollups are both importable and work, and the `rollups` command runs.
+packages and reporting_rollups are both importable and work, the `rollups` command runs, and
+the testing kit's pytest plugin is registered.
 
 The wheel is built from a copy of the project (pyproject, README, src) with pip's isolated
 build; the fresh virtualenv reaches the dependencies through a path entry to this interpreter's
@@ -53,6 +54,14 @@ HOST_SCRIPT = textwrap.dedent(
         )
         assert result.rolled_up == 1, result
         assert rollups.verify(1).mismatches == []
+    from importlib.metadata import entry_points
+
+    plugins = {entry.value for entry in entry_points(group="pytest11")}
+    assert "reporting_rollups.testing.plugin" in plugins, plugins
+    from reporting_rollups.testing import EventFactory, memory_rollups
+
+    with memory_rollups() as fake:
+        assert fake.record(EventFactory().many(2)).stored == 2
     print("ok")
     """
 )
