@@ -13,6 +13,8 @@ from reporting_rollups.application.live import STEP_EVENTS
 from reporting_rollups.application.service import Rollups
 
 if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+
     from reporting_rollups.application.host_zones import HostZones
 
 
@@ -25,6 +27,7 @@ def open_rollups(
     chunk_days: int = 31,
     local_tables: bool = False,
     step_events: int = STEP_EVENTS,
+    meter_provider: MeterProvider | None = None,
 ) -> Rollups:
     """Open the rollups on a database: ``memory://``, ``sqlite:///path`` or ``postgresql://...``.
 
@@ -35,8 +38,9 @@ def open_rollups(
     Citus extension a fresh schema is created distributed by account (`adapters.postgres.citus`)
     unless `local_tables`. `clock` replaces the system clock (tests, replays). A `record()` of
     more than `step_events` events takes that many at a time in its one transaction (memory
-    then grows with the rollup rows and members it touches, not its events). Use as a context
-    manager, or call `close()`.
+    then grows with the rollup rows and members it touches, not its events). Metrics go to
+    OpenTelemetry (`adapters.telemetry`): to `meter_provider`, or the global provider the host's
+    SDK sets (none: no-ops). Use as a context manager, or call `close()`.
     """
     container = build_container(
         url,
@@ -48,6 +52,8 @@ def open_rollups(
     )
     if clock is not None:
         container.clock.override(providers.Object(clock))
+    if meter_provider is not None:
+        container.meter_provider.override(providers.Object(meter_provider))
     rollups: Rollups = container.rollups()
     return rollups
 

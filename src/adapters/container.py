@@ -9,9 +9,11 @@ import operator
 from typing import Any
 
 from dependency_injector import containers, providers
+from opentelemetry.metrics import MeterProvider
 
 from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
+from reporting_rollups.adapters.telemetry import OpenTelemetryMetrics
 from reporting_rollups.adapters.urls import DatabaseURL
 from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.live import STEP_EVENTS, LiveRollup
@@ -63,6 +65,9 @@ class ApplicationContainer(containers.DeclarativeContainer):
 
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
+    #: the OpenTelemetry meter provider (None: the global one, which the host's SDK sets)
+    meter_provider: providers.Object[MeterProvider | None] = providers.Object(None)
+    telemetry = providers.Singleton(OpenTelemetryMetrics, config.backend, meter_provider)
 
     uow_factory = providers.Selector(
         config.backend,
@@ -84,6 +89,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         clock=clock,
         one_call=providers.Factory(_one_call, uow_factory),
         step_events=config.step_events,
+        telemetry=telemetry,
     )
     backfill = providers.Factory(
         Backfill, uow_factory=uow_factory, clock=clock, chunk_days=config.chunk_days

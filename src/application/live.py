@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -11,8 +12,10 @@ import attrs
 from reporting_rollups.application.ports import (
     AccountSettings,
     Clock,
+    NoTelemetry,
     OneCallRecorder,
     Sums,
+    Telemetry,
     UnitOfWork,
     UnitOfWorkFactory,
     applied_refs,
@@ -165,6 +168,10 @@ class LiveRollup:
     one_call: OneCallRecorder | None = None
     #: a larger batch is recorded in steps of this many events (`STEP_EVENTS`)
     step_events: int = STEP_EVENTS
+    #: told what each call did (the host's metrics)
+    telemetry: Telemetry = attrs.field(factory=NoTelemetry)
+    #: seconds, for the latency `telemetry` reports (monotonic)
+    timer: Callable[[], float] = time.perf_counter
     #: each account's zone as last seen: the guess `one_call` folds in (checked under the lock)
     _zones: dict[int, str | None] = attrs.field(factory=dict, init=False, eq=False)
 
@@ -176,6 +183,14 @@ class LiveRollup:
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store the events and fold those not yet applied, in one transaction."""
+        started = self.timer()
+        result = self._record(events)
+        total = result.stored + result.duplicates
+        seconds = self.timer() - started
+        self.telemetry.recorded(total, result.stored, result.rolled_up, seconds)
+        return result
+
+    def _record(self, events: Iterable[Event]) -> RecordResult:
         batch, repeats = unique_events(events)
         if not batch:
             return RecordResult(0, repeats, 0, 0)
@@ -306,4 +321,5 @@ class LiveRollup:
             ]
             resum(uow, fold(uow, to_unfold, zones, -1), zones)
             uow.commit()
+        self.telemetry.retracted(len(removed), len(to_unfold))
         return RetractResult(len(removed), len(to_unfold), len(ids) - len(removed), len(past))

@@ -686,6 +686,29 @@ class Clock(Protocol):
     def __call__(self) -> datetime: ...
 
 
+class Telemetry(Protocol):
+    """Where the live path reports what it did, for the host's metrics (counters of events and
+    a histogram of `record()` latency). Called once per call, never per event."""
+
+    def recorded(self, events: int, stored: int, rolled_up: int, seconds: float) -> None:
+        """A `record()` of `events` took `seconds`: `stored` new raw rows, `rolled_up` folded."""
+        ...
+
+    def retracted(self, retracted: int, rolled_back: int) -> None:
+        """A `retract()` removed `retracted` raw rows, taking `rolled_back` out of the rollups."""
+        ...
+
+
+class NoTelemetry:
+    """`Telemetry` that reports nothing."""
+
+    def recorded(self, events: int, stored: int, rolled_up: int, seconds: float) -> None:
+        """Nothing."""
+
+    def retracted(self, retracted: int, rolled_back: int) -> None:
+        """Nothing."""
+
+
 class Progress(Protocol):
     """Called after each committed chunk of a backfill."""
 
