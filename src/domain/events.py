@@ -93,26 +93,36 @@ def _check_time(field: str, value: object, event_id: object) -> datetime:
     return instant
 
 
-def _plain_time(value: datetime | None) -> bool:
+def _plain_time(value: object) -> bool:
     """A time already as `_check_time` leaves it (or None)."""
     return value is None or (
         type(value) is datetime and value.tzinfo is UTC and MIN_CREATED_AT <= value < MAX_CREATED_AT
     )
 
 
-def _plainly_valid(event: Event) -> bool:
-    """The common case, checked in one expression: every field already as the detailed checks
-    would leave it (ints, ASCII names, floats or None, times in UTC) and within range.
-    False sends the event through the detailed checks, which accept it or say what is wrong."""
-    event_id, name, created_at = event.id, event.name, event.created_at
-    value, business = event.value, event.value_in_business_hours
-    user_id, inbox_id, conversation_id = event.user_id, event.inbox_id, event.conversation_id
-    updated_at, start, end = event.updated_at, event.event_start_time, event.event_end_time
+def plainly_valid(
+    event_id: object,
+    name: object,
+    account_id: object,
+    created_at: object,
+    value: object,
+    business: object,
+    user_id: object,
+    inbox_id: object,
+    conversation_id: object,
+    updated_at: object = None,
+    start: object = None,
+    end: object = None,
+) -> bool:
+    """The common case, checked in one expression: every field of an event (in `Event`'s
+    order) already as the detailed checks would leave it (ints, ASCII names, floats or None,
+    times in UTC) and within range. False sends the event through the detailed checks, which
+    accept it or say what is wrong. Parsers use it too, to trust values without an `Event`."""
     return (
         type(event_id) is int
         and 0 < event_id <= MAX_EVENT_ID
-        and type(event.account_id) is int
-        and 0 < event.account_id <= MAX_REFERENCE_ID
+        and type(account_id) is int
+        and 0 < account_id <= MAX_REFERENCE_ID
         and type(name) is str
         and name.isascii()  # so encodable as UTF-8
         and len(name) <= MAX_NAME_LENGTH
@@ -172,7 +182,20 @@ class Event:
     event_end_time: datetime | None = attrs.field(default=None, eq=False)
 
     def __attrs_post_init__(self) -> None:
-        if _plainly_valid(self):
+        if plainly_valid(
+            self.id,
+            self.name,
+            self.account_id,
+            self.created_at,
+            self.value,
+            self.value_in_business_hours,
+            self.user_id,
+            self.inbox_id,
+            self.conversation_id,
+            self.updated_at,
+            self.event_start_time,
+            self.event_end_time,
+        ):
             return
         event_id = self.id
         _check_id("id", self.id, event_id, optional=False, limit=MAX_EVENT_ID)

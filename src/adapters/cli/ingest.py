@@ -2,9 +2,12 @@
 
 Without --skip-invalid every input is validated first (nothing is written if a line is bad), then
 recorded in a second pass; standard input is spooled so that it can be read twice. Validation
-rejects whatever the write pass would: every value is checked by building its `Event`, and an id
-repeated with other content is found across batches and files, not only within a batch. Only a
-conflicting write by another process between the two passes can still stop the second one.
+rejects whatever the write pass would: every value is checked as building its `Event` checks it
+(a line of the common shape without building it, `event_files.fast`), and an id repeated with
+other content is found across batches and files, not only within a batch. Only a conflicting
+write by another process between the two passes can still stop the second one: `record()` itself
+refuses it (`EventConflictError`), and that batch is checked again to list its bad lines. In both
+passes a thread parses the next batch while the database works on this one.
 
 Ctrl-C or SIGTERM lets the batch being written commit, then says what was recorded and what was
 not (exit 130); the same command continues, skipping the ids already stored.
@@ -14,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Sequence
-from typing import Annotated, NoReturn
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Final, NoReturn, TypeVar
 
 import attrs
 import typer
@@ -30,7 +33,7 @@ from reporting_rollups.adapters.cli.app import (
     open_database,
     state_of,
 )
-from reporting_rollups.adapters.cli.checks import ErrorList, SeenIds, check_batch
+from reporting_rollups.adapters.cli.checks import ErrorList, SeenIds, check_batch, check_contents
 from reporting_rollups.adapters.cli.interrupts import (
     Stop,
     command_words,
@@ -41,8 +44,18 @@ from reporting_rollups.adapters.cli.interrupts import (
 )
 from reporting_rollups.adapters.cli.sources import EventSource
 from reporting_rollups.adapters.cli.tables import integer, label_table, progress_bar
-from reporting_rollups.adapters.event_files.streams import batched
+from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine
+from reporting_rollups.adapters.event_files.streams import CountingReader, batched, read_ahead
 from reporting_rollups.application.service import Rollups
+from reporting_rollups.domain.errors import EventConflictError
+from reporting_rollups.domain.events import Event
+
+#: Parsed lines handled together (one transaction when recorded).
+Batch = list[ParsedLine]
+#: Events per batch unless --batch-size says otherwise.
+DEFAULT_BATCH_SIZE: Final = 1000
+
+T = TypeVar("T")
 
 
 @attrs.define
@@ -69,6 +82,17 @@ def _byte_progress(
     return progress, task
 
 
+@contextlib.contextmanager
+def _batches(
+    lines: Iterator[T], reader: CountingReader, batch_size: int
+) -> Iterator[Iterator[tuple[list[T], int]]]:
+    """`lines` in batches, each with the bytes read through it, parsed by a thread one batch
+    ahead (while the database works on this one)."""
+    counted = ((batch, reader.bytes_read) for batch in batched(lines, batch_size))
+    with read_ahead(counted) as batches:
+        yield batches
+
+
 def _validate(
     state: State,
     rollups: Rollups,
@@ -77,24 +101,42 @@ def _validate(
     errors: ErrorList,
     stop: Stop,
 ) -> int:
-    """First pass: parse every line (building its `Event`, which checks every value) and check
-    ids against every earlier line of the input and against the database (a signal stops it
+    """First pass: parse every line (checking every value as its `Event` would) and check ids
+    against every earlier line of the input and against the database (a signal stops it
     between batches)."""
     lines = 0
     seen = SeenIds()
     try:
         for source in sources:
             progress, task = _byte_progress(state, f"checking {escape(source.name)}", source.size)
-            with progress, source.lines() as (reader, parsed):
-                for batch in batched(parsed, batch_size):
+            with (
+                progress,
+                source.contents() as (reader, contents),
+                _batches(contents, reader, batch_size) as batches,
+            ):
+                for batch, done in batches:
                     lines += len(batch)
-                    _events, bad = check_batch(rollups, batch, source.name, seen)
+                    _good, bad = check_contents(rollups, batch, source.name, seen)
                     errors.add(bad)
-                    progress.update(task, completed=reader.bytes_read)
+                    progress.update(task, completed=done)
                     stop.check()
     finally:
         seen.close()
     return lines
+
+
+def _found_while_recording(
+    state: State, bad: Sequence[EventFileError], source: str, batch: Batch, totals: _IngestTotals
+) -> NoReturn:
+    """Bad lines in a batch of the second pass (written since the check by another process, or
+    the file changed): list them and stop, saying what was recorded."""
+    for error in bad:
+        state.err.print(f"  {error}", markup=False, soft_wrap=True)
+    raise CliInputError(
+        f"{len(bad)} bad line(s) found while recording (stored with other content by another "
+        f"writer since the check?): {source}:{bad[0].line}; {integer(totals.read)} events were "
+        f"recorded, nothing from {source}:{batch[0].line} on"
+    )
 
 
 def _record(
@@ -109,29 +151,41 @@ def _record(
     skip_invalid: bool,
 ) -> _IngestTotals:
     """Second pass (or the only one with --skip-invalid): record the events batch by batch
-    into `totals` (a signal stops after the batch being written, see `interrupts`)."""
+    into `totals` (a signal stops after the batch being written, see `interrupts`).
+
+    After the first pass a batch is recorded as parsed: `record()` itself refuses an id
+    repeated with other content or stored so by another writer since the check
+    (`EventConflictError`, nothing of the batch written); the batch is then checked again to
+    list its bad lines. With --skip-invalid every batch is checked first."""
     totals.recording = True
     for index, source in enumerate(sources):
         totals.source, totals.line = index, 0
         progress, task = _byte_progress(state, f"recording {escape(source.name)}", source.size)
-        with progress, source.lines() as (reader, parsed):
-            for batch in batched(parsed, batch_size):
-                events, bad = check_batch(rollups, batch, source.name)
+        with (
+            progress,
+            source.lines() as (reader, parsed),
+            _batches(parsed, reader, batch_size) as batches,
+        ):
+            for batch, done in batches:
+                events = [parsed.result for parsed in batch if isinstance(parsed.result, Event)]
+                bad: list[EventFileError] = []
+                if skip_invalid or len(events) != len(batch):
+                    events, bad = check_batch(rollups, batch, source.name)
                 if bad and not skip_invalid:
-                    for error in bad:
-                        state.err.print(f"  {error}", markup=False, soft_wrap=True)
-                    raise CliInputError(
-                        f"{len(bad)} bad line(s) found while recording (stored with other "
-                        f"content by another writer since the check?): {source.name}:"
-                        f"{bad[0].line}; "
-                        f"{integer(totals.read)} events were recorded, nothing from "
-                        f"{source.name}:{batch[0].line} on"
-                    )
+                    _found_while_recording(state, bad, source.name, batch, totals)
                 for error in errors.add(bad):
                     progress.console.print(f"  skipped {error}", markup=False, soft_wrap=True)
                 totals.invalid += len(bad)
                 if events:
-                    result = rollups.record(events)
+                    try:
+                        result = rollups.record(events)
+                    except EventConflictError:
+                        if skip_invalid:
+                            raise
+                        _events, bad = check_batch(rollups, batch, source.name)
+                        if not bad:  # pragma: no cover - the conflict went away since
+                            raise
+                        _found_while_recording(state, bad, source.name, batch, totals)
                     totals.read += len(events)
                     totals.stored += result.stored
                     totals.duplicates += result.duplicates
@@ -141,7 +195,7 @@ def _record(
                     totals.accounts.update(event.account_id for event in events)
                 totals.line = batch[-1].line
                 stop.check()
-                progress.update(task, completed=reader.bytes_read)
+                progress.update(task, completed=done)
     return totals
 
 
@@ -188,7 +242,7 @@ def ingest(
     ],
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, help="Events per transaction.")
-    ] = 1000,
+    ] = DEFAULT_BATCH_SIZE,
     skip_invalid: Annotated[
         bool,
         typer.Option(

@@ -12,8 +12,15 @@ from typing import IO
 import attrs
 
 from reporting_rollups.adapters.cli.app import CliInputError
-from reporting_rollups.adapters.event_files import STDIN_NAME, EventFormat, format_for, parse_events
-from reporting_rollups.adapters.event_files.lines import ParsedLine
+from reporting_rollups.adapters.event_files import (
+    STDIN_NAME,
+    EventFormat,
+    format_for,
+    parse_contents,
+    parse_events,
+)
+from reporting_rollups.adapters.event_files.fast import Content
+from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine
 from reporting_rollups.adapters.event_files.streams import CountingReader, spool
 
 
@@ -61,19 +68,28 @@ class EventSource:
             return end
         return None
 
-    def _parse(self, reader: CountingReader) -> Iterator[ParsedLine]:
-        return parse_events(reader, self.format, self.name, assume_utc=self.assume_utc)
-
     @contextlib.contextmanager
-    def lines(self) -> Iterator[tuple[CountingReader, Iterator[ParsedLine]]]:
-        """The parsed lines (and the byte counter), read from the start."""
+    def _reader(self) -> Iterator[CountingReader]:
+        """The byte counter over the input, read from the start."""
         if self.path is not None:
             with self.path.open("rb") as stream:
-                reader = CountingReader(stream)
-                yield reader, self._parse(reader)
+                yield CountingReader(stream)
             return
         assert self.stream is not None
         if self.stream.seekable():
             self.stream.seek(0)
-        reader = CountingReader(self.stream)
-        yield reader, self._parse(reader)
+        yield CountingReader(self.stream)
+
+    @contextlib.contextmanager
+    def lines(self) -> Iterator[tuple[CountingReader, Iterator[ParsedLine]]]:
+        """The parsed lines (and the byte counter), read from the start."""
+        with self._reader() as reader:
+            yield reader, parse_events(reader, self.format, self.name, assume_utc=self.assume_utc)
+
+    @contextlib.contextmanager
+    def contents(
+        self,
+    ) -> Iterator[tuple[CountingReader, Iterator[tuple[int, Content | EventFileError]]]]:
+        """What checking needs of each line (`parse_contents`), and the byte counter."""
+        with self._reader() as reader:
+            yield reader, parse_contents(reader, self.format, self.name, assume_utc=self.assume_utc)

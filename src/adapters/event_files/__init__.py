@@ -7,7 +7,8 @@ stream, so that callers can choose to validate a whole file or to skip bad lines
 holds, parsing it never raises.
 
 - `formats`: the formats and `parse_events`; `lines`: lines, their decoding and their errors;
-- `fields`: the columns and their checks; `json_lines`, `csv_rows`: the two parsers;
+- `fields`: the columns and their checks; `json_lines`, `csv_rows`: the two parsers; `fast`: the
+  fast path of the common shape (msgspec), which gives what the general path gives;
 - `streams`: counting, spooling and batching the input.
 """
 
@@ -15,7 +16,8 @@ from reporting_rollups.adapters.event_files.formats import (
     STDIN_NAME,
     EventFormat,
     format_for,
+    parse_contents,
     parse_events,
 )
 
-__all__ = ["STDIN_NAME", "EventFormat", "format_for", "parse_events"]
+__all__ = ["STDIN_NAME", "EventFormat", "format_for", "parse_contents", "parse_events"]

@@ -1,5 +1,6 @@
 """CSV event files: a header row of column names, then one event per row (a quoted cell may span
-lines; a row is numbered by its first line)."""
+lines; a row is numbered by its first line). A row of the common shape takes the fast path
+(`fast.csv_row_event`); any other, `event_from_record`, which says what is wrong."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import csv
 import functools
 from collections.abc import Iterator
 
+from reporting_rollups.adapters.event_files.fast import csv_row_event
 from reporting_rollups.adapters.event_files.fields import (
     FIELDS,
     KNOWN_FIELDS,
@@ -83,7 +85,12 @@ def parse_csv(lines: Utf8Lines, source: str, *, assume_utc: bool = False) -> Ite
             )
             yield ParsedLine(start, problem)
             continue
-        yield parsed_line(start, source, parse, dict(zip(header, row, strict=True)))
+        record = dict(zip(header, row, strict=True))
+        event = csv_row_event(record, assume_utc=assume_utc)
+        if event is not None:  # the common shape (`fast`)
+            yield ParsedLine(start, event)
+        else:
+            yield parsed_line(start, source, parse, record)
 
 
 __all__ = ["parse_csv"]

@@ -1,4 +1,5 @@
-"""The file formats (`EventFormat`, by extension: `format_for`) and `parse_events`."""
+"""The file formats (`EventFormat`, by extension: `format_for`), `parse_events` and
+`parse_contents`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 from typing import Final
 
 from reporting_rollups.adapters.event_files.csv_rows import parse_csv
-from reporting_rollups.adapters.event_files.json_lines import parse_json_lines
+from reporting_rollups.adapters.event_files.fast import Content, content_of
+from reporting_rollups.adapters.event_files.json_lines import json_lines_content, parse_json_lines
 from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine, Utf8Lines
 
 #: The name used for standard input in messages.
@@ -47,6 +49,23 @@ def format_for(path: str) -> EventFormat:
     return found
 
 
+def _content(parsed: ParsedLine) -> tuple[int, Content | EventFileError]:
+    result = parsed.result
+    return parsed.line, result if isinstance(result, EventFileError) else content_of(result)
+
+
+def parse_contents(
+    raw_lines: Iterable[bytes], event_format: EventFormat, source: str, *, assume_utc: bool = False
+) -> Iterator[tuple[int, Content | EventFileError]]:
+    """What checking a file needs of each of its lines, as `parse_events` reads them: the line's
+    number and its event's content (`fast.content_of`), or what is wrong with it. JSON Lines of
+    the common shape are checked without building their events."""
+    lines = Utf8Lines(raw_lines)
+    if event_format is EventFormat.CSV:
+        return map(_content, parse_csv(lines, source, assume_utc=assume_utc))
+    return json_lines_content(lines, source, assume_utc=assume_utc)
+
+
 def parse_events(
     raw_lines: Iterable[bytes], event_format: EventFormat, source: str, *, assume_utc: bool = False
 ) -> Iterator[ParsedLine]:
@@ -61,4 +80,4 @@ def parse_events(
     return parse_json_lines(lines, source, assume_utc=assume_utc)
 
 
-__all__ = ["STDIN_NAME", "EventFormat", "format_for", "parse_events"]
+__all__ = ["STDIN_NAME", "EventFormat", "format_for", "parse_contents", "parse_events"]

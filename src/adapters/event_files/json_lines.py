@@ -1,5 +1,7 @@
 """JSON Lines event files: one JSON object per line. An object that names a field twice is an
-error (no "last one wins"); an integer too long to convert is an error naming its field."""
+error (no "last one wins"); an integer too long to convert is an error naming its field. A line
+of the common shape takes the fast path (`fast.json_line_event`); any other, the stdlib parser
+and `event_from_record`, which say what is wrong."""
 
 from __future__ import annotations
 
@@ -8,6 +10,12 @@ import json
 from collections.abc import Iterator
 from typing import Final
 
+from reporting_rollups.adapters.event_files.fast import (
+    Content,
+    content_of,
+    json_line_content,
+    json_line_event,
+)
 from reporting_rollups.adapters.event_files.fields import MAX_DIGITS, LongNumber, event_from_record
 from reporting_rollups.adapters.event_files.lines import (
     EventFileError,
@@ -80,16 +88,47 @@ def parse_json_lines(
     """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped).
     `assume_utc`: naive times are UTC."""
     parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
+    undecodable = lines.undecodable
     for text in lines:
         line = lines.number
-        if not text.strip() and line not in lines.undecodable:
-            continue
-        try:
-            lines.check(source, line, line)
-        except EventFileError as error:
-            yield ParsedLine(line, error)
-            continue
-        yield parsed_line(line, source, parse, text)
+        if line in undecodable:
+            try:
+                lines.check(source, line, line)
+            except EventFileError as error:
+                yield ParsedLine(line, error)
+                continue
+        event = json_line_event(text, assume_utc=assume_utc)
+        if event is not None:  # the common shape (`fast`)
+            yield ParsedLine(line, event)
+        elif text.strip():
+            yield parsed_line(line, source, parse, text)
 
 
-__all__ = ["parse_json_lines"]
+def json_lines_content(
+    lines: Utf8Lines, source: str, *, assume_utc: bool = False
+) -> Iterator[tuple[int, Content | EventFileError]]:
+    """What checking a JSON Lines file needs of each line (blank lines skipped): its number and
+    its event's content, or what is wrong with it; as `parse_json_lines` reads it, without
+    building the events whose values are plainly valid (`fast.json_line_content`)."""
+    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
+    undecodable = lines.undecodable
+    for text in lines:
+        line = lines.number
+        if line in undecodable:
+            try:
+                lines.check(source, line, line)
+            except EventFileError as error:
+                yield line, error
+                continue
+        content = json_line_content(text, assume_utc=assume_utc)
+        if content is not None:
+            yield line, content
+            continue
+        event = json_line_event(text, assume_utc=assume_utc)
+        if event is None and not text.strip():
+            continue
+        result = parsed_line(line, source, parse, text).result if event is None else event
+        yield line, result if isinstance(result, EventFileError) else content_of(result)
+
+
+__all__ = ["json_lines_content", "parse_json_lines"]
