@@ -32,6 +32,7 @@ from conftest import (
     sqlalchemy_url,
     sqlite_path,
 )
+from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 
@@ -290,4 +291,41 @@ def test_record_batch_with_times(
         events=size,
         mode=sizes.mode,
         compare=[{"baseline": f"record {size}/batch live"}],
+    )
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("adapter", ["sqlite", "postgres"])
+def test_record_batch_reference_indexes(
+    benchmark: Any,
+    adapter: str,
+    shape: str,
+    sizes: Sizes,
+    databases: Databases,
+    request: pytest.FixtureRequest,
+) -> None:
+    """record() of 10,000-event batches into a `reporting_events` with the reference
+    application's full index set (`reference_indexes=True`), beside the default one-index table
+    (issue 13: reported, no target)."""
+    size = sizes.batches[True]
+    rollups = open_rollups(
+        databases.url(adapter, request), clock=lambda: workload.NOW, reference_indexes=True
+    )
+    try:
+        configure(rollups)
+        rollups.record(workload.events(100, shape))
+        batches = workload.batches(sizes.rounds, size, shape, first_id=MEASURED_IDS)
+        _rounds(benchmark, batches, rollups.record)
+    finally:
+        rollups.close()
+    describe(
+        benchmark,
+        bench=f"record {size}/batch {shape}, reference indexes",
+        adapter=adapter,
+        events=size,
+        mode=sizes.mode,
+        compare=[
+            {"baseline": f"record {size}/batch {shape}"},
+            {"baseline": f"reference {shape}"},
+        ],
     )
