@@ -207,35 +207,20 @@ def json_line_content(text: str, *, assume_utc: bool = False) -> Content | None:
     event_id, name, account_id, created_at, value, business, user_id, inbox_id, conversation = (
         values[:9]
     )
-    created = _plain_instant(created_at, assume_utc=assume_utc)
-    value, business = _plain_number(value), _plain_number(business)
-    updated, start, end = (_plain_instant(time, assume_utc=assume_utc) for time in values[9:])
-    if not plainly_valid(
-        event_id,
-        name,
-        account_id,
-        created,
-        value,
-        business,
-        user_id,
-        inbox_id,
-        conversation,
-        updated,
-        start,
-        end,
-    ):
-        return None
     content = (
         event_id,
         name,
         account_id,
-        created,
-        value,
-        business,
+        _plain_instant(created_at, assume_utc=assume_utc),
+        _plain_number(value),
+        _plain_number(business),
         user_id,
         inbox_id,
         conversation,
     )
+    times = (_plain_instant(time, assume_utc=assume_utc) for time in values[9:])
+    if not plainly_valid(*content, *times):
+        return None
     return cast("Content", content)  # `plainly_valid`: the types of an event's content
 
 
