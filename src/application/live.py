@@ -20,6 +20,7 @@ from reporting_rollups.application.ports import (
     UnitOfWorkFactory,
     applied_refs,
     iter_chunks,
+    to_mark,
 )
 from reporting_rollups.application.report_arguments import check_id
 from reporting_rollups.application.retention import past_window
@@ -158,6 +159,30 @@ def _by_account(event: Event) -> tuple[int, int]:
     return event.account_id, event.id
 
 
+def _unsupported(events: Iterable[Event]) -> int:
+    """How many of the events have a name the registry does not know."""
+    return sum(1 for event in events if not rules_for(event.name))
+
+
+def _outcome(
+    batch: Sequence[Event],
+    repeats: int,
+    stored: int,
+    folded: int,
+    unsupported: int,
+    zones: Mapping[int, ZoneInfo],
+) -> RecordResult:
+    """What `record` did with a unit of work: `stored` of the unique `batch` newly stored,
+    `folded` events marked now (`unsupported` of them of unknown names), `repeats` dropped."""
+    return RecordResult(
+        stored=stored,
+        duplicates=repeats + len(batch) - stored,
+        rolled_up=folded - unsupported,
+        skipped=sum(1 for event in batch if event.account_id not in zones),
+        unsupported=unsupported,
+    )
+
+
 @attrs.frozen
 class LiveRollup:
     """Records events and folds each into the rollups exactly once; retracts them."""
@@ -207,14 +232,7 @@ class LiveRollup:
             to_fold = [event for event in batch if event.id in fresh]
             fold(uow, to_fold, zones, 1)
             uow.commit()
-        unsupported = sum(1 for event in to_fold if not rules_for(event.name))
-        return RecordResult(
-            stored=done.stored,
-            duplicates=repeats + len(batch) - done.stored,
-            rolled_up=len(to_fold) - unsupported,
-            skipped=sum(1 for event in batch if event.account_id not in zones),
-            unsupported=unsupported,
-        )
+        return _outcome(batch, repeats, done.stored, len(to_fold), _unsupported(to_fold), zones)
 
     def _record_in_steps(self, batch: list[Event], repeats: int) -> RecordResult:
         """`record` of a large batch (sorted by id) in one transaction, `step_events` events
@@ -235,25 +253,18 @@ class LiveRollup:
                     kept = [event for event in step if event.id not in new]
                     held = uow.events.hold(kept)
                     gone.update(event.id for event in kept if event.id not in held)
-            zoned = sorted(
-                (e for e in batch if e.account_id in zones and e.id not in gone), key=_by_account
-            )
+            present = sorted((e for e in batch if e.id not in gone), key=_by_account)
             projection, folded, unsupported = Projection(), 0, 0
-            for step in iter_chunks(zoned, self.step_events):
-                fresh = uow.ledger.mark(applied_refs((e.account_id, e.id) for e in step))
+            for step in iter_chunks(present, self.step_events):
+                refs = to_mark(step, settings, {event.id for event in step})
+                fresh = uow.ledger.mark(refs)
                 to_fold = [event for event in step if event.id in fresh]
                 projection.add_all(to_fold, zones)
                 folded += len(to_fold)
-                unsupported += sum(1 for event in to_fold if not rules_for(event.name))
+                unsupported += _unsupported(to_fold)
             apply(uow, projection, self.step_events)
             uow.commit()
-        return RecordResult(
-            stored=stored,
-            duplicates=repeats + len(batch) - stored,
-            rolled_up=folded - unsupported,
-            skipped=sum(1 for event in batch if event.account_id not in zones),
-            unsupported=unsupported,
-        )
+        return _outcome(batch, repeats, stored, folded, unsupported, zones)
 
     def _remember_zones(self, settings: Mapping[int, AccountSettings]) -> None:
         """Keep the accounts' zones as guesses for `one_call`, where there is one."""
@@ -273,21 +284,15 @@ class LiveRollup:
         zone = self._zones.get(account_id)
         if zone is None or any(event.account_id != account_id for event in batch):
             return None
-        projection = project(batch, {account_id: parse_timezone(zone)}, 1)
+        zones = {account_id: parse_timezone(zone)}
+        projection = project(batch, zones, 1)
         outcome = one_call.record_new(
             batch, zone, projection.nonzero_deltas(), projection.nonzero_members()
         )
         self._zones[account_id] = outcome.timezone
         if not outcome.recorded:
             return None
-        unsupported = sum(1 for event in batch if not rules_for(event.name))
-        return RecordResult(
-            stored=len(batch),
-            duplicates=repeats,
-            rolled_up=len(batch) - unsupported,
-            skipped=0,
-            unsupported=unsupported,
-        )
+        return _outcome(batch, repeats, len(batch), len(batch), _unsupported(batch), zones)
 
     def retract(self, event_ids: Iterable[int], *, account_id: int | None = None) -> RetractResult:
         """Remove raw events and take their contributions back exactly once. With
