@@ -15,6 +15,7 @@ checked by `Event` itself (an event it refuses goes the general way, for the mes
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Final, cast
@@ -24,7 +25,7 @@ from msgspec import UNSET, UnsetType
 
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.domain.event_mapping import MAX_DIGITS, parse_instant, parse_number
-from reporting_rollups.domain.events import Event, plainly_valid
+from reporting_rollups.domain.events import CONTENT_FIELDS, Event, plainly_valid
 
 
 class _Line(msgspec.Struct, forbid_unknown_fields=True):
@@ -153,19 +154,13 @@ Content = tuple[
 _NO_TIMES: Final = (None, None, None)
 
 
+#: The `CONTENT_FIELDS` of an event, as a tuple in their order.
+_content: Final = operator.attrgetter(*CONTENT_FIELDS)
+
+
 def content_of(event: Event) -> Content:
-    """The content of an event (equal for equal events)."""
-    return (
-        event.id,
-        event.name,
-        event.account_id,
-        event.created_at,
-        event.value,
-        event.value_in_business_hours,
-        event.user_id,
-        event.inbox_id,
-        event.conversation_id,
-    )
+    """The content of an event: its `CONTENT_FIELDS` (equal for equal events)."""
+    return cast("Content", _content(event))
 
 
 def _plain_instant(text: str | None, *, assume_utc: bool) -> datetime | str | None:
