@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from reporting_rollups.adapters.event_files.fast import (
@@ -82,35 +82,8 @@ def _parse_json_line(text: str, source: str, line: int, *, assume_utc: bool) -> 
     return event_from_record(record, source, line, assume_utc=assume_utc)
 
 
-def parse_json_lines(
-    lines: Utf8Lines, source: str, *, assume_utc: bool = False
-) -> Iterator[ParsedLine]:
-    """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped).
-    `assume_utc`: naive times are UTC."""
-    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
-    undecodable = lines.undecodable
-    for text in lines:
-        line = lines.number
-        if line in undecodable:
-            try:
-                lines.check(source, line, line)
-            except EventFileError as error:
-                yield ParsedLine(line, error)
-                continue
-        event = json_line_event(text, assume_utc=assume_utc)
-        if event is not None:  # the common shape (`fast`)
-            yield ParsedLine(line, event)
-        elif text.strip():
-            yield parsed_line(line, source, parse, text)
-
-
-def json_lines_content(
-    lines: Utf8Lines, source: str, *, assume_utc: bool = False
-) -> Iterator[tuple[int, Content | EventFileError]]:
-    """What checking a JSON Lines file needs of each line (blank lines skipped): its number and
-    its event's content, or what is wrong with it; as `parse_json_lines` reads it, without
-    building the events whose values are plainly valid (`fast.json_line_content`)."""
-    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
+def _numbered(lines: Utf8Lines, source: str) -> Iterator[tuple[int, str | EventFileError]]:
+    """Each line's number and text, or the error of a line that was not valid UTF-8."""
     undecodable = lines.undecodable
     for text in lines:
         line = lines.number
@@ -120,15 +93,55 @@ def json_lines_content(
             except EventFileError as error:
                 yield line, error
                 continue
+        yield line, text
+
+
+def _read(
+    text: str, line: int, source: str, parse: Callable[[str, str, int], Event], assume_utc: bool
+) -> Event | EventFileError | None:
+    """A line's event (the fast path first) or what is wrong with it; None when it is blank."""
+    event = json_line_event(text, assume_utc=assume_utc)
+    if event is not None:  # the common shape (`fast`)
+        return event
+    if not text.strip():
+        return None
+    return parsed_line(line, source, parse, text).result
+
+
+def parse_json_lines(
+    lines: Utf8Lines, source: str, *, assume_utc: bool = False
+) -> Iterator[ParsedLine]:
+    """The events of a JSON Lines file, or what is wrong with each line (blank lines skipped).
+    `assume_utc`: naive times are UTC."""
+    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
+    for line, text in _numbered(lines, source):
+        result = (
+            text
+            if isinstance(text, EventFileError)
+            else _read(text, line, source, parse, assume_utc)
+        )
+        if result is not None:
+            yield ParsedLine(line, result)
+
+
+def json_lines_content(
+    lines: Utf8Lines, source: str, *, assume_utc: bool = False
+) -> Iterator[tuple[int, Content | EventFileError]]:
+    """What checking a JSON Lines file needs of each line (blank lines skipped): its number and
+    its event's content, or what is wrong with it; as `parse_json_lines` reads it, without
+    building the events whose values are plainly valid (`fast.json_line_content`)."""
+    parse = functools.partial(_parse_json_line, assume_utc=assume_utc)
+    for line, text in _numbered(lines, source):
+        if isinstance(text, EventFileError):
+            yield line, text
+            continue
         content = json_line_content(text, assume_utc=assume_utc)
         if content is not None:
             yield line, content
             continue
-        event = json_line_event(text, assume_utc=assume_utc)
-        if event is None and not text.strip():
-            continue
-        result = parsed_line(line, source, parse, text).result if event is None else event
-        yield line, result if isinstance(result, EventFileError) else content_of(result)
+        result = _read(text, line, source, parse, assume_utc)
+        if result is not None:
+            yield line, result if isinstance(result, EventFileError) else content_of(result)
 
 
 __all__ = ["json_lines_content", "parse_json_lines"]
