@@ -30,15 +30,14 @@ _CHILD = """
 import gc, json, sys, time
 sys.path.insert(0, sys.argv[1])
 import workload
-from conftest import configure
-from reporting_rollups import open_rollups
+from conftest import configure, open_library
 
 def status(field):
     with open("/proc/self/status") as lines:
         return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field))
 
 url, count, steps = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-rollups = open_rollups(url, clock=lambda: workload.NOW, step_events=steps)
+rollups = open_library(url, step_events=steps)
 configure(rollups)
 rollups.record(workload.events(100, "spread"))
 start = status("VmRSS:")

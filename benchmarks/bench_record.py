@@ -32,7 +32,6 @@ from conftest import (
     sqlalchemy_url,
     sqlite_path,
 )
-from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
 
@@ -59,6 +58,27 @@ def _record_each(benchmark: Any, rollups: Rollups, batches: Sequence[list[Event]
             rollups.record([event])
 
     _rounds(benchmark, batches, record_each)
+
+
+def _record_batches(
+    benchmark: Any,
+    rollups: Rollups,
+    shape: str,
+    size: int,
+    rounds: int,
+    change: Callable[[list[Event]], list[Event]] | None = None,
+) -> None:
+    """Time `rollups.record` of fresh batches of `size` events (`change`d first if given), one
+    round per batch, after the accounts' zones and a warm-up batch; then close `rollups`."""
+    try:
+        configure(rollups)
+        rollups.record(workload.events(100, shape))
+        batches = workload.batches(rounds, size, shape, first_id=MEASURED_IDS)
+        if change is not None:
+            batches = [change(batch) for batch in batches]
+        _rounds(benchmark, batches, rollups.record)
+    finally:
+        rollups.close()
 
 
 def _reference(adapter: str, url: str) -> PostgresReference | SQLiteReference:
@@ -224,13 +244,7 @@ def test_record_batch(
     """record() of 1,000 and 10,000 events per call: raw storage and exactly-once included."""
     size = sizes.batches[large]
     rollups = open_library(databases.url(adapter, request))
-    try:
-        configure(rollups)
-        rollups.record(workload.events(100, shape))
-        batches = workload.batches(sizes.rounds, size, shape, first_id=MEASURED_IDS)
-        _rounds(benchmark, batches, rollups.record)
-    finally:
-        rollups.close()
+    _record_batches(benchmark, rollups, shape, size, sizes.rounds)
     compare: list[dict[str, Any]] = []
     minimum: float | None = None
     if adapter == "memory":
@@ -277,13 +291,7 @@ def test_record_batch_with_times(
     event_end_time (stored in the raw table), against the same batches without them."""
     size = sizes.batches[True]
     rollups = open_library(databases.url(adapter, request))
-    try:
-        configure(rollups)
-        rollups.record(workload.events(100, "live"))
-        batches = workload.batches(sizes.rounds, size, "live", first_id=MEASURED_IDS)
-        _rounds(benchmark, [_with_times(batch) for batch in batches], rollups.record)
-    finally:
-        rollups.close()
+    _record_batches(benchmark, rollups, "live", size, sizes.rounds, _with_times)
     describe(
         benchmark,
         bench=f"record {size}/batch live, with times",
@@ -308,16 +316,8 @@ def test_record_batch_reference_indexes(
     application's full index set (`reference_indexes=True`), beside the default one-index table
     (issue 13: reported, no target)."""
     size = sizes.batches[True]
-    rollups = open_rollups(
-        databases.url(adapter, request), clock=lambda: workload.NOW, reference_indexes=True
-    )
-    try:
-        configure(rollups)
-        rollups.record(workload.events(100, shape))
-        batches = workload.batches(sizes.rounds, size, shape, first_id=MEASURED_IDS)
-        _rounds(benchmark, batches, rollups.record)
-    finally:
-        rollups.close()
+    rollups = open_library(databases.url(adapter, request), reference_indexes=True)
+    _record_batches(benchmark, rollups, shape, size, sizes.rounds)
     describe(
         benchmark,
         bench=f"record {size}/batch {shape}, reference indexes",

@@ -222,9 +222,10 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def open_library(url: str) -> Rollups:
-    """The library on a database, with the workload's fixed clock."""
-    return open_rollups(url, clock=lambda: workload.NOW)
+def open_library(url: str, **options: Any) -> Rollups:
+    """The library on a database, with the workload's fixed clock (`options` as `open_rollups`
+    takes them)."""
+    return open_rollups(url, clock=lambda: workload.NOW, **options)
 
 
 def configure(rollups: Rollups, accounts: tuple[int, ...] = workload.ACCOUNTS) -> None:
