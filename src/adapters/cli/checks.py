@@ -11,7 +11,7 @@ from typing import IO, Final
 
 import attrs
 
-from reporting_rollups.adapters.event_files.fast import Content, content_of
+from reporting_rollups.adapters.event_files.fast import Content, content_of, line_content
 from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.events import Event
@@ -199,12 +199,7 @@ def check_batch(
     events = {parsed.line: parsed.result for parsed in batch if isinstance(parsed.result, Event)}
     good, errors = check_contents(
         rollups,
-        [
-            (parsed.line, parsed.result)
-            if isinstance(parsed.result, EventFileError)
-            else (parsed.line, content_of(parsed.result))
-            for parsed in batch
-        ],
+        [line_content(parsed.line, parsed.result) for parsed in batch],
         source,
     )
     return [events[line] for _content, line in good], errors

@@ -23,6 +23,7 @@ from typing import Any, Final, cast
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from reporting_rollups.adapters.event_files.lines import EventFileError
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.domain.event_mapping import MAX_DIGITS, parse_instant, parse_number
 from reporting_rollups.domain.events import CONTENT_FIELDS, Event, plainly_valid
@@ -163,6 +164,11 @@ def content_of(event: Event) -> Content:
     return cast("Content", _content(event))
 
 
+def line_content(line: int, result: Event | EventFileError) -> tuple[int, Content | EventFileError]:
+    """What checking needs of a parsed line: its number and its event's content, or the error."""
+    return line, result if isinstance(result, EventFileError) else content_of(result)
+
+
 def _plain_instant(text: str | None, *, assume_utc: bool) -> datetime | str | None:
     """A time string as `Event` keeps it when it is UTC (or naive, with `assume_utc`): the
     datetime, for `plainly_valid` to check its range; None when missing or blank; the text
@@ -273,4 +279,11 @@ def csv_row_event(row: Mapping[str, str], *, assume_utc: bool = False) -> Event 
     )
 
 
-__all__ = ["Content", "content_of", "csv_row_event", "json_line_content", "json_line_event"]
+__all__ = [
+    "Content",
+    "content_of",
+    "csv_row_event",
+    "json_line_content",
+    "json_line_event",
+    "line_content",
+]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Final
 
 from reporting_rollups.adapters.event_files.csv_rows import parse_csv
-from reporting_rollups.adapters.event_files.fast import Content, content_of
+from reporting_rollups.adapters.event_files.fast import Content, line_content
 from reporting_rollups.adapters.event_files.json_lines import json_lines_content, parse_json_lines
 from reporting_rollups.adapters.event_files.lines import EventFileError, ParsedLine, Utf8Lines
 
@@ -50,8 +50,7 @@ def format_for(path: str) -> EventFormat:
 
 
 def _content(parsed: ParsedLine) -> tuple[int, Content | EventFileError]:
-    result = parsed.result
-    return parsed.line, result if isinstance(result, EventFileError) else content_of(result)
+    return line_content(parsed.line, parsed.result)
 
 
 def parse_contents(

@@ -12,9 +12,9 @@ from typing import Final
 
 from reporting_rollups.adapters.event_files.fast import (
     Content,
-    content_of,
     json_line_content,
     json_line_event,
+    line_content,
 )
 from reporting_rollups.adapters.event_files.fields import MAX_DIGITS, LongNumber, event_from_record
 from reporting_rollups.adapters.event_files.lines import (
@@ -141,7 +141,7 @@ def json_lines_content(
             continue
         result = _read(text, line, source, parse, assume_utc)
         if result is not None:
-            yield line, result if isinstance(result, EventFileError) else content_of(result)
+            yield line_content(line, result)
 
 
 __all__ = ["json_lines_content", "parse_json_lines"]
