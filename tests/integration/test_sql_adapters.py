@@ -27,6 +27,7 @@ from reporting_rollups.adapters.postgres import (
     postgres_engine,
     postgres_url,
 )
+from reporting_rollups.adapters.sql import queries
 from reporting_rollups.adapters.sql.migrate import VERSION_TABLE, downgrade, head_revision, upgrade
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.tables import metadata
@@ -368,6 +369,25 @@ def test_sqlite_writers_queue_for_the_write_lock(tmp_path: Path) -> None:
     finally:
         holder.close()
         waiter.close()
+
+
+@pytest.mark.parametrize("json", [True, False], ids=["json_each", "chunked_in"])
+def test_sqlite_id_lookups_find_every_stored_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, json: bool
+) -> None:
+    """Ids are looked up through one bound JSON array (`json_each`), or, where SQLite lacks
+    JSON, through `IN` lists chunked to the bound-value limit: both find exactly the stored
+    ones, in id order, among many more ids than one chunk holds."""
+    monkeypatch.setattr(queries, "SQLITE_JSON", json)
+    monkeypatch.setattr(queries, "IN_CHUNK", 7)
+    with open_rollups(f"sqlite:///{tmp_path / 'ids.db'}", clock=fixed_clock) as rollups:
+        stored = [event(event_id) for event_id in range(1, 200, 3)]
+        rollups.record(stored)
+        assert rollups.events(range(250, 0, -1)) == stored
+        assert rollups.events([4, 7, 8, 2**62]) == [stored[1], stored[2]]
+        assert rollups.events([]) == []
+        assert rollups.retract(range(1, 100)).retracted == 33
+        assert rollups.events(range(1, 250)) == stored[33:]
 
 
 def test_sqlite_unit_of_work_rolls_back_unless_committed(tmp_path: Path) -> None:

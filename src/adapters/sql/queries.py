@@ -5,6 +5,8 @@ method and call these where the SQL is the same; the hot paths are the backends'
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import date
@@ -14,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Row,
+    String,
     Table,
     and_,
     any_,
@@ -72,6 +75,18 @@ from reporting_rollups.domain.timezones import LocalDay
 #: Most values bound in one `IN (...)` list (SQLite allows 32766 variables per statement).
 IN_CHUNK: Final = 10_000
 
+
+def _sqlite_has_json() -> bool:
+    try:
+        sqlite3.connect(":memory:").execute("SELECT value FROM json_each('[1]')").close()
+    except sqlite3.OperationalError:  # pragma: no cover - SQLite built without JSON
+        return False
+    return True
+
+
+#: Whether this process's SQLite has `json_each` (built in since 3.38, an option before).
+SQLITE_JSON: Final = _sqlite_has_json()
+
 #: The dialect's INSERT with ON CONFLICT (`sqlalchemy.dialects.sqlite.insert` or `.postgresql.`).
 InsertOf = Callable[[Table], postgresql.Insert | sqlite.Insert]
 
@@ -79,14 +94,20 @@ InsertOf = Callable[[Table], postgresql.Insert | sqlite.Insert]
 def id_filters(
     session: SqlSession, target: Any, ids: Collection[int]
 ) -> Iterator[ColumnElement[bool]]:
-    """Conditions `target IN ids` (sorted): one `= ANY(array)` on PostgreSQL (one id: `=`);
-    lists chunked to the driver's limit on bound values elsewhere."""
+    """Conditions `target IN ids` (sorted): one `= ANY(array)` on PostgreSQL (one id: `=`); on
+    SQLite one `IN (SELECT value FROM json_each(?))` of a JSON array, bound as one value (an
+    expanding list costs SQLAlchemy about 3 µs per id, this 0.3), or lists chunked to the
+    driver's limit on bound values where SQLite lacks JSON."""
     ordered = sorted(set(ids))
     if session.dialect.name == "postgresql":
         if len(ordered) == 1:  # an equality: what Citus routes to one shard
             yield target == ordered[0]
         elif ordered:
             yield target == any_(bindparam(None, ordered, type_=postgresql.ARRAY(BigInteger)))
+        return
+    if len(ordered) > 1 and SQLITE_JSON:
+        array = bindparam(None, json.dumps(ordered), type_=String)
+        yield target.in_(select(func.json_each(array).table_valued("value").c.value))
         return
     for start in range(0, len(ordered), IN_CHUNK):
         yield target.in_(ordered[start : start + IN_CHUNK])
