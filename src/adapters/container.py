@@ -59,10 +59,29 @@ def _job_locks(uow_factory: Any) -> Any:
     return uow_factory.job_locks
 
 
+class _Binder:
+    """`Rollups.bind`: the container's wiring again, on its unit-of-work factory bound to a
+    host's connection (`bound_to`: savepoints in the host's transaction, no one-call path)."""
+
+    def __init__(self, container: ApplicationContainer) -> None:
+        self._container = container
+
+    def __call__(self, connection: object) -> Rollups:
+        factory = self._container.uow_factory().bound_to(connection)
+        bound = ApplicationContainer()
+        bound.config.from_dict(self._container.config())
+        bound.clock.override(self._container.clock)
+        bound.telemetry.override(self._container.telemetry)
+        bound.uow_factory.override(providers.Object(factory))
+        rollups: Rollups = bound.rollups()
+        return rollups
+
+
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
     local_tables, chunk_days, step_events."""
 
+    __self__ = providers.Self()
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
     #: the OpenTelemetry meter provider (None: the global one, which the host's SDK sets)
@@ -114,6 +133,12 @@ class ApplicationContainer(containers.DeclarativeContainer):
         reports=reports,
         parallel_accounts=providers.Callable(operator.eq, config.backend, "postgres"),
         job_locks=providers.Factory(_job_locks, uow_factory),
+        bind=providers.Selector(
+            config.backend,
+            memory=providers.Object(None),
+            sqlite=providers.Factory(_Binder, __self__),
+            postgres=providers.Factory(_Binder, __self__),
+        ),
     )
 
 

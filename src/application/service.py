@@ -10,6 +10,7 @@ from typing import Self
 import attrs
 
 from reporting_rollups.application.backfill import Backfill, BackfillResult
+from reporting_rollups.application.bound import BoundRollups
 from reporting_rollups.application.catch_up import CatchUp, CatchUpResult, zoned_accounts
 from reporting_rollups.application.fleet import FleetProgress, FleetResult, FleetRun
 from reporting_rollups.application.host_zones import HostZones, ZoneSync, ZoneSyncResult
@@ -31,6 +32,7 @@ from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.application.status import Status, StatusReport
 from reporting_rollups.application.sync import Sync, SyncResult
 from reporting_rollups.application.verify import Verify, VerifyResult
+from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event
 
 
@@ -74,11 +76,28 @@ class Rollups:
     parallel_accounts: bool = False
     #: one runner per fleet job across processes (the container passes the backend's)
     job_locks: JobLocks | None = None
+    #: these rollups on a host's connection (`using`), each unit of work a savepoint in its
+    #: open transaction (the container passes the backend's; None: not supported)
+    bind: Callable[[object], Rollups] | None = None
     _closed: bool = False
 
     def record(self, events: Iterable[Event]) -> RecordResult:
         """Store events and fold each new one into the rollups exactly once (one transaction)."""
         return self.live.record(events)
+
+    def using(self, connection: object) -> BoundRollups:
+        """The one-transaction use cases (`record`, `retract`, `set_timezone(rebuild=False)`,
+        `enable_read_path`, `sync`, `rows`, `reports`, `verify`...) inside the transaction the
+        host has open on `connection` (a SQLAlchemy `Connection`; on PostgreSQL also a psycopg 3
+        connection): the host's writes and the rollups commit or roll back together, and the
+        host does either (`application.bound`). `ConfigurationError` for a backend or object
+        that cannot share a transaction, and (at the first call) when none is open."""
+        if self.bind is None:
+            raise ConfigurationError(
+                "using(): these rollups cannot run in a host's transaction (the in-memory "
+                "backend has no connection to share); open them on the host's SQL database"
+            )
+        return BoundRollups(self.bind(connection))
 
     def catch_up(self, progress: Progress | None = None) -> CatchUpResult:
         """Fold the raw rows the host wrote that the library never saw (before change capture

@@ -39,17 +39,22 @@ def deadlocks(url: str) -> int:
     return int(row[0])
 
 
+@pytest.mark.parametrize("through_host", [False, True], ids=["own", "host_connections"])
 def test_postgres_concurrent_writers_backfill_and_zone_change_stay_exact(
-    database_url: str,
+    database_url: str, through_host: bool
 ) -> None:
     """4 writer processes record overlapping, redelivered batches (handoffs of shared
     conversations included) and retract ids, the host writes raw rows itself, and a maintainer
     backfills the same days and moves one account's zone away and back, all at once. Then the
-    host's events are redelivered: rollups equal the raw aggregation, without deadlocks."""
+    host's events are redelivered: rollups equal the raw aggregation, without deadlocks.
+    `host_connections`: the writers call through `Rollups.using` in transactions of the host's
+    own (SQLAlchemy and bare psycopg), each with a write of the host's."""
     scenario = Scenario()
     with open_rollups(database_url, clock=workers.fixed_clock) as rollups:
         for account_id, zone in scenario.accounts:
             rollups.set_timezone(account_id, zone)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(workers.HOST_CALLS_TABLE)
 
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(scenario.writers + 2)
@@ -57,7 +62,8 @@ def test_postgres_concurrent_writers_backfill_and_zone_change_stay_exact(
     results = context.Queue()
     processes = [
         context.Process(
-            target=workers.run_writer, args=(database_url, scenario, index, barrier, results)
+            target=workers.run_writer,
+            args=(database_url, scenario, index, barrier, results, through_host),
         )
         for index in range(scenario.writers)
     ]
@@ -97,6 +103,10 @@ def test_postgres_concurrent_writers_backfill_and_zone_change_stay_exact(
     assert maintenance["timezone_changes"] == 2
     assert maintenance["backfills"] >= 6
     assert deadlocks(database_url) == 0
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        calls = connection.execute("SELECT count(*) FROM host_writer_calls").fetchone()
+    # through the host: every call committed with the host's own write
+    assert calls == (sum(w["calls"] for w in writes) if through_host else 0,)
 
     with open_rollups(database_url, migrate=False, clock=workers.fixed_clock) as rollups:
         # The host's rows reach the library late: each rolls up once, backfilled or not.

@@ -12,18 +12,20 @@ from `reporting_events` with psycopg, written independently of the library's pro
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import time
 import traceback
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import attrs
 import psycopg
+from sqlalchemy import create_engine, text
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.live import STEP_EVENTS
@@ -233,26 +235,70 @@ def retract_by_account(rollups: Any, events: Mapping[int, Event], ids: list[int]
     return totals
 
 
-def run_writer(url: str, scenario: Scenario, index: int, barrier: Any, results: Any) -> None:
-    """A live writer: after the barrier, make `writer_actions(scenario, index)`."""
+@contextlib.contextmanager
+def _host_transactions(url: str, index: int) -> Iterator[Callable[[], Any]]:
+    """Host-owned transactions for writer `index` (`run_writer` with `through_host`): a
+    function opening one (a context manager yielding the connection), on a SQLAlchemy engine
+    of the host's for even writers, on one bare psycopg connection for odd ones."""
+    if index % 2 == 0:
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+        try:
+            yield engine.begin
+        finally:
+            engine.dispose()
+        return
+    with psycopg.connect(url) as connection:
+
+        @contextlib.contextmanager
+        def transaction() -> Iterator[Any]:
+            with connection.transaction():
+                yield connection
+
+        yield transaction
+
+
+def run_writer(
+    url: str, scenario: Scenario, index: int, barrier: Any, results: Any, through_host: bool = False
+) -> None:
+    """A live writer: after the barrier, make `writer_actions(scenario, index)`. With
+    `through_host`, each call runs in a transaction of the host's own (`Rollups.using`), which
+    also counts the call in the host's table `host_writer_calls` and commits both together."""
 
     def work() -> dict[str, int]:
         events = scenario_events(scenario)
         actions = writer_actions(scenario, index)
         totals: Counter[str] = Counter()
-        with open_rollups(url, migrate=False, clock=fixed_clock) as rollups:
+        with contextlib.ExitStack() as stack:
+            rollups = stack.enter_context(open_rollups(url, migrate=False, clock=fixed_clock))
+            host = stack.enter_context(_host_transactions(url, index)) if through_host else None
             barrier.wait(timeout=120)
             for kind, ids in actions:
-                if kind == "record":
-                    recorded = rollups.record(events[event_id] for event_id in ids)
-                    totals.update(attrs.asdict(recorded))
-                else:
-                    retracted = rollups.retract(ids)
-                    totals.update(attrs.asdict(retracted))
+                with host() if host is not None else contextlib.nullcontext() as connection:
+                    target = rollups if connection is None else rollups.using(connection)
+                    if kind == "record":
+                        recorded = target.record(events[event_id] for event_id in ids)
+                        totals.update(attrs.asdict(recorded))
+                    else:
+                        retracted = target.retract(ids)
+                        totals.update(attrs.asdict(retracted))
+                    if connection is not None:
+                        _count_host_call(connection, index)
                 totals["calls"] += 1
         return dict(totals)
 
     _report(results, f"writer {index}", work)
+
+
+#: The host's own table of `run_writer(through_host=True)`: one row per call, per writer.
+HOST_CALLS_TABLE = "CREATE TABLE IF NOT EXISTS host_writer_calls (writer INTEGER, call_at TEXT)"
+
+
+def _count_host_call(connection: Any, index: int) -> None:
+    statement = f"INSERT INTO host_writer_calls (writer, call_at) VALUES ({int(index)}, 'now')"
+    if isinstance(connection, psycopg.Connection):
+        connection.execute(statement)
+    else:
+        connection.execute(text(statement))
 
 
 def run_maintainer(

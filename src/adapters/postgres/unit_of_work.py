@@ -24,6 +24,8 @@ from collections.abc import Sequence
 from typing import Final, Self
 
 import attrs
+import psycopg
+from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 
 from reporting_rollups.adapters.postgres.accounts import PostgresAccountStore
@@ -45,6 +47,12 @@ from reporting_rollups.adapters.postgres.citus_functions import (
 from reporting_rollups.adapters.postgres.driver import execute, fetch_one
 from reporting_rollups.adapters.postgres.engine import postgres_engine, postgres_errors
 from reporting_rollups.adapters.postgres.events import PostgresEventStore
+from reporting_rollups.adapters.postgres.host import (
+    PsycopgHost,
+    borrowing_engine,
+    prepare,
+    reset_origin,
+)
 from reporting_rollups.adapters.postgres.job_locks import PostgresJobLocks
 from reporting_rollups.adapters.postgres.ledger import PostgresAppliedLedger
 from reporting_rollups.adapters.postgres.one_call import PostgresOneCall
@@ -52,12 +60,18 @@ from reporting_rollups.adapters.postgres.rollups import PostgresRollupStore
 from reporting_rollups.adapters.postgres.statements import DELETE_DAYS
 from reporting_rollups.adapters.sql.aggregation import naive_utc
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.host import Finish, HostConnection, SqlAlchemyHost
 from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.migrate import lock_migrations
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
-from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
+from reporting_rollups.adapters.sql.unit_of_work import (
+    SqlTransaction,
+    SqlUnitOfWorkFactory,
+    host_sqlalchemy_connection,
+    not_a_connection,
+)
 from reporting_rollups.application.ports import (
     ChangesArrived,
     RebuildStats,
@@ -66,6 +80,7 @@ from reporting_rollups.application.ports import (
     store_stepwise,
     to_mark,
 )
+from reporting_rollups.domain.errors import ConfigurationError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import LocalDay
 
@@ -200,6 +215,25 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         factory.distributed = distributed
         factory.record_function = record_function
         return factory
+
+    def _on(self, database: SqlDatabase) -> Self:
+        factory = super()._on(database)
+        factory.distributed = self.distributed
+        return factory
+
+    def _host_connection(self, connection: object) -> tuple[HostConnection, Finish | None]:
+        host = host_sqlalchemy_connection(connection)
+        if host is not None:
+            return SqlAlchemyHost(host, "postgresql", "psycopg", prepare), reset_origin
+        if isinstance(connection, psycopg.Connection):
+            return PsycopgHost(connection, self._borrowing_engine), reset_origin
+        raise ConfigurationError(
+            not_a_connection(connection, "a SQLAlchemy Connection or a psycopg 3 Connection")
+        )
+
+    @functools.cached_property
+    def _borrowing_engine(self) -> Engine:
+        return borrowing_engine()
 
     #: whether the tables are distributed (Citus: `adapters.postgres.citus`)
     distributed: bool = False

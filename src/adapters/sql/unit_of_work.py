@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.host import Finish, HostConnection, HostDatabase
+from reporting_rollups.domain.errors import ConfigurationError
 
 
 class SqlTransaction:
@@ -69,3 +71,33 @@ class SqlUnitOfWorkFactory(Generic[U]):
     def close(self) -> None:
         """Close the pool's connections."""
         self.database.close()
+
+    def bound_to(self, connection: object) -> Self:
+        """Units of work inside the transaction the host has open on `connection`, each a
+        savepoint (`adapters.sql.host`); `ConfigurationError` for a connection this backend
+        cannot use."""
+        host, finish = self._host_connection(connection)
+        database = HostDatabase(self.engine, self.database.errors, host=host, finish=finish)
+        return self._on(database)
+
+    def _on(self, database: SqlDatabase) -> Self:
+        """This factory on another way to its database (a backend copies its own settings)."""
+        return type(self)(database, self._unit_of_work)
+
+    def _host_connection(self, connection: object) -> tuple[HostConnection, Finish | None]:
+        """The backend's `HostConnection` for `connection`, and what ends a committed unit."""
+        raise ConfigurationError(not_a_connection(connection, "a SQLAlchemy Connection"))
+
+
+def not_a_connection(connection: Any, expected: str) -> str:
+    """The message for `using()` of an object that is no connection this backend can use."""
+    kind = type(connection)
+    return (
+        f"using() takes the host's open connection ({expected}), not "
+        f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def host_sqlalchemy_connection(connection: object) -> Connection | None:
+    """`connection` if it is a SQLAlchemy `Connection`."""
+    return connection if isinstance(connection, Connection) else None

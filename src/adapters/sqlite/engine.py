@@ -129,11 +129,18 @@ def _configure_connection(busy_timeout_ms: int) -> Any:
     return on_connect
 
 
-def _begin(connection: Connection) -> None:
+def begin_in_database(dbapi_connection: sqlite3.Connection, read_only: bool) -> None:
     """Writers take the write lock up front (`BEGIN IMMEDIATE`); a read-only unit of work opens
-    a deferred read transaction, one WAL snapshot that never waits for the writer."""
+    a deferred read transaction, one WAL snapshot that never waits for the writer. Nothing when
+    the connection is in a transaction already (a host's, `Rollups.using`)."""
+    if not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def _begin(connection: Connection) -> None:
+    """`begin_in_database` as SQLAlchemy begins a transaction on the library's engine."""
     read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
-    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+    begin_in_database(connection.connection.dbapi_connection, read_only)  # type: ignore[arg-type]
 
 
 def sqlite_engine(url: str, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> Engine:

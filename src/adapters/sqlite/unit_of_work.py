@@ -12,17 +12,24 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting_rollups.adapters.job_locks import FileJobLocks, InProcessJobLocks
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.host import Finish, HostConnection, SqlAlchemyHost
 from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.reports import SqlReportStore
 from reporting_rollups.adapters.sql.retention import SqlRetentionStore
 from reporting_rollups.adapters.sql.status import SqlStatusStore
-from reporting_rollups.adapters.sql.unit_of_work import SqlTransaction, SqlUnitOfWorkFactory
+from reporting_rollups.adapters.sql.unit_of_work import (
+    SqlTransaction,
+    SqlUnitOfWorkFactory,
+    host_sqlalchemy_connection,
+    not_a_connection,
+)
 from reporting_rollups.adapters.sqlite.accounts import SQLiteAccountStore
 from reporting_rollups.adapters.sqlite.capture import SQLiteCapture
 from reporting_rollups.adapters.sqlite.changes import SQLiteChangeLog
 from reporting_rollups.adapters.sqlite.driver import stored_time
 from reporting_rollups.adapters.sqlite.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
+    begin_in_database,
     sqlite_engine,
     sqlite_errors,
     sqlite_path,
@@ -37,7 +44,7 @@ from reporting_rollups.application.ports import (
     StoredBatch,
     store_stepwise,
 )
-from reporting_rollups.domain.errors import StorageError
+from reporting_rollups.domain.errors import ConfigurationError, StorageError
 from reporting_rollups.domain.events import Event
 from reporting_rollups.domain.timezones import LocalDay
 
@@ -101,6 +108,14 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory[SQLiteUnitOfWork]):
         database = SqlDatabase(sqlite_engine(url, busy_timeout_ms), sqlite_errors(url))
         database.prepare(migrate=migrate, reference_indexes=reference_indexes)
         return cls(database, SQLiteUnitOfWork)
+
+    def _host_connection(self, connection: object) -> tuple[HostConnection, Finish | None]:
+        host = host_sqlalchemy_connection(connection)
+        if host is None:
+            raise ConfigurationError(not_a_connection(connection, "a SQLAlchemy Connection"))
+        # The host's transaction begins in the database if it has not yet (pysqlite defers
+        # BEGIN to the first write): then the savepoints nest in it.
+        return SqlAlchemyHost(host, "sqlite", "pysqlite", begin_in_database), None
 
     @functools.cached_property
     def job_locks(self) -> FileJobLocks | InProcessJobLocks:
