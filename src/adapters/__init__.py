@@ -14,13 +14,15 @@ from reporting_rollups.application.service import Rollups
 
 if TYPE_CHECKING:
     from opentelemetry.metrics import MeterProvider
+    from sqlalchemy import Engine
 
     from reporting_rollups.application.host_zones import HostZones
 
 
 def open_rollups(
-    url: str = "memory://",
+    url: str | None = None,
     *,
+    engine: Engine | None = None,
     migrate: bool = True,
     reference_indexes: bool = False,
     clock: Callable[[], datetime] | None = None,
@@ -29,7 +31,9 @@ def open_rollups(
     step_events: int = STEP_EVENTS,
     meter_provider: MeterProvider | None = None,
 ) -> Rollups:
-    """Open the rollups on a database: ``memory://``, ``sqlite:///path`` or ``postgresql://...``.
+    """Open the rollups on a database: ``memory://`` (the default), ``sqlite:///path`` or
+    ``postgresql://...``; or through the host's SQLAlchemy `engine` (psycopg 3 or pysqlite) and
+    its pool instead of a pool of the library's (`close()` then leaves the engine alone).
 
     With `migrate` (the default) the library's tables are created or upgraded on open. A new
     `reporting_events` gets only the indexes the library's queries use; `reference_indexes`
@@ -44,6 +48,7 @@ def open_rollups(
     """
     container = build_container(
         url,
+        engine=engine,
         migrate=migrate,
         reference_indexes=reference_indexes,
         chunk_days=chunk_days,

@@ -14,29 +14,41 @@ from opentelemetry.metrics import MeterProvider
 from reporting_rollups.adapters.clock import system_clock
 from reporting_rollups.adapters.memory import InMemoryUnitOfWorkFactory
 from reporting_rollups.adapters.telemetry import OpenTelemetryMetrics
-from reporting_rollups.adapters.urls import DatabaseURL
+from reporting_rollups.adapters.urls import DatabaseURL, engine_backend
 from reporting_rollups.application.backfill import Backfill
 from reporting_rollups.application.live import STEP_EVENTS, LiveRollup
 from reporting_rollups.application.reports import Reports
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.application.settings import AccountSettingsService
 from reporting_rollups.application.verify import Verify
+from reporting_rollups.domain.errors import ConfigurationError
 
 
-def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool) -> Any:
+def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool, engine: Any) -> Any:
     from reporting_rollups.adapters.sqlite import SQLiteUnitOfWorkFactory
 
+    if engine is not None:
+        return SQLiteUnitOfWorkFactory.from_engine(
+            engine, migrate=migrate, reference_indexes=reference_indexes
+        )
     return SQLiteUnitOfWorkFactory.from_url(
         url, migrate=migrate, reference_indexes=reference_indexes
     )
 
 
-def _postgres_factory(url: str, migrate: bool, reference_indexes: bool, local_tables: bool) -> Any:
+def _postgres_factory(
+    url: str, migrate: bool, reference_indexes: bool, local_tables: bool, engine: Any
+) -> Any:
     from reporting_rollups.adapters.postgres import PostgresUnitOfWorkFactory
 
-    return PostgresUnitOfWorkFactory.from_url(
-        url, migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
-    )
+    options = {
+        "migrate": migrate,
+        "reference_indexes": reference_indexes,
+        "local_tables": local_tables,
+    }
+    if engine is not None:
+        return PostgresUnitOfWorkFactory.from_engine(engine, **options)
+    return PostgresUnitOfWorkFactory.from_url(url, **options)
 
 
 def _closer(uow_factory: Any) -> Any:
@@ -70,6 +82,7 @@ class _Binder:
         factory = self._container.uow_factory().bound_to(connection)
         bound = ApplicationContainer()
         bound.config.from_dict(self._container.config())
+        bound.host_engine.override(self._container.host_engine)
         bound.clock.override(self._container.clock)
         bound.telemetry.override(self._container.telemetry)
         bound.uow_factory.override(providers.Object(factory))
@@ -84,6 +97,8 @@ class ApplicationContainer(containers.DeclarativeContainer):
     __self__ = providers.Self()
     config = providers.Configuration(strict=True)
     clock = providers.Object(system_clock)
+    #: the host's SQLAlchemy engine to use instead of one of the library's (None: its own)
+    host_engine: providers.Object[Any] = providers.Object(None)
     #: the OpenTelemetry meter provider (None: the global one, which the host's SDK sets)
     meter_provider: providers.Object[MeterProvider | None] = providers.Object(None)
     telemetry = providers.Singleton(OpenTelemetryMetrics, config.backend, meter_provider)
@@ -92,7 +107,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
         config.backend,
         memory=providers.Singleton(InMemoryUnitOfWorkFactory),
         sqlite=providers.Singleton(
-            _sqlite_factory, config.url, config.migrate, config.reference_indexes
+            _sqlite_factory, config.url, config.migrate, config.reference_indexes, host_engine
         ),
         postgres=providers.Singleton(
             _postgres_factory,
@@ -100,6 +115,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
             config.migrate,
             config.reference_indexes,
             config.local_tables,
+            host_engine,
         ),
     )
     live = providers.Factory(
@@ -143,21 +159,32 @@ class ApplicationContainer(containers.DeclarativeContainer):
 
 
 def build_container(
-    url: str,
+    url: str | None = None,
     *,
+    engine: Any = None,
     migrate: bool = True,
     reference_indexes: bool = False,
     chunk_days: int = 31,
     local_tables: bool = False,
     step_events: int = STEP_EVENTS,
 ) -> ApplicationContainer:
-    """A container configured for the database at `url`."""
-    parsed = DatabaseURL.parse(url)
+    """A container configured for the database at `url` (default ``memory://``), or reached
+    through the host's SQLAlchemy `engine` and its pool."""
+    if engine is not None:
+        if url is not None:
+            raise ConfigurationError("pass a database URL or the host's engine=, not both")
+        backend = engine_backend(engine)
+        url = engine.url.render_as_string(hide_password=True)
+    else:
+        parsed = DatabaseURL.parse("memory://" if url is None else url)
+        url, backend = parsed.url, parsed.backend
     container = ApplicationContainer()
+    if engine is not None:
+        container.host_engine.override(providers.Object(engine))
     container.config.from_dict(
         {
-            "url": parsed.url,
-            "backend": parsed.backend,
+            "url": url,
+            "backend": backend,
             "migrate": migrate,
             "reference_indexes": reference_indexes,
             "local_tables": local_tables,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Final, Literal
 from urllib.parse import quote, quote_plus, unquote, unquote_plus
 
 import attrs
@@ -120,3 +120,30 @@ class DatabaseURL:
 
     def __str__(self) -> str:
         return redact(self.url)
+
+
+#: The backend of each SQLAlchemy dialect and driver the library speaks.
+_DIALECTS: Final[dict[tuple[str, str], Backend]] = {
+    ("postgresql", "psycopg"): "postgres",
+    ("sqlite", "pysqlite"): "sqlite",
+}
+
+
+def engine_backend(engine: object) -> Backend:
+    """The backend of a host's SQLAlchemy `Engine` (`open_rollups(engine=)`):
+    `ConfigurationError` for another object, dialect or driver."""
+    from sqlalchemy import Engine  # imported when used: a memory-only host never loads it
+
+    if not isinstance(engine, Engine):
+        kind = type(engine)
+        raise ConfigurationError(
+            f"engine= takes the host's SQLAlchemy Engine, not {kind.__module__}.{kind.__qualname__}"
+        )
+    dialect = engine.dialect
+    backend = _DIALECTS.get((dialect.name, dialect.driver))
+    if backend is None:
+        raise ConfigurationError(
+            f"engine= is {dialect.name}+{dialect.driver}; the library speaks PostgreSQL through "
+            "psycopg 3 (postgresql+psycopg://) and SQLite through pysqlite (sqlite:///)"
+        )
+    return backend

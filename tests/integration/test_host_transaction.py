@@ -14,6 +14,7 @@ import attrs
 import psycopg
 import pytest
 from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.pool import NullPool
 
 from reporting_rollups.adapters import open_rollups
 from reporting_rollups.application.service import Rollups
@@ -285,3 +286,37 @@ def test_the_host_s_later_writes_in_the_same_transaction_are_still_captured(
             assert rollups.verify(1).mismatches == []
         if engine is not None:
             engine.dispose()
+
+
+def test_open_rollups_on_the_host_s_engine_uses_its_pool(host: Host) -> None:
+    """`open_rollups(engine=)`: the library's units of work (and, on PostgreSQL, its one-call
+    path) run on connections of the host's pool; closing the rollups leaves the engine alone.
+    (Without an engine of the host's fixture, one whose every connection is new: each must be
+    readied for the library's statements.)"""
+    engine = host.engine or create_engine(_sqlalchemy_url(host.url), poolclass=NullPool)
+    events = _events(1, 6)
+    with open_rollups(engine=engine, clock=fixed_clock) as rollups:
+        assert rollups.uow_factory.engine is engine  # type: ignore[attr-defined]
+        rollups.set_timezone(1, ZONE)
+        for single in events[:3]:
+            rollups.record([single])  # one event per call: PostgreSQL's one-call path
+        rollups.record(events[3:])
+        with engine.begin() as connection:
+            rollups.using(connection).retract([2])
+        assert row_map(rollups.rows(1)) == _reference([e for e in events if e.id != 2])
+        assert rollups.verify(1).mismatches == []
+    with engine.connect() as connection:  # still open, still pooled
+        assert connection.execute(text("SELECT count(*) FROM reporting_events")).scalar() == 5
+    if host.engine is not None:
+        assert engine.pool.checkedin() >= 1
+    if host.engine is None:
+        engine.dispose()
+
+
+def test_open_rollups_takes_a_url_or_an_engine(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'e.db'}")
+    with pytest.raises(ConfigurationError, match="not both"):
+        open_rollups(f"sqlite:///{tmp_path / 'e.db'}", engine=engine)
+    with pytest.raises(ConfigurationError, match="engine= takes the host's SQLAlchemy Engine"):
+        open_rollups(engine="sqlite:///x.db")  # type: ignore[arg-type]
+    engine.dispose()

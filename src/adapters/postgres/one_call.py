@@ -56,6 +56,8 @@ class PostgresOneCall:
         raw = self.database.engine.raw_connection()
         try:
             connection: Any = raw.driver_connection
+            if self.database.ready is not None:
+                self.database.ready(connection, False)
             connection.autocommit = True
             try:
                 with self.database.errors("recording events"):

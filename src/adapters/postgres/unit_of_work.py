@@ -207,6 +207,40 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         `local_tables`. Raises `StorageError` when the server cannot be reached."""
         engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
         database = SqlDatabase(engine, postgres_errors(url), READ_ONLY_BEGIN)
+        return cls._opened(
+            database,
+            migrate=migrate,
+            reference_indexes=reference_indexes,
+            local_tables=local_tables,
+        )
+
+    @classmethod
+    def from_engine(
+        cls,
+        engine: Engine,
+        *,
+        migrate: bool = True,
+        reference_indexes: bool = False,
+        local_tables: bool = False,
+    ) -> Self:
+        """`from_url` on the host's own SQLAlchemy engine (psycopg 3) and its pool: the library
+        adds no hook to it (it readies each connection it is lent: `ready`) and never
+        disposes of it."""
+        url = engine.url.render_as_string(hide_password=False)
+        database = SqlDatabase(
+            engine, postgres_errors(url), READ_ONLY_BEGIN, ready=prepare, owned=False
+        )
+        return cls._opened(
+            database,
+            migrate=migrate,
+            reference_indexes=reference_indexes,
+            local_tables=local_tables,
+        )
+
+    @classmethod
+    def _opened(
+        cls, database: SqlDatabase, *, migrate: bool, reference_indexes: bool, local_tables: bool
+    ) -> Self:
         database.prepare(
             migrate=migrate, reference_indexes=reference_indexes, local_tables=local_tables
         )

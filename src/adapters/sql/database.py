@@ -3,6 +3,9 @@ pool, its error translator, its schema (migrations) and the sessions of its unit
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import attrs
 from sqlalchemy import Engine
 
@@ -10,23 +13,37 @@ from reporting_rollups.adapters.sql import migrate as migrations
 from reporting_rollups.adapters.sql.errors import ErrorTranslator
 from reporting_rollups.adapters.sql.session import SqlSession
 
+#: How a backend readies a DB-API connection that is not its own engine's (the host's engine,
+#: `open_rollups(engine=)`, or the host's connection, `Rollups.using`) for one unit of work,
+#: given whether it only reads: what its own engine's event hooks do (PostgreSQL: the array
+#: dumpers; SQLite: the transaction begun in the database).
+Prepare = Callable[[Any, bool], None]
+
 
 @attrs.frozen
 class SqlDatabase:
     """An engine (with its pool) and the translator that names it in errors.
 
     `read_only_begin`: the statement that makes a read-only transaction one read-only snapshot
-    (the backend's; None when beginning it is enough).
+    (the backend's; None when beginning it is enough). `ready`: run on each unit of work's
+    connection once its transaction has begun, for an engine the library did not configure
+    (the host's); `owned`: whether `close` disposes of the engine (not the host's).
     """
 
     engine: Engine
     errors: ErrorTranslator
     read_only_begin: str | None = None
+    ready: Prepare | None = None
+    owned: bool = True
 
     def session(self, *, read_only: bool = False) -> SqlSession:
         """A session for one unit of work (opened by the unit of work's `with`)."""
         return SqlSession(
-            self.engine, self.errors, read_only=read_only, read_only_begin=self.read_only_begin
+            self.engine,
+            self.errors,
+            read_only=read_only,
+            read_only_begin=self.read_only_begin,
+            ready=self.ready,
         )
 
     def migrate(self, *, local_tables: bool = False) -> None:
@@ -62,5 +79,6 @@ class SqlDatabase:
             raise
 
     def close(self) -> None:
-        """Close the pool's connections."""
-        self.engine.dispose()
+        """Close the pool's connections (of the library's own engine only)."""
+        if self.owned:
+            self.engine.dispose()

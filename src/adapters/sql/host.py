@@ -19,13 +19,9 @@ from typing import Any, Protocol
 import attrs
 from sqlalchemy import Connection, NestedTransaction
 
-from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.database import Prepare, SqlDatabase
 from reporting_rollups.adapters.sql.session import SqlSession
 from reporting_rollups.domain.errors import ConfigurationError, RollupError, StorageError
-
-#: How a backend readies the host's DB-API connection for one unit of work (PostgreSQL: the
-#: array dumpers; SQLite: the transaction begun in the database), given whether it only reads.
-Prepare = Callable[[Any, bool], None]
 
 
 def _nothing(_dbapi_connection: Any, _read_only: bool) -> None:
@@ -87,13 +83,11 @@ class HostDatabase(SqlDatabase):
 
     host: HostConnection | None = None
     finish: Finish | None = None
+    owned: bool = False
 
     def session(self, *, read_only: bool = False) -> SqlSession:
         assert self.host is not None
         return HostSession(self, self.host, read_only=read_only)
-
-    def close(self) -> None:
-        return None
 
 
 class HostSession(SqlSession):

@@ -43,11 +43,13 @@ class SqlSession:
         *,
         read_only: bool = False,
         read_only_begin: str | None = None,
+        ready: Callable[[Any, bool], None] | None = None,
     ) -> None:
         self.engine = engine
         self.errors = errors
         self.read_only = read_only
         self._read_only_begin = read_only_begin
+        self._ready = ready
         self._connection: Connection | None = None
         self._now: datetime | None = None
 
@@ -61,6 +63,8 @@ class SqlSession:
                 if self.read_only:
                     connection.execution_options(**{READ_ONLY_OPTION: True})
                 connection.begin()
+                if self._ready is not None:
+                    self._ready(connection.connection.dbapi_connection, self.read_only)
                 if self.read_only and self._read_only_begin is not None:
                     connection.exec_driver_sql(self._read_only_begin)
             except BaseException:

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, Self
 
+from sqlalchemy import Engine
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from reporting_rollups.adapters.job_locks import FileJobLocks, InProcessJobLocks
 from reporting_rollups.adapters.sql.database import SqlDatabase
+from reporting_rollups.adapters.sql.errors import ErrorTranslator
 from reporting_rollups.adapters.sql.host import Finish, HostConnection, SqlAlchemyHost
 from reporting_rollups.adapters.sql.jobs import SqlJobStore
 from reporting_rollups.adapters.sql.reports import SqlReportStore
@@ -30,6 +32,7 @@ from reporting_rollups.adapters.sqlite.driver import stored_time
 from reporting_rollups.adapters.sqlite.engine import (
     DEFAULT_BUSY_TIMEOUT_MS,
     begin_in_database,
+    explain_sqlite,
     sqlite_engine,
     sqlite_errors,
     sqlite_path,
@@ -106,6 +109,24 @@ class SQLiteUnitOfWorkFactory(SqlUnitOfWorkFactory[SQLiteUnitOfWork]):
                 "or fix the URL"
             )
         database = SqlDatabase(sqlite_engine(url, busy_timeout_ms), sqlite_errors(url))
+        database.prepare(migrate=migrate, reference_indexes=reference_indexes)
+        return cls(database, SQLiteUnitOfWork)
+
+    @classmethod
+    def from_engine(
+        cls, engine: Engine, *, migrate: bool = True, reference_indexes: bool = False
+    ) -> Self:
+        """`from_url` on the host's own SQLAlchemy engine and its pool: the library adds no
+        hook to it and never disposes of it. Each unit of work begins its transaction in the
+        database itself (`BEGIN IMMEDIATE` to write); the connections keep the host's pragmas
+        (busy timeout, journal mode)."""
+        where = f"SQLite database {engine.url.database}"
+        database = SqlDatabase(
+            engine,
+            ErrorTranslator(where, explain_sqlite),
+            ready=begin_in_database,
+            owned=False,
+        )
         database.prepare(migrate=migrate, reference_indexes=reference_indexes)
         return cls(database, SQLiteUnitOfWork)
 
