@@ -6,6 +6,7 @@ the host's transaction usable."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -320,3 +321,48 @@ def test_open_rollups_takes_a_url_or_an_engine(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="engine= takes the host's SQLAlchemy Engine"):
         open_rollups(engine="sqlite:///x.db")  # type: ignore[arg-type]
     engine.dispose()
+
+
+def _readme_example() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    found = re.search(
+        r"<!-- executed by tests/integration/test_host_transaction.py -->\n```python\n(.*?)```",
+        readme,
+        re.S,
+    )
+    assert found is not None, "the README's host-transaction example is missing"
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_the_readme_example_runs(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """The README's block, on a database with the host's `conversations` table: the update and
+    the record commit together; on PostgreSQL the psycopg transaction then takes both back."""
+    url = (
+        f"sqlite:///{tmp_path / 'readme.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("database_url")
+    )
+    host_url = _sqlalchemy_url(url)
+    setup = create_engine(host_url)
+    with setup.begin() as connection:
+        connection.execute(text("CREATE TABLE conversations (id INTEGER PRIMARY KEY, status INT)"))
+        connection.execute(text("INSERT INTO conversations VALUES (555, 0)"))
+    events = [event(1001, "conversation_resolved", account_id=42, value=5400.0, user_id=7)]
+    exec(_readme_example(), {"host_url": host_url, "psycopg_url": url, "events": events})
+    with open_rollups(url, clock=fixed_clock) as rollups, setup.connect() as connection:
+        status = connection.execute(text("SELECT status FROM conversations")).scalar()
+        if backend == "sqlite":
+            assert status == 1
+            assert rollups.events([1001]) == events
+            assert rollups.rows(42)
+        else:  # the psycopg block set it back and retracted the event, together
+            assert status == 0
+            assert rollups.events([1001]) == []
+            assert all(row.value.count == 0 for row in rollups.rows(42))
+        assert rollups.verify(42).mismatches == []
+    setup.dispose()
