@@ -285,6 +285,15 @@ def test_the_host_s_later_writes_in_the_same_transaction_are_still_captured(
             expected = [*_events(1, 3), event(50, "reply_time", value=7.0)]
             assert row_map(rollups.rows(1)) == _reference(expected)
             assert rollups.verify(1).mismatches == []
+            # a pass of sync in the host's transaction applies that transaction's own changes
+            with found.transaction() as connection:
+                insert = insert.replace("(50, ", "(51, ")
+                connection.execute(text(insert) if engine is not None else insert)
+                assert rollups.using(connection).sync().applied == 1
+                assert rollups.using(connection).verify(1).mismatches == []
+            expected.append(event(51, "reply_time", value=7.0))
+            assert row_map(rollups.rows(1)) == _reference(expected)
+            assert rollups.capture.status().pending == 0
         if engine is not None:
             engine.dispose()
 
