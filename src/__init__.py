@@ -17,6 +17,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:
     from reporting_rollups.adapters import open_rollups
+    from reporting_rollups.adapters.asynchronous import open_rollups_async
+    from reporting_rollups.application.async_service import AsyncRollups
     from reporting_rollups.application.backfill import BackfillPlan, BackfillResult
     from reporting_rollups.application.live import RecordResult, RetractResult
     from reporting_rollups.application.ports import AccountSettings, CaptureStatus, RollupRow
@@ -52,6 +54,8 @@ if TYPE_CHECKING:
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {
     "open_rollups": "reporting_rollups.adapters",
+    "open_rollups_async": "reporting_rollups.adapters.asynchronous",
+    "AsyncRollups": "reporting_rollups.application.async_service",
     "Rollups": "reporting_rollups.application.service",
     "RecordResult": "reporting_rollups.application.live",
     "RetractResult": "reporting_rollups.application.live",
@@ -98,6 +102,7 @@ __all__ = [
     "AccountNotConfiguredError",
     "AccountSettings",
     "AccountStatus",
+    "AsyncRollups",
     "BackfillPlan",
     "BackfillResult",
     "CaptureStatus",
@@ -131,6 +136,7 @@ __all__ = [
     "ZoneChangedError",
     "event_from_mapping",
     "open_rollups",
+    "open_rollups_async",
 ]
 
 

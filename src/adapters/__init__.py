@@ -55,6 +55,16 @@ def open_rollups(
         local_tables=local_tables,
         step_events=step_events,
     )
+    return rollups_of(container, clock=clock, meter_provider=meter_provider)
+
+
+def rollups_of(
+    container: ApplicationContainer,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    meter_provider: MeterProvider | None = None,
+) -> Rollups:
+    """The `Rollups` a container wires, reading `clock` and reporting to `meter_provider`."""
     if clock is not None:
         container.clock.override(providers.Object(clock))
     if meter_provider is not None:
@@ -73,4 +83,11 @@ def host_zones(rollups: Rollups, source: str) -> HostZones:
     return sql_host_zones(rollups.uow_factory, source)
 
 
-__all__ = ["ApplicationContainer", "Rollups", "build_container", "host_zones", "open_rollups"]
+__all__ = [
+    "ApplicationContainer",
+    "Rollups",
+    "build_container",
+    "host_zones",
+    "open_rollups",
+    "rollups_of",
+]

@@ -37,7 +37,12 @@ def _sqlite_factory(url: str, migrate: bool, reference_indexes: bool, engine: An
 
 
 def _postgres_factory(
-    url: str, migrate: bool, reference_indexes: bool, local_tables: bool, engine: Any
+    url: str,
+    migrate: bool,
+    reference_indexes: bool,
+    local_tables: bool,
+    engine: Any,
+    asyncio: bool,
 ) -> Any:
     from reporting_rollups.adapters.postgres import PostgresUnitOfWorkFactory
 
@@ -48,7 +53,7 @@ def _postgres_factory(
     }
     if engine is not None:
         return PostgresUnitOfWorkFactory.from_engine(engine, **options)
-    return PostgresUnitOfWorkFactory.from_url(url, **options)
+    return PostgresUnitOfWorkFactory.from_url(url, asyncio=asyncio, **options)
 
 
 def _closer(uow_factory: Any) -> Any:
@@ -92,7 +97,8 @@ class _Binder:
 
 class ApplicationContainer(containers.DeclarativeContainer):
     """Providers for one database. `config`: url, backend, migrate, reference_indexes,
-    local_tables, chunk_days, step_events."""
+    local_tables, chunk_days, step_events, asyncio (PostgreSQL on psycopg's asyncio
+    connections, every call under the greenlet bridge: `adapters.asynchronous`)."""
 
     __self__ = providers.Self()
     config = providers.Configuration(strict=True)
@@ -116,6 +122,7 @@ class ApplicationContainer(containers.DeclarativeContainer):
             config.reference_indexes,
             config.local_tables,
             host_engine,
+            config.asyncio,
         ),
     )
     live = providers.Factory(
@@ -167,6 +174,7 @@ def build_container(
     chunk_days: int = 31,
     local_tables: bool = False,
     step_events: int = STEP_EVENTS,
+    asyncio: bool = False,
 ) -> ApplicationContainer:
     """A container configured for the database at `url` (default ``memory://``), or reached
     through the host's SQLAlchemy `engine` and its pool."""
@@ -190,6 +198,7 @@ def build_container(
             "local_tables": local_tables,
             "chunk_days": chunk_days,
             "step_events": step_events,
+            "asyncio": asyncio,
         }
     )
     return container

@@ -2,6 +2,9 @@
 
 - `backend_name`: "memory", "sqlite", "postgres" or "citus" (a Citus coordinator, with
   ROLLUPS_TEST_CITUS_URL; skipped otherwise). Their params carry the `postgres` / `citus` mark.
+- `backend_api`: "sync", or "async" for the params "memory:async", "sqlite:async" and
+  "postgres:async": the same tests through `open_rollups_async`'s coroutines, each run to its
+  end on the test's event loop (`Blocking`).
 - `backend_url`: the URL of an empty database of that backend for this test (memory: a fresh
   "memory://" each time it is opened, so reopening does not keep data).
 - `backend`: a `Rollups` opened on `backend_url` with the fixed clock.
@@ -12,15 +15,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import inspect
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from reporting_rollups.adapters import open_rollups
+from reporting_rollups.adapters.asynchronous import open_rollups_async
+from reporting_rollups.application.async_service import AsyncCapture, AsyncReports
 from reporting_rollups.application.service import Rollups
 from reporting_rollups.testing import memory_rollups
 from tests.conftest import fixed_clock, reset_postgres
@@ -31,6 +39,9 @@ BACKENDS = [
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("citus", marks=pytest.mark.citus),
+    "memory:async",
+    "sqlite:async",
+    pytest.param("postgres:async", marks=pytest.mark.postgres),
 ]
 _VERSION_TABLES = {"alembic_version", "reporting_rollup_alembic_version"}
 
@@ -88,10 +99,60 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture(params=BACKENDS)
-def backend_name(request: pytest.FixtureRequest) -> str:
+def backend_choice(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """(backend, api) of this run of the test."""
+    name, _, api = str(request.param).partition(":")
+    return name, api or "sync"
+
+
+@pytest.fixture
+def backend_name(backend_choice: tuple[str, str]) -> str:
     """Which backend this run of the test uses."""
-    name: str = request.param
-    return name
+    return backend_choice[0]
+
+
+@pytest.fixture
+def backend_api(backend_choice: tuple[str, str]) -> str:
+    """Which API this run of the test goes through: "sync" or "async"."""
+    return backend_choice[1]
+
+
+class Blocking:
+    """An `AsyncRollups` (or its `reports`, `capture`) as the synchronous tests call it: each
+    coroutine run to its end on `loop`; a call from a callback of a call in progress (which
+    cannot wait for the loop) goes to `side()`, as another caller's would. What it has no
+    coroutine for (a store a test reaches into, as a host writing raw rows would) is also
+    `side()`'s: synchronous rollups on the same database (on PostgreSQL another pool, since
+    the async one needs the greenlet bridge)."""
+
+    def __init__(
+        self, target: Any, loop: asyncio.AbstractEventLoop, side: Callable[[], Any]
+    ) -> None:
+        self._target = target
+        self._loop = loop
+        self._side = side
+
+    def __getattr__(self, name: str) -> Any:
+        if not hasattr(self._target, name):
+            return getattr(self._side(), name)
+        value = getattr(self._target, name)
+        if inspect.iscoroutinefunction(value):
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                if self._loop.is_running():  # called back from a call in progress: as another
+                    return getattr(self._side(), name)(*args, **kwargs)  # caller would call
+                return self._loop.run_until_complete(value(*args, **kwargs))
+
+            return run
+        if isinstance(value, AsyncReports | AsyncCapture):
+            return Blocking(value, self._loop, lambda: getattr(self._side(), name))
+        return value
+
+    def __enter__(self) -> Blocking:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @pytest.fixture
@@ -109,14 +170,32 @@ def backend_url(backend_name: str, request: pytest.FixtureRequest, tmp_path: Pat
 
 
 @pytest.fixture
-def open_backend(backend_url: str) -> Iterator[Callable[..., Rollups]]:
-    """Opens `Rollups` on the test's database (closed at the end of the test)."""
-    opened: list[Rollups] = []
+def open_backend(backend_url: str, backend_api: str) -> Iterator[Callable[..., Rollups]]:
+    """Opens `Rollups` on the test's database (closed at the end of the test); through the
+    async API (`Blocking`) when `backend_api` says so."""
+    opened: list[Any] = []
+    loop = asyncio.new_event_loop() if backend_api == "async" else None
 
     def opener(**options: Any) -> Rollups:
         options.setdefault("clock", fixed_clock)
-        # memory: through the testing kit, so that the contract suite verifies the fake hosts use
+        rollups: Any
+        if loop is not None:
+            url = None if backend_url == "memory://" else backend_url
+            opened_async = loop.run_until_complete(open_rollups_async(url, **options))
+            if url is None or url.startswith("sqlite"):
+                side = functools.partial(lambda target: target, opened_async.target)
+            else:
+                side = functools.cache(lambda: opener_sync(migrate=False, clock=options["clock"]))
+            rollups = Blocking(opened_async, loop, side)
+        else:
+            rollups = opener_sync(**options)
+            return rollups
+        opened.append(rollups)
+        return cast(Rollups, rollups)
+
+    def opener_sync(**options: Any) -> Rollups:
         rollups = (
+            # through the testing kit, so that the contract suite verifies the fake hosts use
             memory_rollups(**options)
             if backend_url == "memory://"
             else open_rollups(backend_url, **options)
@@ -127,6 +206,8 @@ def open_backend(backend_url: str) -> Iterator[Callable[..., Rollups]]:
     yield opener
     for rollups in reversed(opened):
         rollups.close()
+    if loop is not None:
+        loop.close()
 
 
 @pytest.fixture

@@ -117,7 +117,10 @@ def _has_input(dbapi_connection: Any) -> bool:
     non-blocking poll of its socket). An idle connection is sent nothing unless the server
     closes it (the FATAL message of `pg_terminate_backend`, a shutdown or an idle timeout, then
     end of file) or reports a parameter change or a notice."""
-    fd = dbapi_connection.fileno()
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if fileno is None:  # SQLAlchemy's adapter of an asyncio connection: pinged when idle only
+        return False
+    fd = fileno()
     if not hasattr(select, "poll"):  # pragma: no cover - Windows
         return bool(select.select([fd], [], [fd], 0)[0])
     poller = select.poll()
@@ -138,29 +141,43 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: object) -> None:
     if not (idle or _has_input(dbapi_connection)):
         return
     try:
-        dbapi_connection.execute("SELECT 1")
+        cursor = dbapi_connection.cursor()  # DB-API calls: the same on the asyncio adapter
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
         dbapi_connection.rollback()
     except psycopg.Error as error:
         raise sa_exc.DisconnectionError("stale pooled connection") from error
 
 
-def postgres_engine(url: str, *, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+def postgres_engine(
+    url: str, *, pool_size: int = 5, max_overflow: int = 10, asyncio: bool = False
+) -> Engine:
     """A pooled engine (psycopg 3; pooled connections are checked before use, see
-    `_ping_if_idle`) for a PostgreSQL URL. Nothing is opened until first used."""
+    `_ping_if_idle`) for a PostgreSQL URL. Nothing is opened until first used. With `asyncio`,
+    the synchronous face of an engine on psycopg's asyncio connections, whose every call must
+    run under SQLAlchemy's greenlet bridge (`adapters.asyncio`)."""
     parsed = postgres_url(url)
     connect_args: dict[str, Any] = {}
     if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = 10
     if "application_name" not in parsed.query:
         connect_args["application_name"] = "reporting-rollups"
-    engine = create_engine(
-        parsed,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_recycle=1800,
-        hide_parameters=True,
-        connect_args=connect_args,
-    )
+    options: dict[str, Any] = {
+        "pool_size": pool_size,
+        "max_overflow": max_overflow,
+        "pool_recycle": 1800,
+        "hide_parameters": True,
+        "connect_args": connect_args,
+    }
+    if asyncio:
+        from sqlalchemy.ext.asyncio import create_async_engine
+
+        asynchronous = parsed.set(drivername="postgresql+psycopg_async")
+        engine = create_async_engine(asynchronous, **options).sync_engine
+    else:
+        engine = create_engine(parsed, **options)
     event.listen(engine, "connect", _on_connect)
     event.listen(engine, "checkin", _note_checkin)
     event.listen(engine, "checkout", _ping_if_idle)

@@ -55,18 +55,23 @@ class PostgresOneCall:
         params = _params(events, timezone, deltas, members)
         raw = self.database.engine.raw_connection()
         try:
-            connection: Any = raw.driver_connection
+            # DB-API calls only: the same on SQLAlchemy's adapter of an asyncio connection
+            connection: Any = raw.dbapi_connection
             if self.database.ready is not None:
                 self.database.ready(connection, False)
             connection.autocommit = True
             try:
                 with self.database.errors("recording events"):
+                    cursor = connection.cursor()
                     try:
-                        row = connection.execute(self.call, params).fetchone()
+                        cursor.execute(self.call, params)
+                        row = cursor.fetchone()
                     except psycopg.Error as error:
                         if error.sqlstate != NOT_ALL_NEW:
                             raise
                         return OneCallOutcome(False, timezone)
+                    finally:
+                        cursor.close()
             finally:
                 if not connection.closed:
                     connection.autocommit = False

@@ -201,11 +201,15 @@ class PostgresUnitOfWorkFactory(SqlUnitOfWorkFactory[PostgresUnitOfWork]):
         pool_size: int = 5,
         max_overflow: int = 10,
         local_tables: bool = False,
+        asyncio: bool = False,
     ) -> Self:
         """Open ``postgresql://...``: create or upgrade the schema (`migrate`), or check that it
         is current. On a database with Citus a fresh schema is created distributed unless
-        `local_tables`. Raises `StorageError` when the server cannot be reached."""
-        engine = postgres_engine(url, pool_size=pool_size, max_overflow=max_overflow)
+        `local_tables`. Raises `StorageError` when the server cannot be reached. With
+        `asyncio`, on psycopg's asyncio connections: every call under the greenlet bridge."""
+        engine = postgres_engine(
+            url, pool_size=pool_size, max_overflow=max_overflow, asyncio=asyncio
+        )
         database = SqlDatabase(engine, postgres_errors(url), READ_ONLY_BEGIN)
         return cls._opened(
             database,
