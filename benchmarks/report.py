@@ -92,6 +92,22 @@ def load(path: Path) -> tuple[list[Result], dict[str, Any]]:
                 extra=info,
             )
         )
+        for paired in info.get("paired") or []:  # measured alternately with it, same rounds
+            results.append(
+                Result(
+                    bench=paired["bench"],
+                    suite=results[-1].suite,
+                    order=order,
+                    adapter=info["adapter"],
+                    events=int(paired["events"]),
+                    median=float(paired["median"]),
+                    role="baseline",
+                    compare=[],
+                    min_events_per_s=None,
+                    expect=None,
+                    extra={},
+                )
+            )
     meta = {
         "mode": sorted({r.extra.get("mode", "?") for r in results}),
         "datetime": data.get("datetime"),

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, NestedTransaction
 
 from reporting_rollups.adapters.sql.database import Prepare, SqlDatabase
 from reporting_rollups.adapters.sql.session import SqlSession
-from reporting_rollups.domain.errors import ConfigurationError, RollupError, StorageError
+from reporting_rollups.domain.errors import ConfigurationError, RollupError
 
 
 def _nothing(_dbapi_connection: Any, _read_only: bool) -> None:
@@ -128,9 +128,7 @@ class HostSession(SqlSession):
     def commit(self) -> None:
         """Release the savepoint: the work becomes part of the host's transaction, which the
         host commits (or rolls back)."""
-        connection = self.connection
-        if self.read_only:
-            raise StorageError("commit() of a read-only unit of work: it must not write")
+        connection = self.writable()
         assert self._savepoint is not None
         with self.errors("releasing the savepoint in the host's transaction"):
             if self._finish is not None:

@@ -91,11 +91,17 @@ class SqlSession:
 
     def commit(self) -> None:
         """Commit the transaction."""
+        connection = self.writable()
+        with self.errors("committing"):
+            connection.commit()
+
+    def writable(self) -> Connection:
+        """The open connection of a unit of work that may write (`StorageError` for a
+        read-only one: it must not commit)."""
         connection = self.connection
         if self.read_only:
             raise StorageError("commit() of a read-only unit of work: it must not write")
-        with self.errors("committing"):
-            connection.commit()
+        return connection
 
     @property
     def connection(self) -> Connection:
