@@ -185,7 +185,7 @@ def open_backend(backend_url: str, backend_api: str) -> Iterator[Callable[..., R
             if url is None or url.startswith("sqlite"):
                 side = functools.partial(lambda target: target, opened_async.target)
             else:
-                side = functools.cache(lambda: opener_sync(migrate=False, clock=options["clock"]))
+                side = functools.cache(lambda: opener_sync(**{**options, "migrate": False}))
             rollups = Blocking(opened_async, loop, side)
         else:
             rollups = opener_sync(**options)
