@@ -3,8 +3,9 @@
 - `backend_name`: "memory", "sqlite", "postgres" or "citus" (a Citus coordinator, with
   ROLLUPS_TEST_CITUS_URL; skipped otherwise). Their params carry the `postgres` / `citus` mark.
 - `backend_api`: "sync", or "async" for the params "memory:async", "sqlite:async" and
-  "postgres:async": the same tests through `open_rollups_async`'s coroutines, each run to its
-  end on the test's event loop (`Blocking`).
+  "postgres:async" of the contract suites (`test_contract_*`): the same tests through
+  `open_rollups_async`'s coroutines, each run to its end on the test's event loop
+  (`Blocking`).
 - `backend_url`: the URL of an empty database of that backend for this test (memory: a fresh
   "memory://" each time it is opened, so reopening does not keep data).
 - `backend`: a `Rollups` opened on `backend_url` with the fixed clock.
@@ -39,6 +40,9 @@ BACKENDS = [
     "sqlite",
     pytest.param("postgres", marks=pytest.mark.postgres),
     pytest.param("citus", marks=pytest.mark.citus),
+]
+#: The contract suites (`test_contract_*` modules) run through the async API too.
+ASYNC_BACKENDS = [
     "memory:async",
     "sqlite:async",
     pytest.param("postgres:async", marks=pytest.mark.postgres),
@@ -98,9 +102,17 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     reset_postgres(url)
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Every backend for the tests that use one; the async API too in the contract suites."""
+    if "backend_choice" in metafunc.fixturenames:
+        contract = metafunc.module.__name__.rsplit(".", 1)[-1].startswith("test_contract_")
+        params = BACKENDS + ASYNC_BACKENDS if contract else BACKENDS
+        metafunc.parametrize("backend_choice", params, indirect=True)
+
+
+@pytest.fixture
 def backend_choice(request: pytest.FixtureRequest) -> tuple[str, str]:
-    """(backend, api) of this run of the test."""
+    """(backend, api) of this run of the test (`pytest_generate_tests`)."""
     name, _, api = str(request.param).partition(":")
     return name, api or "sync"
 
