@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from reporting_rollups.domain.errors import (
 from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map, utc
 from tests.conftest import fixed_clock
+from tests.readme import readme_block
 
 ZONE = "Europe/Berlin"
 #: `Rollups` methods that have no coroutine: they return synchronous objects or are the
@@ -239,17 +239,6 @@ def test_a_bad_url_is_refused_when_opened() -> None:
     asyncio.run(scenario())
 
 
-def _readme_example() -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    found = re.search(
-        r"<!-- executed by tests/integration/test_async_api.py -->\n```python\n(.*?)```",
-        readme,
-        re.S,
-    )
-    assert found is not None, "the README's FastAPI example is missing"
-    return found.group(1)
-
-
 def test_the_readme_fastapi_example_records_and_reports(url: str) -> None:
     """The README's application, served by FastAPI's test client: the lifespan opens the
     rollups, a request records an event, another reports it from rollups."""
@@ -257,7 +246,7 @@ def test_the_readme_fastapi_example_records_and_reports(url: str) -> None:
         rollups.set_timezone(42, ZONE)
         rollups.enable_read_path(42)
     namespace: dict[str, Any] = {"DATABASE_URL": url}
-    exec(_readme_example(), namespace)
+    exec(readme_block("tests/integration/test_async_api.py"), namespace)
     row = {
         "id": 1001,
         "name": "conversation_resolved",

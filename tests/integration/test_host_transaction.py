@@ -6,7 +6,6 @@ the host's transaction usable."""
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map
 from tests.conftest import fixed_clock
 from tests.host_db import postgres_host
+from tests.readme import readme_block
 
 ZONE = "Europe/Berlin"
 POSTGRES = pytest.mark.postgres
@@ -332,17 +332,6 @@ def test_open_rollups_takes_a_url_or_an_engine(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def _readme_example() -> str:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    found = re.search(
-        r"<!-- executed by tests/integration/test_host_transaction.py -->\n```python\n(.*?)```",
-        readme,
-        re.S,
-    )
-    assert found is not None, "the README's host-transaction example is missing"
-    return found.group(1)
-
-
 @pytest.mark.parametrize(
     "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -362,7 +351,10 @@ def test_the_readme_example_runs(
         connection.execute(text("CREATE TABLE conversations (id INTEGER PRIMARY KEY, status INT)"))
         connection.execute(text("INSERT INTO conversations VALUES (555, 0)"))
     events = [event(1001, "conversation_resolved", account_id=42, value=5400.0, user_id=7)]
-    exec(_readme_example(), {"host_url": host_url, "psycopg_url": url, "events": events})
+    exec(
+        readme_block("tests/integration/test_host_transaction.py"),
+        {"host_url": host_url, "psycopg_url": url, "events": events},
+    )
     with open_rollups(url, clock=fixed_clock) as rollups, setup.connect() as connection:
         status = connection.execute(text("SELECT status FROM conversations")).scalar()
         if backend == "sqlite":

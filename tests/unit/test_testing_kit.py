@@ -5,14 +5,13 @@ pytester, the way a host's suite loads it). The contract suite runs its memory b
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from reporting_rollups.domain.errors import InvalidEventError
 from reporting_rollups.testing import DEFAULT_NOW, EventFactory, FixedClock, memory_rollups
+from tests.readme import readme_block
 
 pytest_plugins = ["pytester"]
 
@@ -46,12 +45,7 @@ def test_the_plugin_gives_a_host_fresh_rollups_a_settable_clock_and_events(
 
 
 def test_the_readme_example_passes_as_a_host_test(pytester: pytest.Pytester) -> None:
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    found = re.search(
-        r"<!-- executed by tests/unit/test_testing_kit.py -->\n```python\n(.*?)```", readme, re.S
-    )
-    assert found is not None, "the README's testing example is missing"
-    pytester.makepyfile(test_readme_example=found.group(1))
+    pytester.makepyfile(test_readme_example=readme_block("tests/unit/test_testing_kit.py"))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=2)
 
