@@ -30,7 +30,7 @@ from reporting_rollups.domain.errors import (
 )
 from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map, utc
-from tests.conftest import fixed_clock
+from tests.conftest import empty_database, fixed_clock
 from tests.readme import readme_block
 
 ZONE = "Europe/Berlin"
@@ -268,3 +268,27 @@ def test_the_readme_fastapi_example_records_and_reports(url: str) -> None:
     (agent,) = report.json()
     assert (agent["dimension_id"], agent["resolutions_count"]) == (7, 1)
     assert agent["avg_resolution_time"] == 5400
+
+
+@pytest.mark.citus
+def test_the_async_api_on_a_distributed_database(citus_url: str) -> None:
+    """On Citus the coroutines route as the synchronous calls do, the one-call path (the routed
+    function) included."""
+    empty_database(citus_url)
+    events = history(60, seed=5)
+
+    async def scenario() -> tuple[list[dict[Any, Any]], list[bool]]:
+        async with open_rollups_async(citus_url, clock=fixed_clock) as rollups:
+            assert rollups.target.uow_factory.distributed  # type: ignore[attr-defined]
+            for account in (1, 2):
+                await rollups.set_timezone(account, ZONE)
+            for single in events[:4]:
+                await rollups.record([single])
+            await rollups.record(events[4:])
+            await rollups.retract([7], account_id=2)
+            rows = [row_map(await rollups.rows(account)) for account in (1, 2)]
+            return rows, [(await rollups.verify(account)).clean for account in (1, 2)]
+
+    rows, clean = asyncio.run(scenario())
+    assert rows == reference(events, {7})
+    assert clean == [True, True]

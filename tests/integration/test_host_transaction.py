@@ -21,7 +21,7 @@ from reporting_rollups.application.service import Rollups
 from reporting_rollups.domain.errors import ConfigurationError, EventConflictError
 from reporting_rollups.domain.events import Event
 from tests.builders import event, row_map
-from tests.conftest import fixed_clock
+from tests.conftest import empty_database, fixed_clock
 from tests.host_db import postgres_host
 from tests.readme import readme_block
 
@@ -367,3 +367,34 @@ def test_the_readme_example_runs(
             assert all(row.value.count == 0 for row in rollups.rows(42))
         assert rollups.verify(42).mismatches == []
     setup.dispose()
+
+
+@pytest.mark.citus
+def test_the_host_transaction_on_a_distributed_database(citus_url: str) -> None:
+    """On Citus the bound view routes as `Rollups` does (one account per statement): the host's
+    commit keeps the rollups, its rollback takes them back."""
+    empty_database(citus_url)
+    engine = create_engine(_sqlalchemy_url(citus_url))
+    events = _events(1, 10)
+    try:
+        with open_rollups(citus_url, clock=fixed_clock) as rollups:
+            assert rollups.uow_factory.distributed  # type: ignore[attr-defined]
+            rollups.set_timezone(1, ZONE)
+
+            def host_request() -> None:
+                with engine.begin() as connection:
+                    rollups.using(connection).record(events)
+                    raise RuntimeError("the host rolls back")
+
+            with pytest.raises(RuntimeError):
+                host_request()
+            assert rollups.events(range(1, 11)) == []
+            with engine.begin() as connection:
+                bound = rollups.using(connection)
+                bound.record(events)
+                bound.retract([2], account_id=1)
+            kept = [e for e in events if e.id != 2]
+            assert row_map(rollups.rows(1)) == _reference(kept)
+            assert rollups.verify(1).mismatches == []
+    finally:
+        engine.dispose()
