@@ -6,6 +6,7 @@ Nothing here opens a connection at import time; SQL backends are imported when s
 from __future__ import annotations
 
 import operator
+import threading
 from typing import Any
 
 from dependency_injector import containers, providers
@@ -78,20 +79,29 @@ def _job_locks(uow_factory: Any) -> Any:
 
 class _Binder:
     """`Rollups.bind`: the container's wiring again, on its unit-of-work factory bound to a
-    host's connection (`bound_to`: savepoints in the host's transaction, no one-call path)."""
+    host's connection (`bound_to`: savepoints in the host's transaction, no one-call path).
+    One child container serves every call: building one copies every provider (about 1 ms a
+    call); re-wiring it with the bound factory takes about 0.1 ms."""
 
     def __init__(self, container: ApplicationContainer) -> None:
         self._container = container
+        self._child: ApplicationContainer | None = None
+        self._lock = threading.Lock()  # one wiring at a time; what it built is the caller's
 
     def __call__(self, connection: object) -> Rollups:
         factory = self._container.uow_factory().bound_to(connection)
-        bound = ApplicationContainer()
-        bound.config.from_dict(self._container.config())
-        bound.host_engine.override(self._container.host_engine)
-        bound.clock.override(self._container.clock)
-        bound.telemetry.override(self._container.telemetry)
-        bound.uow_factory.override(providers.Object(factory))
-        rollups: Rollups = bound.rollups()
+        with self._lock:
+            child = self._child
+            if child is None:
+                child = self._child = ApplicationContainer()
+                child.config.from_dict(self._container.config())
+                child.host_engine.override(self._container.host_engine)
+                child.clock.override(self._container.clock)
+                child.telemetry.override(self._container.telemetry)
+            child.rollups.reset()
+            child.uow_factory.reset_override()
+            child.uow_factory.override(providers.Object(factory))
+            rollups: Rollups = child.rollups()
         return rollups
 
 

@@ -398,3 +398,30 @@ def test_the_host_transaction_on_a_distributed_database(citus_url: str) -> None:
             assert rollups.verify(1).mismatches == []
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_views_on_two_connections_stay_bound_to_their_own(database_url: str) -> None:
+    """Views are built by one re-wired container: each keeps the connection it was given
+    (interleaved calls on two open host transactions, one committed, one rolled back; of two
+    accounts, since a transaction holds the rows it upserted until it ends)."""
+    engine = create_engine(_sqlalchemy_url(database_url))
+    other = [attrs.evolve(e, account_id=2) for e in _events(10, 3)]
+    try:
+        with open_rollups(database_url, clock=fixed_clock) as rollups:
+            rollups.set_timezone(1, ZONE)
+            rollups.set_timezone(2, ZONE)
+            with engine.connect() as first, engine.connect() as second:
+                first.begin()
+                second.begin()
+                kept, dropped = rollups.using(first), rollups.using(second)
+                kept.record(_events(1, 3))
+                dropped.record(other)
+                kept.record(_events(4, 2))
+                first.commit()
+                second.rollback()
+            assert [e.id for e in rollups.events(range(1, 20))] == [1, 2, 3, 4, 5]
+            assert row_map(rollups.rows(1)) == _reference(_events(1, 5))
+            assert rollups.rows(2) == []
+    finally:
+        engine.dispose()
